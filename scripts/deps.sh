@@ -1,0 +1,19 @@
+#!/bin/sh
+# Install the Debian packages mixq needs to build and test, or say how.
+set -eu
+PKGS="build-essential cmake pkg-config libjansson-dev libpcre2-dev clang"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ]; then
+  echo "deps: installing$missing" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null || true
+  apt-get install -y -qq $missing >/dev/null
+else
+  echo "deps: missing Debian packages:$missing" >&2
+  echo "run: sudo apt-get install -y$missing" >&2
+  exit 1
+fi

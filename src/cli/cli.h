@@ -1,0 +1,16 @@
+/* The `mixq` command: one function per subcommand. */
+#ifndef MQ_CLI_H
+#define MQ_CLI_H
+
+#include "mixq.h"
+
+int mq_cmd_logits(int argc, char **argv);
+int mq_cmd_inspect(int argc, char **argv);
+int mq_cmd_make_tiny(int argc, char **argv);
+
+/* Print "mixq: <msg>" to stderr; returns 1 (the exit status for errors). */
+int mq_cli_fail(const char *fmt, ...);
+/* Parse a non-negative int option value; -1 on error. */
+int mq_cli_int(const char *s);
+
+#endif

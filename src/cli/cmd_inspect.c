@@ -1,0 +1,82 @@
+/* mixq inspect MODEL [--json]: method, architecture, every layer's scheme. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static json_t *to_json(const mq_model *m, const mq_model_info *info) {
+  json_t *root = json_object(), *layers = json_array();
+  json_object_set_new(root, "method", json_string(info->quant_method));
+  json_object_set_new(root, "arch", json_string(info->arch));
+  json_object_set_new(root, "n_params", json_integer((json_int_t)info->n_params));
+  json_object_set_new(root, "bytes", json_integer((json_int_t)info->n_bytes));
+  for (int i = 0; i < mq_model_n_linears(m); i++) {
+    mq_linear_info li;
+    mq_model_linear(m, i, &li);
+    json_array_append_new(
+        layers, json_pack("{s:s, s:s, s:s, s:i, s:s, s:i, s:b, s:[i, i], s:I}", "name", li.name,
+                          "scheme", li.scheme, "weight_format", li.weight_format, "w_bits",
+                          li.w_bits, "act", li.act, "group_size", li.group_size, "zero_point",
+                          li.has_zero, "shape", li.n_out, li.n_in, "bytes", (json_int_t)li.bytes));
+  }
+  json_object_set_new(root, "layers", layers);
+  return root;
+}
+
+static void print_table(const mq_model *m, const mq_model_info *info) {
+  printf("method: %s\narch:   %s (%d layers, hidden %d, %d heads / %d kv, head_dim %d, ffn %d, "
+         "vocab %d)\n\n",
+         info->quant_method, info->arch, info->n_layer, info->n_embd, info->n_head,
+         info->n_head_kv, info->head_dim, info->n_ff, info->n_vocab);
+  printf("%-44s %-8s %-7s %5s %-8s %6s %4s %14s %12s\n", "layer", "scheme", "weights", "bits",
+         "act", "group", "zero", "shape", "bytes");
+  unsigned long long lin_params = 0, lin_bytes = 0;
+  for (int i = 0; i < mq_model_n_linears(m); i++) {
+    mq_linear_info li;
+    mq_model_linear(m, i, &li);
+    char shape[32];
+    snprintf(shape, sizeof shape, "%dx%d", li.n_out, li.n_in);
+    printf("%-44s %-8s %-7s %5d %-8s %6d %4s %14s %12llu\n", li.name, li.scheme, li.weight_format,
+           li.w_bits, li.act, li.group_size, li.has_zero ? "yes" : "no", shape,
+           (unsigned long long)li.bytes);
+    if (li.bytes) {
+      lin_params += (unsigned long long)li.n_out * li.n_in;
+      lin_bytes += li.bytes;
+    }
+  }
+  printf("\nlinear layers: %d, %llu weights, %llu bytes, %.2f bits per weight\n",
+         mq_model_n_linears(m), lin_params, lin_bytes,
+         lin_params ? 8.0 * lin_bytes / lin_params : 0.0);
+  printf("whole model:   %llu parameters, %llu bytes (%.1f MiB)\n",
+         (unsigned long long)info->n_params, (unsigned long long)info->n_bytes,
+         info->n_bytes / 1048576.0);
+}
+
+int mq_cmd_inspect(int argc, char **argv) {
+  const char *model = NULL;
+  int as_json = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--json")) as_json = 1;
+    else if (argv[i][0] != '-' && !model) model = argv[i];
+    else return mq_cli_fail("inspect: unexpected argument '%s'", argv[i]);
+  }
+  if (!model) return mq_cli_fail("usage: mixq inspect MODEL [--json]");
+  mq_err err = {0};
+  mq_model *m;
+  if (mq_model_load(model, NULL, &m, &err) != MQ_OK) return mq_cli_fail("%s", err.msg);
+  mq_model_info info;
+  mq_model_get_info(m, &info);
+  if (as_json) {
+    json_t *j = to_json(m, &info);
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    puts(s ? s : "{}");
+    free(s);
+    json_decref(j);
+  } else {
+    print_table(m, &info);
+  }
+  mq_model_free(m);
+  return 0;
+}

@@ -1,0 +1,63 @@
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "mixq %s — run offline-quantized LLM checkpoints on CPUs\n"
+          "\n"
+          "usage: mixq COMMAND [ARGS]\n"
+          "\n"
+          "commands:\n"
+          "  inspect MODEL [--json]            method, architecture and every layer's scheme\n"
+          "  logits MODEL --tokens 1,2,3 --out FILE [--last] [-t N]\n"
+          "                                    write float32 logits [n_tokens, vocab]\n"
+          "  make-tiny DIR [--arch llama|qwen2|qwen3] [--dtype f32|f16|bf16] [--seed N]\n"
+          "                                    write a small random float checkpoint\n"
+          "  version                           print the version\n"
+          "\n"
+          "MODEL is a Hugging Face checkpoint directory (config.json + *.safetensors).\n",
+          MIXQ_VERSION);
+}
+
+int mq_cli_fail(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("mixq: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  return 1;
+}
+
+int mq_cli_int(const char *s) {
+  if (!s || !*s) return -1;
+  char *end;
+  long v = strtol(s, &end, 10);
+  return (*end || v < 0 || v > INT_MAX) ? -1 : (int)v;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "logits")) return mq_cmd_logits(argc - 1, argv + 1);
+  if (!strcmp(cmd, "inspect")) return mq_cmd_inspect(argc - 1, argv + 1);
+  if (!strcmp(cmd, "make-tiny")) return mq_cmd_make_tiny(argc - 1, argv + 1);
+  if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+    printf("mixq %s\n", MIXQ_VERSION);
+    return 0;
+  }
+  if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+    usage(stdout);
+    return 0;
+  }
+  usage(stderr);
+  return mq_cli_fail("unknown command '%s'", cmd) + 1;
+}

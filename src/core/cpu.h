@@ -1,0 +1,8 @@
+/* CPU feature detection (x86 cpuid/xgetbv; 0 elsewhere). */
+#ifndef MQ_CORE_CPU_H
+#define MQ_CORE_CPU_H
+
+/* AVX2 + FMA + F16C usable (CPU supports them and the OS saves YMM state). */
+int mq_cpu_has_avx2(void);
+
+#endif

@@ -1,0 +1,89 @@
+/* Scalar conversions of the storage number formats to float32.
+ * All are exact (every value of these formats is representable in f32). */
+#ifndef MQ_CORE_NUMCONV_H
+#define MQ_CORE_NUMCONV_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+static inline float mq_bits_to_f32(uint32_t u) {
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+static inline uint32_t mq_f32_to_bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  return u;
+}
+
+/* IEEE binary16 -> f32, subnormals, inf and NaN included. */
+static inline float mq_f16_to_f32(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ffu;
+  if (exp == 0) { /* zero or subnormal: man * 2^-24 */
+    float v = (float)man * (1.0f / 16777216.0f);
+    return sign ? -v : v;
+  }
+  if (exp == 31) return mq_bits_to_f32(sign | 0x7f800000u | (man << 13));
+  return mq_bits_to_f32(sign | ((exp + 112) << 23) | (man << 13));
+}
+
+/* f32 -> binary16, round to nearest even (for writers and tests). */
+static inline uint16_t mq_f32_to_f16(float f) {
+  uint32_t x = mq_f32_to_bits(f);
+  uint32_t sign = (x >> 16) & 0x8000u;
+  uint32_t exp = (x >> 23) & 0xff;
+  uint32_t man = x & 0x7fffffu;
+  if (exp == 255) return (uint16_t)(sign | 0x7c00u | (man ? 0x200u : 0));
+  int e = (int)exp - 127 + 15;
+  if (e >= 31) return (uint16_t)(sign | 0x7c00u);
+  if (e <= 0) { /* subnormal or zero in f16 */
+    if (e < -10) return (uint16_t)sign;
+    man |= 0x800000u;
+    int shift = 14 - e; /* 14..24 */
+    uint32_t half = 1u << (shift - 1);
+    uint32_t rest = man & ((1u << shift) - 1);
+    uint32_t r = man >> shift;
+    if (rest > half || (rest == half && (r & 1))) r++;
+    return (uint16_t)(sign | r);
+  }
+  uint32_t r = ((uint32_t)e << 10) | (man >> 13);
+  uint32_t rest = man & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (r & 1))) r++; /* may carry into exp: fine */
+  return (uint16_t)(sign | r);
+}
+
+static inline float mq_bf16_to_f32(uint16_t b) { return mq_bits_to_f32((uint32_t)b << 16); }
+
+/* f32 -> bf16, round to nearest even; NaN stays NaN. */
+static inline uint16_t mq_f32_to_bf16(float f) {
+  uint32_t x = mq_f32_to_bits(f);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40);
+  x += 0x7fffu + ((x >> 16) & 1);
+  return (uint16_t)(x >> 16);
+}
+
+/* OCP FP8 E4M3 (fn: no inf, 0x7f/0xff NaN, bias 7). */
+static inline float mq_e4m3_to_f32(uint8_t v) {
+  uint32_t sign = v & 0x80u, exp = (v >> 3) & 0xf, man = v & 7u;
+  float r;
+  if (exp == 15 && man == 7) return NAN;
+  if (exp == 0) r = (float)man * (1.0f / 512.0f); /* man * 2^-9 */
+  else r = ldexpf(1.0f + (float)man / 8.0f, (int)exp - 7);
+  return sign ? -r : r;
+}
+
+/* FP8 E5M2 (IEEE-like, bias 15, has inf/NaN): the upper byte of an f16. */
+static inline float mq_e5m2_to_f32(uint8_t v) { return mq_f16_to_f32((uint16_t)((uint16_t)v << 8)); }
+
+/* OCP E8M0 scale: 2^(v-127); 0xff is NaN. */
+static inline float mq_e8m0_to_f32(uint8_t v) {
+  if (v == 0xff) return NAN;
+  if (v == 0) return mq_bits_to_f32(0x00400000u); /* 2^-127, subnormal in f32 */
+  return mq_bits_to_f32((uint32_t)v << 23);
+}
+
+#endif

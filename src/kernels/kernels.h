@@ -1,0 +1,38 @@
+/* Compute kernels behind one table of function pointers, chosen once at
+ * start-up from the CPU's features. Every entry has a scalar reference
+ * (kernels/ref.c) that is the oracle for the SIMD variants. */
+#ifndef MQ_KERNELS_H
+#define MQ_KERNELS_H
+
+#include <stdint.h>
+
+#include "io/dtype.h"
+
+typedef struct mq_kernels {
+  const char *name; /* "scalar", "avx2" ... */
+  /* sum_i a[i] * b[i] over n floats */
+  float (*dot_f32)(const float *a, const float *b, int n);
+  /* dst[0..n) = float(src[0..n)) for an F16 or BF16 row */
+  void (*f16_to_f32)(const uint16_t *src, float *dst, int n);
+  void (*bf16_to_f32)(const uint16_t *src, float *dst, int n);
+} mq_kernels;
+
+/* The active table (initialized on first use; thread-safe). */
+const mq_kernels *mq_kern(void);
+/* The scalar reference table, for tests and the scalar-only build. */
+const mq_kernels *mq_kern_ref(void);
+/* NULL when this CPU or build has no AVX2 variant. */
+const mq_kernels *mq_kern_avx2(void);
+
+/* Float row of any float dtype into dst (converted) — or, for F32 input,
+ * the source itself when it is 4-byte aligned. */
+const float *mq_row_f32(const mq_kernels *k, mq_dtype dt, const void *src, float *dst, int n);
+
+/* y = x / sqrt(mean(x^2) + eps) * w; x and y may alias. [n] */
+void mq_rmsnorm(float *y, const float *x, const float *w, int n, float eps);
+/* In-place softmax over n values. */
+void mq_softmax(float *x, int n);
+/* g[i] = silu(g[i]) * u[i] */
+void mq_swiglu(float *g, const float *u, int n);
+
+#endif

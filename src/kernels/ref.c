@@ -1,0 +1,73 @@
+/* Scalar reference kernels: the oracle every SIMD variant is tested against. */
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "core/numconv.h"
+#include "kernels/kernels.h"
+
+static float dot_f32_ref(const float *a, const float *b, int n) {
+  double s = 0; /* double accumulation: the oracle should be the most exact */
+  for (int i = 0; i < n; i++) s += (double)a[i] * b[i];
+  return (float)s;
+}
+
+static void f16_to_f32_ref(const uint16_t *src, float *dst, int n) {
+  for (int i = 0; i < n; i++) dst[i] = mq_f16_to_f32(src[i]);
+}
+
+static void bf16_to_f32_ref(const uint16_t *src, float *dst, int n) {
+  for (int i = 0; i < n; i++) dst[i] = mq_bf16_to_f32(src[i]);
+}
+
+static const mq_kernels k_ref = {"scalar", dot_f32_ref, f16_to_f32_ref, bf16_to_f32_ref};
+
+const mq_kernels *mq_kern_ref(void) { return &k_ref; }
+
+static const mq_kernels *g_active;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void choose(void) {
+  const mq_kernels *k = mq_kern_avx2();
+  g_active = k ? k : &k_ref;
+}
+
+const mq_kernels *mq_kern(void) {
+  pthread_once(&g_once, choose);
+  return g_active;
+}
+
+const float *mq_row_f32(const mq_kernels *k, mq_dtype dt, const void *src, float *dst, int n) {
+  switch (dt) {
+  case MQ_DTYPE_F32:
+    if (((uintptr_t)src & 3) == 0) return src;
+    memcpy(dst, src, (size_t)n * 4);
+    return dst;
+  case MQ_DTYPE_F16: k->f16_to_f32(src, dst, n); return dst;
+  case MQ_DTYPE_BF16: k->bf16_to_f32(src, dst, n); return dst;
+  default: return NULL; /* callers only pass float dtypes (checked at load) */
+  }
+}
+
+void mq_rmsnorm(float *y, const float *x, const float *w, int n, float eps) {
+  double ss = 0;
+  for (int i = 0; i < n; i++) ss += (double)x[i] * x[i];
+  float r = (float)(1.0 / sqrt(ss / n + eps));
+  for (int i = 0; i < n; i++) y[i] = x[i] * r * w[i];
+}
+
+void mq_softmax(float *x, int n) {
+  float mx = x[0];
+  for (int i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+  double s = 0;
+  for (int i = 0; i < n; i++) {
+    x[i] = expf(x[i] - mx);
+    s += x[i];
+  }
+  float inv = (float)(1.0 / s);
+  for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+void mq_swiglu(float *g, const float *u, int n) {
+  for (int i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}

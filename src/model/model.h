@@ -1,0 +1,41 @@
+/* The immutable model: config, the mapped checkpoint and the weights bound
+ * to the blocks of the architecture. Shared read-only by sessions. */
+#ifndef MQ_MODEL_MODEL_H
+#define MQ_MODEL_MODEL_H
+
+#include "io/checkpoint.h"
+#include "kernels/linear.h"
+#include "model/config.h"
+
+typedef struct mq_layer {
+  const float *attn_norm;       /* [n_embd] */
+  mq_linear wq, wk, wv, wo;     /* q: [n_head*hd, n_embd], k/v: [n_kv*hd, n_embd], o: [n_embd, n_head*hd] */
+  const float *q_norm, *k_norm; /* [head_dim] (qwen3) or NULL */
+  const float *ffn_norm;        /* [n_embd] */
+  mq_linear gate, up, down;     /* gate/up: [n_ff, n_embd], down: [n_embd, n_ff] */
+} mq_layer;
+
+typedef struct mq_alloc_node {
+  struct mq_alloc_node *next;
+  /* payload follows, 64-byte aligned */
+} mq_alloc_node;
+
+struct mq_model {
+  mq_config cfg;
+  mq_ckpt ckpt;
+  mq_dtype embd_dtype;
+  const void *tok_embd; /* [n_vocab, n_embd] */
+  mq_layer *layers;     /* [n_layer] */
+  const float *out_norm;
+  mq_linear lm_head; /* may point at tok_embd when tied */
+  int max_in;        /* largest n_in of any linear (scratch size) */
+  uint64_t n_params, n_bytes;
+  mq_linear_info *linears; /* description of every bound linear, load order */
+  int n_linears, cap_linears;
+  mq_alloc_node *owned; /* f32 copies of small tensors; freed with the model */
+};
+
+/* Allocate model-owned memory (64-byte aligned, zeroed); NULL on failure. */
+void *mq_model_alloc(struct mq_model *m, size_t bytes);
+
+#endif

@@ -1,0 +1,107 @@
+/* The dense decoder forward pass (llama, qwen2, qwen3), one chunk of tokens
+ * at a time: every weight is read once per chunk. */
+#include <math.h>
+#include <string.h>
+
+#include "model/rope.h"
+#include "runtime/session.h"
+
+typedef struct {
+  struct mq_session *s;
+  int layer, n;
+} attn_job;
+
+/* One (token, head) per item: causal softmax attention over the cache. */
+static void attn_rows(void *ctx, int begin, int end, int tid) {
+  const attn_job *j = ctx;
+  struct mq_session *s = j->s;
+  const mq_config *c = &s->m->cfg;
+  int hd = c->head_dim, kv_dim = c->n_head_kv * hd, group = c->n_head / c->n_head_kv;
+  const float *kc = s->k_cache + (size_t)j->layer * s->n_ctx * kv_dim;
+  const float *vc = s->v_cache + (size_t)j->layer * s->n_ctx * kv_dim;
+  float *sc = s->scores + (size_t)tid * s->n_ctx;
+  float scale = 1.0f / sqrtf((float)hd);
+  for (int item = begin; item < end; item++) {
+    int t = item / c->n_head, h = item % c->n_head, kvh = h / group;
+    int n_keys = s->pos + t + 1;
+    const float *q = s->q + (size_t)t * c->n_head * hd + (size_t)h * hd;
+    for (int p = 0; p < n_keys; p++)
+      sc[p] = s->ex.k->dot_f32(q, kc + (size_t)p * kv_dim + (size_t)kvh * hd, hd) * scale;
+    mq_softmax(sc, n_keys);
+    float *o = s->att + (size_t)t * c->n_head * hd + (size_t)h * hd;
+    memset(o, 0, (size_t)hd * sizeof(float));
+    for (int p = 0; p < n_keys; p++) {
+      const float *v = vc + (size_t)p * kv_dim + (size_t)kvh * hd;
+      float w = sc[p];
+      for (int i = 0; i < hd; i++) o[i] += w * v[i];
+    }
+  }
+}
+
+/* q/k norm (qwen3) and RoPE for the chunk's heads, then store k, v. */
+static void qk_prepare(struct mq_session *s, const mq_layer *L, int layer, int n) {
+  const mq_config *c = &s->m->cfg;
+  int hd = c->head_dim, kv_dim = c->n_head_kv * hd, half = c->rope.rot_dim / 2;
+  float eps = (float)c->norm_eps;
+  for (int t = 0; t < n; t++) {
+    int p = s->pos + t;
+    const float *cr = s->rope_cos + (size_t)p * half, *sr = s->rope_sin + (size_t)p * half;
+    for (int h = 0; h < c->n_head; h++) {
+      float *q = s->q + (size_t)t * c->n_head * hd + (size_t)h * hd;
+      if (L->q_norm) mq_rmsnorm(q, q, L->q_norm, hd, eps);
+      mq_rope_apply(q, c->rope.rot_dim, cr, sr);
+    }
+    for (int h = 0; h < c->n_head_kv; h++) {
+      float *k = s->k + (size_t)t * kv_dim + (size_t)h * hd;
+      if (L->k_norm) mq_rmsnorm(k, k, L->k_norm, hd, eps);
+      mq_rope_apply(k, c->rope.rot_dim, cr, sr);
+    }
+    size_t off = ((size_t)layer * s->n_ctx + p) * kv_dim;
+    memcpy(s->k_cache + off, s->k + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
+    memcpy(s->v_cache + off, s->v + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
+  }
+}
+
+static void embed(struct mq_session *s, const int32_t *tokens, int n) {
+  const struct mq_model *m = s->m;
+  int d = m->cfg.n_embd;
+  size_t esz = (size_t)mq_dtype_size(m->embd_dtype);
+  for (int t = 0; t < n; t++) {
+    const void *row = (const char *)m->tok_embd + (size_t)tokens[t] * d * esz;
+    const float *r = mq_row_f32(s->ex.k, m->embd_dtype, row, s->x + (size_t)t * d, d);
+    if (r != s->x + (size_t)t * d) memcpy(s->x + (size_t)t * d, r, (size_t)d * sizeof(float));
+  }
+}
+
+void mq_forward_chunk(struct mq_session *s, const int32_t *tokens, int n, int first_logit,
+                      float *out) {
+  const struct mq_model *m = s->m;
+  const mq_config *c = &m->cfg;
+  int d = c->n_embd;
+  float eps = (float)c->norm_eps;
+  embed(s, tokens, n);
+  for (int l = 0; l < c->n_layer; l++) {
+    const mq_layer *L = &m->layers[l];
+    for (int t = 0; t < n; t++) mq_rmsnorm(s->xn + (size_t)t * d, s->x + (size_t)t * d, L->attn_norm, d, eps);
+    mq_linear_forward(&L->wq, s->xn, n, s->q, &s->ex);
+    mq_linear_forward(&L->wk, s->xn, n, s->k, &s->ex);
+    mq_linear_forward(&L->wv, s->xn, n, s->v, &s->ex);
+    qk_prepare(s, L, l, n);
+    attn_job aj = {s, l, n};
+    mq_pool_for(s->ex.pool, n * c->n_head, attn_rows, &aj);
+    mq_linear_forward(&L->wo, s->att, n, s->xn, &s->ex);
+    for (size_t i = 0; i < (size_t)n * d; i++) s->x[i] += s->xn[i];
+
+    for (int t = 0; t < n; t++) mq_rmsnorm(s->xn + (size_t)t * d, s->x + (size_t)t * d, L->ffn_norm, d, eps);
+    mq_linear_forward(&L->gate, s->xn, n, s->g, &s->ex);
+    mq_linear_forward(&L->up, s->xn, n, s->u, &s->ex);
+    mq_swiglu(s->g, s->u, n * c->n_ff);
+    mq_linear_forward(&L->down, s->g, n, s->xn, &s->ex);
+    for (size_t i = 0; i < (size_t)n * d; i++) s->x[i] += s->xn[i];
+  }
+  int n_out = n - first_logit;
+  if (n_out <= 0) return;
+  for (int t = first_logit; t < n; t++)
+    mq_rmsnorm(s->xn + (size_t)(t - first_logit) * d, s->x + (size_t)t * d, m->out_norm, d, eps);
+  mq_linear_forward(&m->lm_head, s->xn, n_out, out, &s->ex);
+}

@@ -1,0 +1,29 @@
+/* Session state: KV cache, RoPE tables, activations and logits. */
+#ifndef MQ_RUNTIME_SESSION_H
+#define MQ_RUNTIME_SESSION_H
+
+#include "kernels/linear.h"
+#include "model/model.h"
+
+struct mq_session {
+  const struct mq_model *m;
+  mq_exec ex;
+  int n_ctx, n_batch, pos;
+  float *k_cache, *v_cache; /* [n_layer, n_ctx, n_kv*hd] */
+  float *rope_cos, *rope_sin; /* [n_ctx, rot_dim/2] */
+  /* activations of one chunk of up to n_batch tokens */
+  float *x, *xn;      /* [n_batch, n_embd] */
+  float *q, *att;     /* [n_batch, n_head*hd] */
+  float *k, *v;       /* [n_batch, n_kv*hd] */
+  float *g, *u;       /* [n_batch, n_ff] */
+  float *scores;      /* [n_threads, n_ctx] */
+  float *logits;      /* [logits_cap, n_vocab] */
+  int logits_cap, n_logits;
+};
+
+/* Run tokens[0..n) (n <= n_batch) at positions s->pos.. through the model,
+ * writing logits for rows [first_logit, n) to out ([n - first_logit, n_vocab]). */
+void mq_forward_chunk(struct mq_session *s, const int32_t *tokens, int n, int first_logit,
+                      float *out);
+
+#endif
