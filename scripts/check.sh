@@ -1,0 +1,22 @@
+#!/bin/sh
+# The whole test suite, as CI runs it: installs missing Debian packages (as
+# root), then builds and tests three variants — the fast build (gcc, SIMD),
+# a scalar-only build (clang, reference kernels only) and an
+# AddressSanitizer + UndefinedBehaviorSanitizer build (gcc, debug).
+set -eu
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+JOBS=$(nproc)
+run() { # name, cmake args...
+  dir=$1
+  shift
+  echo "== $dir: $*"
+  cmake -S . -B "$dir" "$@" >/dev/null
+  cmake --build "$dir" -j "$JOBS" >/dev/null
+  (cd "$dir" && ctest --output-on-failure -j "$JOBS")
+}
+run build -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc
+run build-scalar -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang -DMQ_SCALAR_ONLY=ON
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  run build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=gcc -DMQ_SANITIZE=ON
+echo "check: all three builds passed"

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The `mixq` command end to end: make-tiny, inspect (text and --json), logits
+# (every row and --last; logits equal between the two), and clean errors.
+# usage: cli_basic.sh path/to/mixq tests/data
+set -u
+MIXQ=$1
+DATA=$2
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0
+fail=0
+ok() { if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAILED: $*" >&2; fi; }
+has() { grep -q -- "$2" "$1"; }
+
+for arch in llama qwen2 qwen3; do
+  for dt in f32 bf16; do
+    d=$T/$arch-$dt
+    ok "$MIXQ" make-tiny "$d" --arch $arch --dtype $dt --seed 7
+    ok test -s "$d/config.json" -a -s "$d/model.safetensors"
+    "$MIXQ" inspect "$d" --json >"$T/i.json"
+    ok has "$T/i.json" "\"arch\": \"$arch\""
+    ok has "$T/i.json" '"method": "none"'
+    ok has "$T/i.json" '"scheme": "FLOAT"'
+    ok has "$T/i.json" '"name": "model.layers.1.mlp.down_proj"'
+    "$MIXQ" logits "$d" --tokens 1,5,9,200 --out "$T/all.f32" >"$T/out.txt"
+    ok has "$T/out.txt" "logits: \[4, 256\]"
+    ok test "$(stat -c %s "$T/all.f32")" = $((4 * 256 * 4))
+    "$MIXQ" logits "$d" --tokens 1,5,9,200 --out "$T/last.f32" --last -t 1 >/dev/null
+    ok test "$(stat -c %s "$T/last.f32")" = $((256 * 4))
+    # the --last row is the last row of the full output
+    ok cmp -s <(tail -c 1024 "$T/all.f32") "$T/last.f32"
+  done
+done
+
+# same seed, same bytes; another seed, other bytes
+"$MIXQ" make-tiny "$T/a" --seed 3 >/dev/null
+"$MIXQ" make-tiny "$T/b" --seed 3 >/dev/null
+"$MIXQ" make-tiny "$T/c" --seed 4 >/dev/null
+ok cmp -s "$T/a/model.safetensors" "$T/b/model.safetensors"
+ok test -n "$(cmp "$T/a/model.safetensors" "$T/c/model.safetensors")"
+
+# text inspect has a table and totals
+"$MIXQ" inspect "$DATA/tiny-qwen2" >"$T/t.txt"
+ok has "$T/t.txt" "method: none"
+ok has "$T/t.txt" "bits per weight"
+
+# errors: non-zero exit and a message naming the problem, never a crash
+"$MIXQ" logits "$T/nonexistent" --tokens 1 --out "$T/x" 2>"$T/e.txt"
+ok test $? -eq 1
+ok has "$T/e.txt" "config.json"
+"$MIXQ" logits "$T/a" --tokens 1,999 --out "$T/x" 2>"$T/e.txt"
+ok test $? -eq 1
+ok has "$T/e.txt" "outside the vocabulary"
+"$MIXQ" logits "$T/a" --tokens 1,x --out "$T/x" 2>"$T/e.txt"
+ok test $? -eq 1
+"$MIXQ" frobnicate 2>/dev/null
+ok test $? -eq 2
+mkdir -p "$T/broken" && cp "$T/a/config.json" "$T/broken/"
+head -c 1000 "$T/a/model.safetensors" >"$T/broken/model.safetensors"
+"$MIXQ" inspect "$T/broken" 2>"$T/e.txt"
+ok test $? -eq 1
+ok has "$T/e.txt" "model.safetensors"
+sed 's/"llama"/"gpt_neox"/' "$T/a/config.json" >"$T/broken/config.json"
+"$MIXQ" inspect "$T/broken" 2>"$T/e.txt"
+ok has "$T/e.txt" "gpt_neox"
+
+echo "cli_basic: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,111 @@
+/* SIMD kernels against the scalar reference on random data. */
+#include "core/numconv.h"
+#include "core/pool.h"
+#include "kernels/kernels.h"
+#include "kernels/linear.h"
+#include "test.h"
+
+static void check_table(const mq_kernels *k) {
+  const mq_kernels *ref = mq_kern_ref();
+  for (int n = 1; n <= 300; n += (n < 40 ? 1 : 37)) {
+    float a[300], b[300], fa[300], fb[300];
+    uint16_t h[300], bh[300];
+    for (int i = 0; i < n; i++) {
+      a[i] = mqt_randf(-2, 2), b[i] = mqt_randf(-2, 2);
+      h[i] = mq_f32_to_f16(mqt_randf(-100, 100));
+      bh[i] = mq_f32_to_bf16(mqt_randf(-1e6f, 1e6f));
+    }
+    double sum_abs = 0;
+    for (int i = 0; i < n; i++) sum_abs += fabs((double)a[i] * b[i]);
+    /* f32 accumulation vs double: bounded by n * eps * sum|a*b| */
+    CHECK_NEAR(k->dot_f32(a, b, n), ref->dot_f32(a, b, n), 1e-6 * n * sum_abs + 1e-30);
+    k->f16_to_f32(h, fa, n);
+    ref->f16_to_f32(h, fb, n);
+    CHECK(memcmp(fa, fb, (size_t)n * 4) == 0); /* conversions are exact */
+    k->bf16_to_f32(bh, fa, n);
+    ref->bf16_to_f32(bh, fb, n);
+    CHECK(memcmp(fa, fb, (size_t)n * 4) == 0);
+  }
+}
+
+/* Linear forward of every float dtype, threaded, vs a double-precision loop. */
+static void check_linear(mq_dtype dt, int n_threads) {
+  enum { N = 37, K = 70, T = 5 };
+  static float wf[N * K], x[T * K], y[T * N], bias[N];
+  static uint16_t wh[N * K];
+  for (int i = 0; i < N * K; i++) {
+    float v = mqt_randf(-1, 1);
+    wh[i] = dt == MQ_DTYPE_F16 ? mq_f32_to_f16(v) : mq_f32_to_bf16(v);
+    wf[i] = dt == MQ_DTYPE_F32 ? v : dt == MQ_DTYPE_F16 ? mq_f16_to_f32(wh[i]) : mq_bf16_to_f32(wh[i]);
+  }
+  for (int i = 0; i < T * K; i++) x[i] = mqt_randf(-1, 1);
+  for (int i = 0; i < N; i++) bias[i] = mqt_randf(-1, 1);
+  mq_pool *pool = mq_pool_init(n_threads);
+  float *scratch[8];
+  for (int t = 0; t < mq_pool_size(pool); t++) scratch[t] = malloc(K * sizeof(float));
+  mq_exec ex = {pool, mq_kern(), scratch};
+  mq_linear l = {N, K, dt, dt == MQ_DTYPE_F32 ? (const void *)wf : (const void *)wh, bias};
+  mq_linear_forward(&l, x, T, y, &ex);
+  double worst = 0;
+  for (int t = 0; t < T; t++)
+    for (int o = 0; o < N; o++) {
+      double s = bias[o];
+      for (int i = 0; i < K; i++) s += (double)wf[o * K + i] * x[t * K + i];
+      double d = fabs(s - y[t * N + o]);
+      worst = d > worst ? d : worst;
+    }
+  CHECK_MSG(worst < 1e-5, "linear %s threads %d: max error %g", mq_dtype_name(dt), n_threads, worst);
+  for (int t = 0; t < mq_pool_size(pool); t++) free(scratch[t]);
+  mq_pool_free(pool);
+}
+
+typedef struct {
+  int hits[1000];
+} cover;
+
+static void mark(void *ctx, int b, int e, int tid) {
+  (void)tid;
+  for (int i = b; i < e; i++) ((cover *)ctx)->hits[i]++;
+}
+
+int main(void) {
+  printf("active kernels: %s\n", mq_kern()->name);
+  check_table(mq_kern_ref());
+  const mq_kernels *avx2 = mq_kern_avx2();
+  if (avx2) check_table(avx2);
+  else printf("no AVX2 variant in this build or CPU: checked the reference only\n");
+  for (int t = 1; t <= 3; t++) {
+    check_linear(MQ_DTYPE_F32, t);
+    check_linear(MQ_DTYPE_F16, t);
+    check_linear(MQ_DTYPE_BF16, t);
+  }
+  /* the pool covers every item exactly once, for many sizes */
+  mq_pool *p = mq_pool_init(3);
+  for (int n = 1; n < 1000; n = n * 3 + 1) {
+    cover c = {{0}};
+    mq_pool_for(p, n, mark, &c);
+    int ok = 1;
+    for (int i = 0; i < n; i++) ok &= c.hits[i] == 1;
+    CHECK_MSG(ok, "pool coverage for n=%d", n);
+  }
+  mq_pool_free(p);
+  /* rmsnorm, softmax, swiglu against direct formulas */
+  float x[33], w[33], y[33], sm[33], g[33], u[33];
+  double ss = 0, mx = -1e9, se = 0;
+  for (int i = 0; i < 33; i++) {
+    x[i] = mqt_randf(-3, 3), w[i] = mqt_randf(0.5f, 1.5f), g[i] = mqt_randf(-4, 4), u[i] = mqt_randf(-1, 1);
+    ss += (double)x[i] * x[i];
+    sm[i] = x[i];
+    mx = x[i] > mx ? x[i] : mx;
+  }
+  mq_rmsnorm(y, x, w, 33, 1e-5f);
+  for (int i = 0; i < 33; i++) CHECK_NEAR(y[i], x[i] / sqrt(ss / 33 + 1e-5) * w[i], 1e-5);
+  for (int i = 0; i < 33; i++) se += exp(x[i] - mx);
+  mq_softmax(sm, 33);
+  for (int i = 0; i < 33; i++) CHECK_NEAR(sm[i], exp(x[i] - mx) / se, 1e-6);
+  float g0[33];
+  memcpy(g0, g, sizeof g);
+  mq_swiglu(g, u, 33);
+  for (int i = 0; i < 33; i++) CHECK_NEAR(g[i], g0[i] / (1 + exp(-g0[i])) * u[i], 1e-5);
+  return mqt_report("kernels");
+}

@@ -1,0 +1,113 @@
+/* Session behaviour: prefill == token-by-token decode, truncation, chunking,
+ * and errors that leave the session unchanged. Uses tests/data/tiny-qwen3. */
+#include "mixq.h"
+#include "test.h"
+
+static float *eval_all(mq_model *m, const int32_t *ids, int n, int one_by_one, int batch,
+                       int threads) {
+  mq_session_params sp;
+  mq_session_params_default(&sp);
+  sp.n_batch = batch;
+  sp.n_threads = threads;
+  mq_session *s;
+  mq_err err;
+  if (mq_session_init(m, &sp, &s, &err) != MQ_OK) return NULL;
+  mq_model_info info;
+  mq_model_get_info(m, &info);
+  float *out = malloc((size_t)n * info.n_vocab * sizeof(float));
+  if (one_by_one) {
+    for (int i = 0; i < n; i++) {
+      CHECK(mq_session_eval(s, ids + i, 1, 0, &err) == MQ_OK);
+      int rows;
+      const float *lg = mq_session_logits(s, &rows);
+      CHECK(rows == 1);
+      memcpy(out + (size_t)i * info.n_vocab, lg, info.n_vocab * sizeof(float));
+    }
+  } else {
+    CHECK(mq_session_eval(s, ids, n, 1, &err) == MQ_OK);
+    memcpy(out, mq_session_logits(s, NULL), (size_t)n * info.n_vocab * sizeof(float));
+  }
+  CHECK(mq_session_pos(s) == n);
+  mq_session_free(s);
+  return out;
+}
+
+static double max_diff(const float *a, const float *b, size_t n) {
+  double w = 0;
+  for (size_t i = 0; i < n; i++) w = fmax(w, fabs((double)a[i] - b[i]));
+  return w;
+}
+
+int main(void) {
+  char dir[1024];
+  snprintf(dir, sizeof dir, "%s/tiny-qwen3", MQ_TEST_DATA);
+  mq_err err = {0};
+  mq_model *m;
+  if (mq_model_load(dir, NULL, &m, &err) != MQ_OK) {
+    CHECK_MSG(0, "load: %s", err.msg);
+    return mqt_report("session");
+  }
+  mq_model_info info;
+  mq_model_get_info(m, &info);
+  CHECK(!strcmp(info.arch, "qwen3") && info.head_dim == 32 && info.n_vocab == 256);
+  enum { N = 40 };
+  int32_t ids[N];
+  for (int i = 0; i < N; i++) ids[i] = (int32_t)(mqt_rand() % 256);
+  size_t sz = (size_t)N * info.n_vocab;
+  float *prefill = eval_all(m, ids, N, 0, 64, 1);
+  float *decode = eval_all(m, ids, N, 1, 64, 2);
+  float *chunked = eval_all(m, ids, N, 0, 7, 2);
+  /* Same math in a different order of tokens per matmul: float rounding only. */
+  CHECK_MSG(max_diff(prefill, decode, sz) < 1e-5, "prefill vs decode %g", max_diff(prefill, decode, sz));
+  CHECK_MSG(max_diff(prefill, chunked, sz) < 1e-5, "prefill vs chunked %g", max_diff(prefill, chunked, sz));
+
+  /* last-row-only logits equal the last row of all logits */
+  mq_session *s;
+  CHECK(mq_session_init(m, NULL, &s, &err) == MQ_OK);
+  CHECK(mq_session_eval(s, ids, N, 0, &err) == MQ_OK);
+  int rows;
+  const float *lg = mq_session_logits(s, &rows);
+  CHECK(rows == 1);
+  CHECK(max_diff(lg, prefill + (size_t)(N - 1) * info.n_vocab, info.n_vocab) < 1e-5);
+
+  /* truncate to 10, re-evaluate the rest: same logits as before */
+  CHECK(mq_session_truncate(s, 10, &err) == MQ_OK && mq_session_pos(s) == 10);
+  CHECK(mq_session_eval(s, ids + 10, N - 10, 1, &err) == MQ_OK);
+  lg = mq_session_logits(s, &rows);
+  CHECK(rows == N - 10);
+  CHECK(max_diff(lg, prefill + (size_t)10 * info.n_vocab, (size_t)(N - 10) * info.n_vocab) < 1e-5);
+  CHECK(mq_session_truncate(s, N + 1, &err) == MQ_ERR_RANGE);
+
+  /* bad token: error names it, session unchanged */
+  int32_t bad[2] = {5, 256};
+  CHECK(mq_session_eval(s, bad, 2, 0, &err) == MQ_ERR_RANGE);
+  CHECK(strstr(err.msg, "256") != NULL);
+  CHECK(mq_session_pos(s) == N);
+  CHECK(mq_session_eval(s, NULL, 0, 0, &err) == MQ_ERR_ARG);
+  mq_session_free(s);
+
+  /* context overflow refused up front */
+  mq_session_params sp;
+  mq_session_params_default(&sp);
+  sp.n_ctx = 8;
+  CHECK(mq_session_init(m, &sp, &s, &err) == MQ_OK);
+  CHECK(mq_session_eval(s, ids, 6, 0, &err) == MQ_OK);
+  CHECK(mq_session_eval(s, ids, 3, 0, &err) == MQ_ERR_RANGE);
+  CHECK(strstr(err.msg, "do not fit") != NULL);
+  CHECK(mq_session_eval(s, ids, 2, 0, &err) == MQ_OK && mq_session_pos(s) == 8);
+  mq_session_free(s);
+
+  /* two sessions share one model */
+  mq_session *s1 = NULL, *s2 = NULL;
+  CHECK(mq_session_init(m, NULL, &s1, &err) == MQ_OK && mq_session_init(m, NULL, &s2, &err) == MQ_OK);
+  CHECK(mq_session_eval(s1, ids, 5, 0, &err) == MQ_OK && mq_session_eval(s2, ids, 5, 0, &err) == MQ_OK);
+  CHECK(max_diff(mq_session_logits(s1, NULL), mq_session_logits(s2, NULL), info.n_vocab) == 0);
+  mq_session_free(s1);
+  mq_session_free(s2);
+
+  free(prefill);
+  free(decode);
+  free(chunked);
+  mq_model_free(m);
+  return mqt_report("session");
+}
