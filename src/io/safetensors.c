@@ -181,7 +181,8 @@ static int parse_header(const uint8_t *buf, uint64_t len, const char *label, mq_
   if (!out->tensors && rc == MQ_OK) rc = mq_errf(err, MQ_ERR_NOMEM, "%s: out of memory", label);
   for (int i = 0; i < n; i++) {
     if (out->tensors) {
-      es[i].t.data = buf + 8 + hn + es[i].begin;
+      /* offsets are only known to lie inside buf once validation passed */
+      es[i].t.data = rc == MQ_OK ? buf + 8 + hn + es[i].begin : NULL;
       out->tensors[out->n_tensors++] = es[i].t;
     } else {
       free((char *)es[i].t.name);

@@ -37,6 +37,9 @@ int mq_st_writer_add(mq_st_writer *w, const char *name, mq_dtype dt, int n_dims,
                      const int64_t *shape, const void *data, mq_err *err) {
   if (n_dims < 0 || n_dims > 8 || !mq_dtype_size(dt))
     return mq_errf(err, MQ_ERR_ARG, "%s: bad dtype or rank", name);
+  for (int i = 0; i < w->n; i++)
+    if (strcmp(w->t[i].name, name) == 0)
+      return mq_errf(err, MQ_ERR_ARG, "tensor '%s' added twice", name);
   size_t n = (size_t)mq_dtype_size(dt);
   for (int i = 0; i < n_dims; i++) n *= (size_t)shape[i];
   if (w->n == w->cap) {
