@@ -25,7 +25,67 @@ static void check_table(const mq_kernels *k) {
     k->bf16_to_f32(bh, fa, n);
     ref->bf16_to_f32(bh, fb, n);
     CHECK(memcmp(fa, fb, (size_t)n * 4) == 0);
+    /* integer codes times floats: codes are exact, so only summation order differs */
+    uint8_t cu[300];
+    int8_t cs[300];
+    double s4 = 0, s8 = 0;
+    for (int i = 0; i < n; i++) {
+      cu[i] = (uint8_t)(mqt_rand() >> 56);
+      cs[i] = (int8_t)(mqt_rand() >> 56);
+      s8 += fabs((double)cu[i] * a[i]);
+      s4 += 15 * fabs(a[i]);
+    }
+    int ne = n & ~1;
+    CHECK_NEAR(k->dot_u4_f32(cu, a, ne), ref->dot_u4_f32(cu, a, ne), 1e-6 * n * s4 + 1e-30);
+    CHECK_NEAR(k->dot_u8_f32(cu, a, n), ref->dot_u8_f32(cu, a, n), 1e-6 * n * s8 + 1e-30);
+    CHECK_NEAR(k->dot_s8_f32(cs, a, n), ref->dot_s8_f32(cs, a, n), 1e-6 * n * s8 + 1e-30);
   }
+}
+
+/* Integer linear (U4 / U8 / S8 codes, groups with a partial last one, mins,
+ * act-order permutation) vs a double loop over mq_linear_dequant_row. */
+static void check_int_linear(mq_codes codes, int gs, int with_mins, int with_perm, int n_threads) {
+  enum { N = 21, K = 72, T = 3 };
+  int G = (K + gs - 1) / gs;
+  static uint8_t data[N * K];
+  static float scales[N * 16], mins[N * 16], x[T * K], y[T * N], wrow[K], gather[T * (K + 16)];
+  static int32_t perm[K];
+  for (int i = 0; i < N * K; i++) data[i] = (uint8_t)(mqt_rand() >> 56);
+  for (int i = 0; i < N * G; i++) scales[i] = mqt_randf(-0.1f, 0.1f), mins[i] = mqt_randf(-1, 1);
+  for (int i = 0; i < T * K; i++) x[i] = mqt_randf(-1, 1);
+  for (int i = 0; i < K; i++) perm[i] = i;
+  for (int i = K - 1; i > 0; i--) {
+    int j = (int)(mqt_rand() % (uint64_t)(i + 1)), t = perm[i];
+    perm[i] = perm[j], perm[j] = t;
+  }
+  mq_linear l = {.n_out = N, .n_in = K, .kind = MQ_W_INT};
+  l.q = (mq_qint){codes, codes == MQ_CODES_U4 ? 4 : 8, gs, G, data, scales,
+                  with_mins ? mins : NULL, with_perm ? perm : NULL};
+  mq_pool *pool = mq_pool_init(n_threads);
+  float *scratch[8];
+  for (int t = 0; t < mq_pool_size(pool); t++) scratch[t] = malloc(K * sizeof(float));
+  mq_exec ex = {pool, mq_kern(), scratch, gather};
+  CHECK(mq_linear_gather_floats(&l) * T <= (int)(sizeof gather / sizeof gather[0]));
+  mq_linear_forward(&l, x, T, y, &ex);
+  double worst = 0;
+  for (int o = 0; o < N; o++) {
+    mq_linear_dequant_row(&l, o, wrow);
+    for (int t = 0; t < T; t++) {
+      double s = 0;
+      for (int i = 0; i < K; i++) s += (double)wrow[i] * x[t * K + i];
+      worst = fmax(worst, fabs(s - y[t * N + o]));
+    }
+  }
+  /* dequant_row also defines the math: check one weight by hand */
+  mq_linear_dequant_row(&l, 3, wrow);
+  int j = 5, k = with_perm ? perm[j] : j;
+  double c = codes == MQ_CODES_U4 ? (data[3 * K / 2 + j / 2] >> 4 * (j & 1)) & 15
+                                  : codes == MQ_CODES_U8 ? data[3 * K + j] : (int8_t)data[3 * K + j];
+  CHECK_NEAR(wrow[k], c * scales[3 * G + j / gs] + (with_mins ? mins[3 * G + j / gs] : 0), 1e-6);
+  CHECK_MSG(worst < 1e-4, "int linear codes %d gs %d mins %d perm %d: max error %g", codes, gs,
+            with_mins, with_perm, worst);
+  for (int t = 0; t < mq_pool_size(pool); t++) free(scratch[t]);
+  mq_pool_free(pool);
 }
 
 /* Linear forward of every float dtype, threaded, vs a double-precision loop. */
@@ -43,8 +103,9 @@ static void check_linear(mq_dtype dt, int n_threads) {
   mq_pool *pool = mq_pool_init(n_threads);
   float *scratch[8];
   for (int t = 0; t < mq_pool_size(pool); t++) scratch[t] = malloc(K * sizeof(float));
-  mq_exec ex = {pool, mq_kern(), scratch};
-  mq_linear l = {N, K, dt, dt == MQ_DTYPE_F32 ? (const void *)wf : (const void *)wh, bias};
+  mq_exec ex = {pool, mq_kern(), scratch, NULL};
+  mq_linear l = {.n_out = N, .n_in = K, .kind = MQ_W_FLOAT, .dtype = dt,
+                 .w = dt == MQ_DTYPE_F32 ? (const void *)wf : (const void *)wh, .bias = bias};
   mq_linear_forward(&l, x, T, y, &ex);
   double worst = 0;
   for (int t = 0; t < T; t++)
@@ -79,6 +140,9 @@ int main(void) {
     check_linear(MQ_DTYPE_F16, t);
     check_linear(MQ_DTYPE_BF16, t);
   }
+  for (int c = MQ_CODES_U4; c <= MQ_CODES_S8; c++)
+    for (int gs = 8; gs <= 72; gs += 32) /* 8, 40 (partial last group), 72 (one group) */
+      for (int v = 0; v < 4; v++) check_int_linear((mq_codes)c, gs, v & 1, v >> 1, 1 + v % 2);
   /* the pool covers every item exactly once, for many sizes */
   mq_pool *p = mq_pool_init(3);
   for (int n = 1; n < 1000; n = n * 3 + 1) {

@@ -48,7 +48,56 @@ static void bf16_to_f32_avx2(const uint16_t *src, float *dst, int n) {
   mq_kern_ref()->bf16_to_f32(src + i, dst + i, n - i);
 }
 
-static const mq_kernels k_avx2 = {"avx2", dot_f32_avx2, f16_to_f32_avx2, bf16_to_f32_avx2};
+/* 8 codes (as int32 lanes) times 8 floats, accumulated. */
+static inline __m256 fma_codes(__m256i c32, const float *x, __m256 acc) {
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(c32), _mm256_loadu_ps(x), acc);
+}
+
+static float dot_u4_f32_avx2(const uint8_t *c, const float *x, int n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  const __m128i lo_mask = _mm_set1_epi8(15);
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    /* 8 bytes = 16 codes; interleave low/high nibbles back into k order */
+    __m128i b = _mm_loadl_epi64((const __m128i *)(c + i / 2));
+    __m128i lo = _mm_and_si128(b, lo_mask), hi = _mm_and_si128(_mm_srli_epi16(b, 4), lo_mask);
+    __m128i seq = _mm_unpacklo_epi8(lo, hi); /* 16 codes in order */
+    a0 = fma_codes(_mm256_cvtepu8_epi32(seq), x + i, a0);
+    a1 = fma_codes(_mm256_cvtepu8_epi32(_mm_srli_si128(seq, 8)), x + i + 8, a1);
+  }
+  float s = hsum(_mm256_add_ps(a0, a1));
+  for (; i < n; i++) s += (float)((c[i / 2] >> (4 * (i & 1))) & 15) * x[i];
+  return s;
+}
+
+static float dot_u8_f32_avx2(const uint8_t *c, const float *x, int n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m128i b = _mm_loadu_si128((const __m128i *)(c + i));
+    a0 = fma_codes(_mm256_cvtepu8_epi32(b), x + i, a0);
+    a1 = fma_codes(_mm256_cvtepu8_epi32(_mm_srli_si128(b, 8)), x + i + 8, a1);
+  }
+  float s = hsum(_mm256_add_ps(a0, a1));
+  for (; i < n; i++) s += (float)c[i] * x[i];
+  return s;
+}
+
+static float dot_s8_f32_avx2(const int8_t *c, const float *x, int n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m128i b = _mm_loadu_si128((const __m128i *)(c + i));
+    a0 = fma_codes(_mm256_cvtepi8_epi32(b), x + i, a0);
+    a1 = fma_codes(_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)), x + i + 8, a1);
+  }
+  float s = hsum(_mm256_add_ps(a0, a1));
+  for (; i < n; i++) s += (float)c[i] * x[i];
+  return s;
+}
+
+static const mq_kernels k_avx2 = {"avx2",          dot_f32_avx2,    f16_to_f32_avx2, bf16_to_f32_avx2,
+                                  dot_u4_f32_avx2, dot_u8_f32_avx2, dot_s8_f32_avx2};
 
 const mq_kernels *mq_kern_avx2(void) {
   return mq_cpu_has_avx2() ? &k_avx2 : 0;

@@ -15,6 +15,11 @@ typedef struct mq_kernels {
   /* dst[0..n) = float(src[0..n)) for an F16 or BF16 row */
   void (*f16_to_f32)(const uint16_t *src, float *dst, int n);
   void (*bf16_to_f32)(const uint16_t *src, float *dst, int n);
+  /* sum_i code_i * x[i] over n codes (n even for u4): unsigned nibbles
+   * (low nibble first), unsigned bytes, signed bytes */
+  float (*dot_u4_f32)(const uint8_t *codes, const float *x, int n);
+  float (*dot_u8_f32)(const uint8_t *codes, const float *x, int n);
+  float (*dot_s8_f32)(const int8_t *codes, const float *x, int n);
 } mq_kernels;
 
 /* The active table (initialized on first use; thread-safe). */

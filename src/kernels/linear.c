@@ -1,6 +1,9 @@
 #include "kernels/linear.h"
 
 #include <stddef.h>
+#include <string.h>
+
+#include "core/numconv.h"
 
 #define ROWS_PER_TASK 16
 
@@ -12,7 +15,7 @@ typedef struct {
   const mq_exec *ex;
 } job;
 
-static void run_rows(void *ctx, int begin, int end, int tid) {
+static void float_rows(void *ctx, int begin, int end, int tid) {
   const job *j = ctx;
   const mq_linear *l = j->l;
   const mq_kernels *k = j->ex->k;
@@ -29,12 +32,117 @@ static void run_rows(void *ctx, int begin, int end, int tid) {
   }
 }
 
+/* Integer rows: y[n] = sum_g scale[n][g] * <codes_g, x_g> + min[n][g] * sum(x_g).
+ * x has been gathered (perm) and its group sums computed by the caller. */
+typedef struct {
+  const mq_linear *l;
+  const float *xg;   /* [n_tok, K] gathered input */
+  const float *gsum; /* [n_tok, n_groups] */
+  float *y;
+  int n_tok;
+  const mq_exec *ex;
+} int_job;
+
+static void int_rows(void *ctx, int begin, int end, int tid) {
+  (void)tid;
+  const int_job *j = ctx;
+  const mq_linear *l = j->l;
+  const mq_qint *q = &l->q;
+  const mq_kernels *k = j->ex->k;
+  int K = l->n_in, gs = q->group_size, G = q->n_groups;
+  size_t row_bytes = q->codes == MQ_CODES_U4 ? (size_t)K / 2 : (size_t)K;
+  int r0 = begin * ROWS_PER_TASK, r1 = end * ROWS_PER_TASK;
+  if (r1 > l->n_out) r1 = l->n_out;
+  for (int r = r0; r < r1; r++) {
+    const uint8_t *row = q->data + (size_t)r * row_bytes;
+    const float *sc = q->scales + (size_t)r * G, *mn = q->mins ? q->mins + (size_t)r * G : NULL;
+    float b = l->bias ? l->bias[r] : 0.0f;
+    for (int t = 0; t < j->n_tok; t++) {
+      const float *x = j->xg + (size_t)t * K, *gs_t = j->gsum + (size_t)t * G;
+      float acc = 0;
+      for (int g = 0; g < G; g++) {
+        int k0 = g * gs, n = K - k0 < gs ? K - k0 : gs;
+        float d;
+        if (q->codes == MQ_CODES_U4) d = k->dot_u4_f32(row + k0 / 2, x + k0, n);
+        else if (q->codes == MQ_CODES_U8) d = k->dot_u8_f32(row + k0, x + k0, n);
+        else d = k->dot_s8_f32((const int8_t *)row + k0, x + k0, n);
+        acc += sc[g] * d + (mn ? mn[g] * gs_t[g] : 0.0f);
+      }
+      j->y[(size_t)t * l->n_out + r] = acc + b;
+    }
+  }
+}
+
+static void int_forward(const mq_linear *l, const float *x, int n_tok, float *y, const mq_exec *ex) {
+  const mq_qint *q = &l->q;
+  int K = l->n_in, G = q->n_groups;
+  float *xg = ex->gather, *gsum = xg + (size_t)n_tok * K; /* see mq_linear_gather_floats */
+  const float *xin = x;
+  if (q->perm) {
+    for (int t = 0; t < n_tok; t++)
+      for (int j = 0; j < K; j++) xg[(size_t)t * K + j] = x[(size_t)t * K + q->perm[j]];
+    xin = xg;
+  }
+  if (q->mins) {
+    for (int t = 0; t < n_tok; t++)
+      for (int g = 0; g < G; g++) {
+        int k0 = g * q->group_size, n = K - k0 < q->group_size ? K - k0 : q->group_size;
+        double s = 0;
+        for (int i = 0; i < n; i++) s += xin[(size_t)t * K + k0 + i];
+        gsum[(size_t)t * G + g] = (float)s;
+      }
+  }
+  int_job j = {l, xin, gsum, y, n_tok, ex};
+  mq_pool_for(ex->pool, (l->n_out + ROWS_PER_TASK - 1) / ROWS_PER_TASK, int_rows, &j);
+}
+
 void mq_linear_forward(const mq_linear *l, const float *x, int n_tok, float *y, const mq_exec *ex) {
+  if (l->kind == MQ_W_INT) {
+    int_forward(l, x, n_tok, y, ex);
+    return;
+  }
   job j = {l, x, y, n_tok, ex};
-  mq_pool_for(ex->pool, (l->n_out + ROWS_PER_TASK - 1) / ROWS_PER_TASK, run_rows, &j);
+  mq_pool_for(ex->pool, (l->n_out + ROWS_PER_TASK - 1) / ROWS_PER_TASK, float_rows, &j);
+}
+
+int mq_linear_gather_floats(const mq_linear *l) {
+  return l->kind == MQ_W_INT ? l->n_in + l->q.n_groups : 0;
 }
 
 unsigned long long mq_linear_bytes(const mq_linear *l) {
-  return (unsigned long long)l->n_out * (unsigned long long)l->n_in *
-         (unsigned long long)mq_dtype_size(l->dtype);
+  unsigned long long n = (unsigned long long)l->n_out, k = (unsigned long long)l->n_in;
+  if (l->kind == MQ_W_FLOAT) return n * k * (unsigned long long)mq_dtype_size(l->dtype);
+  const mq_qint *q = &l->q;
+  unsigned long long codes = q->codes == MQ_CODES_U4 ? n * k / 2 : n * k;
+  unsigned long long per_group = q->mins ? 8 : 4;
+  return codes + n * (unsigned long long)q->n_groups * per_group + (q->perm ? 4 * k : 0);
+}
+
+void mq_linear_dequant_row(const mq_linear *l, int n, float *dst) {
+  int K = l->n_in;
+  if (l->kind == MQ_W_FLOAT) {
+    size_t esz = (size_t)mq_dtype_size(l->dtype);
+    const uint8_t *row = (const uint8_t *)l->w + (size_t)n * K * esz;
+    for (int k = 0; k < K; k++) {
+      uint16_t h;
+      uint32_t u;
+      if (l->dtype == MQ_DTYPE_F32) memcpy(&u, row + 4 * (size_t)k, 4), dst[k] = mq_bits_to_f32(u);
+      else if (l->dtype == MQ_DTYPE_F16) memcpy(&h, row + 2 * (size_t)k, 2), dst[k] = mq_f16_to_f32(h);
+      else memcpy(&h, row + 2 * (size_t)k, 2), dst[k] = mq_bf16_to_f32(h);
+    }
+    return;
+  }
+  const mq_qint *q = &l->q;
+  size_t row_bytes = q->codes == MQ_CODES_U4 ? (size_t)K / 2 : (size_t)K;
+  const uint8_t *row = q->data + (size_t)n * row_bytes;
+  for (int j = 0; j < K; j++) {
+    int g = j / q->group_size;
+    float c;
+    if (q->codes == MQ_CODES_U4) c = (float)((row[j / 2] >> (4 * (j & 1))) & 15);
+    else if (q->codes == MQ_CODES_U8) c = (float)row[j];
+    else c = (float)(int8_t)row[j];
+    float w = c * q->scales[(size_t)n * q->n_groups + g] +
+              (q->mins ? q->mins[(size_t)n * q->n_groups + g] : 0.0f);
+    dst[q->perm ? q->perm[j] : j] = w;
+  }
 }

@@ -1,31 +1,74 @@
-/* A linear layer y = x W^T + b and its forward pass. */
+/* A linear layer y = x W^T + b in one of the canonical weight encodings, and
+ * its forward pass. Checkpoint formats are turned into these encodings by the
+ * adapters in src/quant/; kernels know nothing about file formats. */
 #ifndef MQ_KERNELS_LINEAR_H
 #define MQ_KERNELS_LINEAR_H
+
+#include <stdint.h>
 
 #include "core/pool.h"
 #include "io/dtype.h"
 #include "kernels/kernels.h"
 
+typedef enum mq_wkind {
+  MQ_W_FLOAT = 0, /* F32 / F16 / BF16 rows */
+  MQ_W_INT,       /* integer codes with per-group scale and offset (see mq_qint) */
+} mq_wkind;
+
+typedef enum mq_codes {
+  MQ_CODES_U4 = 0, /* two unsigned 4-bit codes per byte along K, low nibble first;
+                      2- and 3-bit weights are widened to this at load */
+  MQ_CODES_U8,     /* one unsigned byte per code */
+  MQ_CODES_S8,     /* one signed byte per code */
+} mq_codes;
+
+/* Integer weights: W[n][k] = codes[n][k] * scales[n][g] + mins[n][g] with
+ * g = k / group_size over the (possibly permuted) input order. mins holds
+ * -zero * scale (NULL: zero point 0). With perm (act-order), stored column j
+ * is input channel perm[j]: the input is gathered once per token, so groups
+ * are contiguous. */
+typedef struct mq_qint {
+  mq_codes codes;
+  int bits;       /* significant bits of a code: 2, 3, 4 or 8 */
+  int group_size; /* divides K except possibly for the last group */
+  int n_groups;   /* ceil(K / group_size) */
+  const uint8_t *data;   /* [N, K/2] nibbles or [N, K] bytes, row-major */
+  const float *scales;   /* [N, n_groups] */
+  const float *mins;     /* [N, n_groups] or NULL */
+  const int32_t *perm;   /* [K] or NULL */
+} mq_qint;
+
 typedef struct mq_linear {
   int n_out, n_in;
-  mq_dtype dtype;    /* float weights: F32, F16 or BF16 */
-  const void *w;     /* [n_out, n_in] row-major; usually inside the mmap */
+  mq_wkind kind;
+  mq_dtype dtype;    /* MQ_W_FLOAT: F32, F16 or BF16 */
+  const void *w;     /* MQ_W_FLOAT: [n_out, n_in] row-major; usually inside the mmap */
+  mq_qint q;         /* MQ_W_INT */
   const float *bias; /* [n_out] or NULL */
 } mq_linear;
 
-/* Where a forward pass runs: the thread pool, the kernel table and one
- * scratch row per pool thread (at least max n_in floats each). */
+/* Where a forward pass runs: the thread pool, the kernel table, one scratch
+ * row per pool thread (at least max n_in floats each) and a shared buffer for
+ * gathered inputs and group sums (at least n_tok * mq_linear_gather_floats()). */
 typedef struct mq_exec {
   mq_pool *pool;
   const mq_kernels *k;
   float **scratch;
+  float *gather;
 } mq_exec;
 
 /* y[t, :] = W x[t, :] + b for t < n_tok. x: [n_tok, n_in], y: [n_tok, n_out];
  * x and y must not overlap. */
 void mq_linear_forward(const mq_linear *l, const float *x, int n_tok, float *y, const mq_exec *ex);
 
-/* Bytes the weights of l occupy as stored. */
+/* Floats per token of mq_exec.gather the forward pass of l needs. */
+int mq_linear_gather_floats(const mq_linear *l);
+
+/* Bytes the weights of l occupy in their compute layout. */
 unsigned long long mq_linear_bytes(const mq_linear *l);
+
+/* Row n of W as floats (dst: [n_in], input order, perm undone). For tests,
+ * inspection and writers; not a compute path. */
+void mq_linear_dequant_row(const mq_linear *l, int n, float *dst);
 
 #endif

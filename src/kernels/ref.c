@@ -20,7 +20,26 @@ static void bf16_to_f32_ref(const uint16_t *src, float *dst, int n) {
   for (int i = 0; i < n; i++) dst[i] = mq_bf16_to_f32(src[i]);
 }
 
-static const mq_kernels k_ref = {"scalar", dot_f32_ref, f16_to_f32_ref, bf16_to_f32_ref};
+static float dot_u4_f32_ref(const uint8_t *c, const float *x, int n) {
+  double s = 0;
+  for (int i = 0; i < n; i++) s += (double)((c[i / 2] >> (4 * (i & 1))) & 15) * x[i];
+  return (float)s;
+}
+
+static float dot_u8_f32_ref(const uint8_t *c, const float *x, int n) {
+  double s = 0;
+  for (int i = 0; i < n; i++) s += (double)c[i] * x[i];
+  return (float)s;
+}
+
+static float dot_s8_f32_ref(const int8_t *c, const float *x, int n) {
+  double s = 0;
+  for (int i = 0; i < n; i++) s += (double)c[i] * x[i];
+  return (float)s;
+}
+
+static const mq_kernels k_ref = {"scalar",       dot_f32_ref,    f16_to_f32_ref, bf16_to_f32_ref,
+                                 dot_u4_f32_ref, dot_u8_f32_ref, dot_s8_f32_ref};
 
 const mq_kernels *mq_kern_ref(void) { return &k_ref; }
 

@@ -6,6 +6,7 @@
 #include "io/checkpoint.h"
 #include "kernels/linear.h"
 #include "model/config.h"
+#include "quant/qconfig.h"
 
 typedef struct mq_layer {
   const float *attn_norm;       /* [n_embd] */
@@ -22,6 +23,7 @@ typedef struct mq_alloc_node {
 
 struct mq_model {
   mq_config cfg;
+  mq_method method; /* quantization method the checkpoint declares */
   mq_ckpt ckpt;
   mq_dtype embd_dtype;
   const void *tok_embd; /* [n_vocab, n_embd] */
@@ -29,6 +31,7 @@ struct mq_model {
   const float *out_norm;
   mq_linear lm_head; /* may point at tok_embd when tied */
   int max_in;        /* largest n_in of any linear (scratch size) */
+  int max_gather;    /* largest mq_linear_gather_floats of any linear */
   uint64_t n_params, n_bytes;
   mq_linear_info *linears; /* description of every bound linear, load order */
   int n_linears, cap_linears;

@@ -55,7 +55,8 @@ int mq_session_init(const mq_model *m, const mq_session_params *params, mq_sessi
            (s->k = falloc(B * kv_dim, &total)) && (s->v = falloc(B * kv_dim, &total)) &&
            (s->g = falloc(B * c->n_ff, &total)) && (s->u = falloc(B * c->n_ff, &total)) &&
            (s->scores = falloc((size_t)nt * p.n_ctx, &total)) &&
-           (s->logits = falloc(B * c->n_vocab, &total));
+           (s->logits = falloc(B * c->n_vocab, &total)) &&
+           (s->ex.gather = falloc(B * (size_t)(m->max_gather > 0 ? m->max_gather : 1), &total));
   for (int t = 0; ok && t < nt; t++) ok = (s->ex.scratch[t] = falloc((size_t)m->max_in, &total)) != NULL;
   if (!ok) {
     mq_session_free(s);
@@ -76,7 +77,7 @@ void mq_session_free(mq_session *s) {
   free(s->ex.scratch);
   mq_pool_free(s->ex.pool);
   float *bufs[] = {s->k_cache, s->v_cache, s->rope_cos, s->rope_sin, s->x, s->xn, s->q,
-                   s->att,     s->k,       s->v,        s->g,        s->u, s->scores, s->logits};
+                   s->att,     s->k,       s->v,        s->g,        s->u, s->scores, s->logits, s->ex.gather};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
   free(s);
 }
