@@ -57,15 +57,18 @@ static void print_table(const mq_model *m, const mq_model_info *info) {
 int mq_cmd_inspect(int argc, char **argv) {
   const char *model = NULL;
   int as_json = 0;
+  mq_model_params mp;
+  mq_model_params_default(&mp);
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--json")) as_json = 1;
+    else if (!strcmp(argv[i], "--quantization") && i + 1 < argc) mp.quantization = argv[++i];
     else if (argv[i][0] != '-' && !model) model = argv[i];
     else return mq_cli_fail("inspect: unexpected argument '%s'", argv[i]);
   }
-  if (!model) return mq_cli_fail("usage: mixq inspect MODEL [--json]");
+  if (!model) return mq_cli_fail("usage: mixq inspect MODEL [--json] [--quantization NAME]");
   mq_err err = {0};
   mq_model *m;
-  if (mq_model_load(model, NULL, &m, &err) != MQ_OK) return mq_cli_fail("%s", err.msg);
+  if (mq_model_load(model, &mp, &m, &err) != MQ_OK) return mq_cli_fail("%s", err.msg);
   mq_model_info info;
   mq_model_get_info(m, &info);
   if (as_json) {

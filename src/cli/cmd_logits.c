@@ -33,18 +33,21 @@ static int parse_tokens(const char *s, int32_t **out, int *n) {
 
 int mq_cmd_logits(int argc, char **argv) {
   const char *model = NULL, *toks = NULL, *outp = NULL;
+  mq_model_params mp;
+  mq_model_params_default(&mp);
   int last = 0, threads = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--tokens") && i + 1 < argc) toks = argv[++i];
     else if (!strcmp(argv[i], "--out") && i + 1 < argc) outp = argv[++i];
     else if (!strcmp(argv[i], "--last")) last = 1;
+    else if (!strcmp(argv[i], "--quantization") && i + 1 < argc) mp.quantization = argv[++i];
     else if ((!strcmp(argv[i], "-t") || !strcmp(argv[i], "--threads")) && i + 1 < argc) {
       if ((threads = mq_cli_int(argv[++i])) < 0) return mq_cli_fail("bad thread count '%s'", argv[i]);
     } else if (argv[i][0] != '-' && !model) model = argv[i];
     else return mq_cli_fail("logits: unexpected argument '%s'", argv[i]);
   }
   if (!model || !toks || !outp)
-    return mq_cli_fail("usage: mixq logits MODEL --tokens 1,2,3 --out FILE [--last] [-t N]");
+    return mq_cli_fail("usage: mixq logits MODEL --tokens 1,2,3 --out FILE [--last] [-t N] [--quantization NAME]");
   int32_t *tokens = NULL;
   int n = 0;
   if (parse_tokens(toks, &tokens, &n) != 0) {
@@ -55,7 +58,7 @@ int mq_cmd_logits(int argc, char **argv) {
   mq_model *m = NULL;
   mq_session *s = NULL;
   int rc = 1;
-  if (mq_model_load(model, NULL, &m, &err) != MQ_OK) goto fail;
+  if (mq_model_load(model, &mp, &m, &err) != MQ_OK) goto fail;
   mq_model_info info;
   mq_model_get_info(m, &info);
   mq_session_params sp;
