@@ -39,6 +39,7 @@ static void check_table(const mq_kernels *k) {
     CHECK_NEAR(k->dot_u4_f32(cu, a, ne), ref->dot_u4_f32(cu, a, ne), 1e-6 * n * s4 + 1e-30);
     CHECK_NEAR(k->dot_u8_f32(cu, a, n), ref->dot_u8_f32(cu, a, n), 1e-6 * n * s8 + 1e-30);
     CHECK_NEAR(k->dot_s8_f32(cs, a, n), ref->dot_s8_f32(cs, a, n), 1e-6 * n * s8 + 1e-30);
+    CHECK(k->dot_s8s8(cs, (const int8_t *)cu, n) == ref->dot_s8s8(cs, (const int8_t *)cu, n));
   }
 }
 

@@ -76,6 +76,26 @@ static inline float mq_e4m3_to_f32(uint8_t v) {
   return sign ? -r : r;
 }
 
+/* f32 -> OCP FP8 E4M3 (fn), round to nearest even, saturating to +-448;
+ * NaN -> 0x7f. */
+static inline uint8_t mq_f32_to_e4m3(float f) {
+  uint8_t sign = signbit(f) ? 0x80 : 0;
+  float a = fabsf(f);
+  if (isnan(f)) return 0x7f;
+  if (a >= 448.0f) return (uint8_t)(sign | 0x7e);
+  if (a < 0.015625f) { /* below 2^-6: subnormal steps of 2^-9 (8 -> the smallest normal) */
+    return (uint8_t)(sign | (uint8_t)nearbyintf(a * 512.0f));
+  }
+  int e;
+  float m = frexpf(a, &e); /* a = m 2^e, m in [0.5, 1) */
+  int mant = (int)nearbyintf((m * 2.0f - 1.0f) * 8.0f);
+  e -= 1; /* a = (1 + mant/8) 2^e */
+  if (mant == 8) mant = 0, e++;
+  int be = e + 7;
+  if (be > 15 || (be == 15 && mant == 7)) return (uint8_t)(sign | 0x7e);
+  return (uint8_t)(sign | (be << 3) | mant);
+}
+
 /* FP8 E5M2 (IEEE-like, bias 15, has inf/NaN): the upper byte of an f16. */
 static inline float mq_e5m2_to_f32(uint8_t v) { return mq_f16_to_f32((uint16_t)((uint16_t)v << 8)); }
 

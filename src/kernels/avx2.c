@@ -96,8 +96,24 @@ static float dot_s8_f32_avx2(const int8_t *c, const float *x, int n) {
   return s;
 }
 
+static int32_t dot_s8s8_avx2(const int8_t *a, const int8_t *b, int n) {
+  __m256i acc = _mm256_setzero_si256();
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256i x = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(a + i)));
+    __m256i y = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + i)));
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(x, y));
+  }
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  int32_t r = _mm_cvtsi128_si32(s);
+  for (; i < n; i++) r += (int32_t)a[i] * b[i];
+  return r;
+}
+
 static const mq_kernels k_avx2 = {"avx2",          dot_f32_avx2,    f16_to_f32_avx2, bf16_to_f32_avx2,
-                                  dot_u4_f32_avx2, dot_u8_f32_avx2, dot_s8_f32_avx2};
+                                  dot_u4_f32_avx2, dot_u8_f32_avx2, dot_s8_f32_avx2, dot_s8s8_avx2};
 
 const mq_kernels *mq_kern_avx2(void) {
   return mq_cpu_has_avx2() ? &k_avx2 : 0;

@@ -20,6 +20,8 @@ typedef struct mq_kernels {
   float (*dot_u4_f32)(const uint8_t *codes, const float *x, int n);
   float (*dot_u8_f32)(const uint8_t *codes, const float *x, int n);
   float (*dot_s8_f32)(const int8_t *codes, const float *x, int n);
+  /* sum_i a[i] * b[i] of signed bytes, exact in int32 (n < 2^17) */
+  int32_t (*dot_s8s8)(const int8_t *a, const int8_t *b, int n);
 } mq_kernels;
 
 /* The active table (initialized on first use; thread-safe). */

@@ -4,8 +4,21 @@
 #include <string.h>
 
 #include "core/numconv.h"
+#include "kernels/linear_aq.h"
 
 #define ROWS_PER_TASK 16
+
+const char *mq_act_name(mq_act a) {
+  switch (a) {
+  case MQ_ACT_FLOAT: return "float";
+  case MQ_ACT_INT8_TOKEN: return "int8-token";
+  case MQ_ACT_INT8_STATIC: return "int8-static";
+  case MQ_ACT_INT4_TOKEN: return "int4-token";
+  case MQ_ACT_FP8: return "fp8";
+  case MQ_ACT_MXFP8: return "mxfp8-32";
+  }
+  return "?";
+}
 
 typedef struct {
   const mq_linear *l;
@@ -97,6 +110,10 @@ static void int_forward(const mq_linear *l, const float *x, int n_tok, float *y,
 }
 
 void mq_linear_forward(const mq_linear *l, const float *x, int n_tok, float *y, const mq_exec *ex) {
+  if (l->act != MQ_ACT_FLOAT) {
+    mq_linear_forward_aq(l, x, n_tok, y, ex);
+    return;
+  }
   if (l->kind == MQ_W_INT) {
     int_forward(l, x, n_tok, y, ex);
     return;
@@ -106,6 +123,7 @@ void mq_linear_forward(const mq_linear *l, const float *x, int n_tok, float *y, 
 }
 
 int mq_linear_gather_floats(const mq_linear *l) {
+  if (l->act != MQ_ACT_FLOAT) return mq_linear_aq_gather_floats(l);
   return l->kind == MQ_W_INT ? l->n_in + l->q.n_groups : 0;
 }
 
@@ -113,6 +131,7 @@ unsigned long long mq_linear_bytes(const mq_linear *l) {
   unsigned long long n = (unsigned long long)l->n_out, k = (unsigned long long)l->n_in;
   if (l->kind == MQ_W_FLOAT) return n * k * (unsigned long long)mq_dtype_size(l->dtype);
   const mq_qint *q = &l->q;
+  if (l->kind == MQ_W_MXFP8) return n * k + n * k / 32;
   unsigned long long codes = q->codes == MQ_CODES_U4 ? n * k / 2 : n * k;
   unsigned long long per_group = q->mins ? 8 : 4;
   return codes + n * (unsigned long long)q->n_groups * per_group + (q->perm ? 4 * k : 0);
@@ -133,6 +152,12 @@ void mq_linear_dequant_row(const mq_linear *l, int n, float *dst) {
     return;
   }
   const mq_qint *q = &l->q;
+  if (l->kind == MQ_W_MXFP8) {
+    for (int k = 0; k < K; k++)
+      dst[k] = ldexpf(mq_e4m3_to_f32(q->data[(size_t)n * K + k]),
+                      (int)l->mx_exp[(size_t)n * (K / 32) + k / 32] - 127);
+    return;
+  }
   size_t row_bytes = q->codes == MQ_CODES_U4 ? (size_t)K / 2 : (size_t)K;
   const uint8_t *row = q->data + (size_t)n * row_bytes;
   for (int j = 0; j < K; j++) {

@@ -13,7 +13,20 @@
 typedef enum mq_wkind {
   MQ_W_FLOAT = 0, /* F32 / F16 / BF16 rows */
   MQ_W_INT,       /* integer codes with per-group scale and offset (see mq_qint) */
+  MQ_W_MXFP8,     /* FP8 E4M3 codes [N, K] with an E8M0 exponent per 32 along K */
 } mq_wkind;
+
+/* What happens to a layer's input activations. */
+typedef enum mq_act {
+  MQ_ACT_FLOAT = 0,   /* A16: float activations, dequantized weights (exact) */
+  MQ_ACT_INT8_TOKEN,  /* dynamic per-token symmetric int8: s = max|x| / 127 */
+  MQ_ACT_INT8_STATIC, /* static per-tensor int8 with offset (ModelSlim W8A8) */
+  MQ_ACT_INT4_TOKEN,  /* dynamic per-token symmetric int4: s = max|x| / 7 */
+  MQ_ACT_FP8,         /* fp8 activations (not computed yet) */
+  MQ_ACT_MXFP8,       /* MXFP8: E4M3 elements with an E8M0 scale per 32 along K */
+} mq_act;
+
+const char *mq_act_name(mq_act a);
 
 typedef enum mq_codes {
   MQ_CODES_U4 = 0, /* two unsigned 4-bit codes per byte along K, low nibble first;
@@ -41,9 +54,20 @@ typedef struct mq_qint {
 typedef struct mq_linear {
   int n_out, n_in;
   mq_wkind kind;
+  mq_act act;        /* activation handling; MQ_ACT_FLOAT for float and A16 layers */
   mq_dtype dtype;    /* MQ_W_FLOAT: F32, F16 or BF16 */
   const void *w;     /* MQ_W_FLOAT: [n_out, n_in] row-major; usually inside the mmap */
-  mq_qint q;         /* MQ_W_INT */
+  mq_qint q;         /* MQ_W_INT: codes (S8 for activation-quantized layers); MQ_W_MXFP8:
+                        q.data holds the E4M3 codes [N, K] */
+  const uint8_t *mx_exp; /* MQ_W_MXFP8: E8M0 [N, K/32] */
+  /* MQ_ACT_INT8_STATIC (ModelSlim W8A8): x_q = clamp(rne(x * in_rscale + in_offset)),
+   * y = (sum x_q w_q + qbias[n]) * deq[n]; the float bias is folded into qbias. */
+  float in_rscale, in_offset;
+  const int32_t *qbias; /* [n_out] */
+  const float *deq;     /* [n_out] */
+  int act_div;  /* dynamic quantization divides by the scale (ModelSlim) instead of
+                   multiplying by its reciprocal (vLLM, compressed-tensors) */
+  int out_bf16; /* round each output to bf16 (NPU parity mode) */
   const float *bias; /* [n_out] or NULL */
 } mq_linear;
 

@@ -38,8 +38,14 @@ static float dot_s8_f32_ref(const int8_t *c, const float *x, int n) {
   return (float)s;
 }
 
+static int32_t dot_s8s8_ref(const int8_t *a, const int8_t *b, int n) {
+  int32_t s = 0;
+  for (int i = 0; i < n; i++) s += (int32_t)a[i] * b[i];
+  return s;
+}
+
 static const mq_kernels k_ref = {"scalar",       dot_f32_ref,    f16_to_f32_ref, bf16_to_f32_ref,
-                                 dot_u4_f32_ref, dot_u8_f32_ref, dot_s8_f32_ref};
+                                 dot_u4_f32_ref, dot_u8_f32_ref, dot_s8_f32_ref, dot_s8s8_ref};
 
 const mq_kernels *mq_kern_ref(void) { return &k_ref; }
 

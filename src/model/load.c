@@ -113,7 +113,7 @@ static int describe(struct mq_model *m, const char *prefix, const mq_linear *l, 
   strcpy(scheme, s->scheme);
   mq_linear_info *li = &m->linears[m->n_linears++];
   *li = (mq_linear_info){name, scheme, mq_dtype_name(l->dtype), 8 * mq_dtype_size(l->dtype),
-                         mq_actq_name(s->act), 0, 0, l->n_out, l->n_in, bytes};
+                         mq_act_name(s->act), 0, 0, l->n_out, l->n_in, bytes};
   if (l->kind == MQ_W_INT) {
     static const char *k_fmt[9] = {"", "", "int2", "int3", "int4", "", "", "", "int8"};
     li->weight_format = k_fmt[l->q.bits];

@@ -139,11 +139,11 @@ static int ct_int(struct mq_model *m, const char *name, const mq_lspec *s, int N
 
 int mq_adapt_ct(struct mq_model *m, const char *name, const mq_lspec *s, int N, int K,
                 mq_linear *l, mq_err *err) {
-  if (s->act != MQ_ACTQ_FLOAT)
+  if (s->act != MQ_ACT_FLOAT)
     return mq_errf(err, MQ_ERR_UNSUPPORTED,
                    "layer %s: scheme %s quantizes activations (%s); activation-quantized schemes are "
                    "not supported by this build yet",
-                   name, s->scheme, mq_actq_name(s->act));
+                   name, s->scheme, mq_act_name(s->act));
   switch (s->fmt) {
   case MQ_FMT_CT_PACKED: return ct_packed(m, name, s, N, K, l, err);
   case MQ_FMT_CT_INT: return ct_int(m, name, s, N, K, l, err);

@@ -9,18 +9,6 @@
 #include "io/jsonutil.h"
 #include "quant/match.h"
 
-const char *mq_actq_name(mq_actq a) {
-  switch (a) {
-  case MQ_ACTQ_FLOAT: return "float";
-  case MQ_ACTQ_INT8_TOKEN: return "int8-token";
-  case MQ_ACTQ_INT8_STATIC: return "int8-static";
-  case MQ_ACTQ_INT4_TOKEN: return "int4-token";
-  case MQ_ACTQ_FP8: return "fp8";
-  case MQ_ACTQ_MXFP8: return "mxfp8";
-  }
-  return "?";
-}
-
 static void set_float(mq_lspec *s) {
   memset(s, 0, sizeof *s);
   s->fmt = MQ_FMT_FLOAT;
@@ -241,7 +229,7 @@ static int ct_args(const mq_qconfig *q, const char *name, const json_t *grp, con
   if (s->fmt != MQ_FMT_CT_FLOAT && (bits < 2 || bits > 8))
     return mq_errf(err, MQ_ERR_UNSUPPORTED, "%s: layer %s: %lld-bit int weights are not supported",
                    where, name, bits);
-  s->act = MQ_ACTQ_FLOAT;
+  s->act = MQ_ACT_FLOAT;
   if (json_is_object(a)) {
     const char *at;
     long long ab;
@@ -251,20 +239,20 @@ static int ct_args(const mq_qconfig *q, const char *name, const json_t *grp, con
         (rc = mq_json_str_opt(a, "type", "int", &at, where, err)))
       return rc;
     dyn = json_is_true(dv) || json_is_string(dv);
-    if (strcmp(at, "float") == 0) s->act = MQ_ACTQ_FP8;
-    else if (ab == 8) s->act = dyn ? MQ_ACTQ_INT8_TOKEN : MQ_ACTQ_INT8_STATIC;
-    else if (ab == 4 && dyn) s->act = MQ_ACTQ_INT4_TOKEN;
+    if (strcmp(at, "float") == 0) s->act = MQ_ACT_FP8;
+    else if (ab == 8) s->act = dyn ? MQ_ACT_INT8_TOKEN : MQ_ACT_INT8_STATIC;
+    else if (ab == 4 && dyn) s->act = MQ_ACT_INT4_TOKEN;
     else
       return mq_errf(err, MQ_ERR_UNSUPPORTED, "%s: layer %s: %lld-bit %s input activations",
                      where, name, ab, at);
   }
   if (s->fmt == MQ_FMT_CT_FLOAT)
-    snprintf(s->scheme, sizeof s->scheme, "%s", s->act == MQ_ACTQ_FLOAT ? "FP8_A16" : "FP8");
-  else if (s->act == MQ_ACTQ_FLOAT)
+    snprintf(s->scheme, sizeof s->scheme, "%s", s->act == MQ_ACT_FLOAT ? "FP8_A16" : "FP8");
+  else if (s->act == MQ_ACT_FLOAT)
     snprintf(s->scheme, sizeof s->scheme, "W%lldA16", bits);
   else
-    snprintf(s->scheme, sizeof s->scheme, "W%lldA%d%s", bits, s->act == MQ_ACTQ_INT4_TOKEN ? 4 : 8,
-             s->act == MQ_ACTQ_INT8_STATIC ? "" : "_DYNAMIC");
+    snprintf(s->scheme, sizeof s->scheme, "W%lldA%d%s", bits, s->act == MQ_ACT_INT4_TOKEN ? 4 : 8,
+             s->act == MQ_ACT_INT8_STATIC ? "" : "_DYNAMIC");
   return MQ_OK;
 }
 

@@ -5,6 +5,7 @@
 #define MQ_QUANT_PLAN_H
 
 #include "io/checkpoint.h"
+#include "kernels/linear.h"
 #include "quant/qconfig.h"
 
 typedef enum mq_fmt {
@@ -17,16 +18,6 @@ typedef enum mq_fmt {
   MQ_FMT_MODELSLIM,  /* ModelSlim description types */
 } mq_fmt;
 
-/* What happens to a layer's input activations. */
-typedef enum mq_actq {
-  MQ_ACTQ_FLOAT = 0,   /* A16: float activations */
-  MQ_ACTQ_INT8_TOKEN,  /* dynamic per-token symmetric int8 */
-  MQ_ACTQ_INT8_STATIC, /* static per-tensor int8 (scale, offset) */
-  MQ_ACTQ_INT4_TOKEN,  /* dynamic per-token int4 */
-  MQ_ACTQ_FP8,         /* fp8 activations (compressed-tensors FP8) */
-  MQ_ACTQ_MXFP8,       /* MXFP8 per 32 */
-} mq_actq;
-
 typedef struct mq_lspec {
   mq_fmt fmt;
   char scheme[32]; /* producer's name: "FLOAT", "W4A16", "W8A8_DYNAMIC", ... */
@@ -36,7 +27,7 @@ typedef struct mq_lspec {
   int zero_point;  /* AWQ: zeros stored */
   int gptq_v1;     /* GPTQ zeros stored minus one */
   int g_idx;       /* a g_idx tensor is expected (act-order) */
-  mq_actq act;
+  mq_act act;
 } mq_lspec;
 
 /* Resolve the spec of linear module `name` (e.g. "model.layers.0.mlp.up_proj",
@@ -48,6 +39,5 @@ int mq_plan_linear(const mq_qconfig *q, const mq_ckpt *ck, const char *name, mq_
 int mq_lspec_same(const mq_lspec *a, const mq_lspec *b);
 /* "W4A16 (4-bit, group 128, asym)" into buf. */
 const char *mq_lspec_str(const mq_lspec *s, char *buf, int cap);
-const char *mq_actq_name(mq_actq a);
 
 #endif

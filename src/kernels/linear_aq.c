@@ -1,0 +1,167 @@
+/* Activation-quantized linear layers: the input is quantized per token (int8,
+ * int4), per tensor (static int8) or per 32-block (MXFP8), then multiplied
+ * with integer / FP8 weights with exact integer (or exact FP8 product)
+ * accumulation, as the producers' kernels define it. */
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "core/numconv.h"
+#include "kernels/linear_aq.h"
+
+#define ROWS_PER_TASK 16
+
+static inline int8_t sat(float v, int lo, int hi) {
+  float r = nearbyintf(v); /* round half to even in the default mode */
+  return (int8_t)(r < lo ? lo : (r > hi ? hi : r));
+}
+
+/* Per-token layout of the gather buffer: K int8 codes (or E4M3 codes), then
+ * floats: scale, and group sums of the codes (for weights with zero points);
+ * for MXFP8 K/32 exponent bytes follow the codes. */
+typedef struct {
+  size_t stride; /* bytes per token */
+  size_t off_scale, off_gsum, off_exp;
+} aq_layout;
+
+static aq_layout layout(const mq_linear *l) {
+  aq_layout a;
+  size_t K = (size_t)l->n_in, G = (size_t)(l->q.n_groups > 0 ? l->q.n_groups : 1);
+  a.off_exp = K;
+  a.off_scale = (K + K / 32 + 15) & ~(size_t)15;
+  a.off_gsum = a.off_scale + 16;
+  a.stride = a.off_gsum + 4 * G;
+  a.stride = (a.stride + 63) & ~(size_t)63;
+  return a;
+}
+
+int mq_linear_aq_gather_floats(const mq_linear *l) { return (int)(layout(l).stride / 4); }
+
+/* Quantize one token row x [K] into buffer b. */
+static void quantize_row(const mq_linear *l, const float *x, uint8_t *b, const aq_layout *a) {
+  int K = l->n_in;
+  int8_t *xq = (int8_t *)b;
+  float *scale = (float *)(b + a->off_scale);
+  if (l->act == MQ_ACT_INT8_STATIC) {
+    for (int k = 0; k < K; k++) xq[k] = sat(x[k] * l->in_rscale + l->in_offset, -128, 127);
+    *scale = 1.0f;
+  } else if (l->act == MQ_ACT_MXFP8) {
+    uint8_t *exps = b + a->off_exp;
+    for (int b0 = 0; b0 < K; b0 += 32) {
+      float amax = 0;
+      for (int k = b0; k < b0 + 32; k++) amax = fmaxf(amax, fabsf(x[k]));
+      /* OCP: shared exponent floor(log2(amax)) - emax(E4M3) = - 8, clamped */
+      int e = -127;
+      if (amax > 0) {
+        int fe;
+        frexpf(amax, &fe);
+        e = fe - 1 - 8;
+        e = e < -127 ? -127 : (e > 127 ? 127 : e);
+      }
+      exps[b0 / 32] = (uint8_t)(e + 127);
+      float inv = ldexpf(1.0f, -e);
+      for (int k = b0; k < b0 + 32; k++) ((uint8_t *)xq)[k] = mq_f32_to_e4m3(x[k] * inv);
+    }
+    *scale = 1.0f;
+  } else {
+    int hi = l->act == MQ_ACT_INT4_TOKEN ? 7 : 127, lo = -hi - 1;
+    float amax = 0;
+    for (int k = 0; k < K; k++) amax = fmaxf(amax, fabsf(x[k]));
+    float s = amax / (float)hi;
+    if (amax == 0) {
+      memset(xq, 0, (size_t)K);
+    } else if (l->act_div) {
+      for (int k = 0; k < K; k++) xq[k] = sat(x[k] / s, lo, hi);
+    } else {
+      float r = (float)hi / amax;
+      for (int k = 0; k < K; k++) xq[k] = sat(x[k] * r, lo, hi);
+    }
+    *scale = s;
+  }
+  if (l->kind == MQ_W_INT && l->q.mins) {
+    float *gs = (float *)(b + a->off_gsum);
+    for (int g = 0; g < l->q.n_groups; g++) {
+      int k0 = g * l->q.group_size, n = K - k0 < l->q.group_size ? K - k0 : l->q.group_size;
+      int32_t s = 0;
+      for (int i = 0; i < n; i++) s += xq[k0 + i];
+      gs[g] = (float)s;
+    }
+  }
+}
+
+static float g_e4m3[256];
+static pthread_once_t g_e4m3_once = PTHREAD_ONCE_INIT;
+
+static void init_e4m3(void) {
+  for (int i = 0; i < 256; i++) g_e4m3[i] = mq_e4m3_to_f32((uint8_t)i);
+}
+
+typedef struct {
+  const mq_linear *l;
+  const uint8_t *buf;
+  aq_layout a;
+  float *y;
+  int n_tok;
+  const mq_exec *ex;
+} aq_job;
+
+static float row_int(const mq_linear *l, const mq_kernels *k, const int8_t *w, int r,
+                     const uint8_t *tb, const aq_layout *a) {
+  const mq_qint *q = &l->q;
+  const int8_t *xq = (const int8_t *)tb;
+  int K = l->n_in, G = q->n_groups, gs = q->group_size;
+  float s_x = *(const float *)(tb + a->off_scale);
+  if (l->act == MQ_ACT_INT8_STATIC) {
+    int32_t acc = k->dot_s8s8(w, xq, K);
+    return (float)((double)acc + l->qbias[r]) * l->deq[r];
+  }
+  const float *sc = q->scales + (size_t)r * G, *mn = q->mins ? q->mins + (size_t)r * G : NULL;
+  const float *gsum = (const float *)(tb + a->off_gsum);
+  float acc = 0;
+  for (int g = 0; g < G; g++) {
+    int k0 = g * gs, n = K - k0 < gs ? K - k0 : gs;
+    acc += sc[g] * (float)k->dot_s8s8(w + k0, xq + k0, n) + (mn ? mn[g] * gsum[g] : 0.0f);
+  }
+  return acc * s_x + (l->bias ? l->bias[r] : 0.0f);
+}
+
+static float row_mx(const mq_linear *l, int r, const uint8_t *tb, const aq_layout *a) {
+  int K = l->n_in, nb = K / 32;
+  const uint8_t *w = l->q.data + (size_t)r * K, *we = l->mx_exp + (size_t)r * nb;
+  const uint8_t *x = tb, *xe = tb + a->off_exp;
+  float acc = 0;
+  for (int b = 0; b < nb; b++) {
+    float s = 0; /* products of two E4M3 values are exact in f32 */
+    for (int i = 0; i < 32; i++) s += g_e4m3[w[32 * b + i]] * g_e4m3[x[32 * b + i]];
+    acc += ldexpf(s, (int)we[b] - 127 + (int)xe[b] - 127);
+  }
+  return acc + (l->bias ? l->bias[r] : 0.0f);
+}
+
+static void aq_rows(void *ctx, int begin, int end, int tid) {
+  (void)tid;
+  const aq_job *j = ctx;
+  const mq_linear *l = j->l;
+  int r0 = begin * ROWS_PER_TASK, r1 = end * ROWS_PER_TASK;
+  if (r1 > l->n_out) r1 = l->n_out;
+  for (int r = r0; r < r1; r++) {
+    const int8_t *w = (const int8_t *)l->q.data + (size_t)r * l->n_in;
+    for (int t = 0; t < j->n_tok; t++) {
+      const uint8_t *tb = j->buf + (size_t)t * j->a.stride;
+      float v = l->kind == MQ_W_MXFP8 ? row_mx(l, r, tb, &j->a) : row_int(l, j->ex->k, w, r, tb, &j->a);
+      if (l->out_bf16) v = mq_bf16_to_f32(mq_f32_to_bf16(v));
+      j->y[(size_t)t * l->n_out + r] = v;
+    }
+  }
+}
+
+void mq_linear_forward_aq(const mq_linear *l, const float *x, int n_tok, float *y,
+                          const mq_exec *ex) {
+  aq_layout a = layout(l);
+  uint8_t *buf = (uint8_t *)ex->gather;
+  const float *xin = x;
+  if (l->kind == MQ_W_MXFP8) pthread_once(&g_e4m3_once, init_e4m3);
+  for (int t = 0; t < n_tok; t++) quantize_row(l, xin + (size_t)t * l->n_in, buf + (size_t)t * a.stride, &a);
+  aq_job j = {l, buf, a, y, n_tok, ex};
+  mq_pool_for(ex->pool, (l->n_out + ROWS_PER_TASK - 1) / ROWS_PER_TASK, aq_rows, &j);
+}
