@@ -1,5 +1,6 @@
 /* Binding a Hugging Face checkpoint's tensors to the model's blocks. */
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,18 @@ void *mq_model_alloc(struct mq_model *m, size_t bytes) {
   n->next = m->owned;
   m->owned = n;
   return (char *)n + hdr;
+}
+
+void mq_model_warn(struct mq_model *m, const char *fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  char **nw = realloc(m->warnings, (size_t)(m->n_warnings + 1) * sizeof(char *));
+  if (!nw) return;
+  m->warnings = nw;
+  if ((nw[m->n_warnings] = strdup(buf))) m->n_warnings++;
 }
 
 static int check_shape(const mq_tensor *t, int n_dims, int64_t d0, int64_t d1, mq_err *err) {
@@ -66,6 +79,12 @@ static int bind_vec(struct mq_model *m, const char *name, int n, const float **o
   m->n_bytes += t->nbytes;
   *out = v;
   return MQ_OK;
+}
+
+/* An optional vector: *out = NULL when the tensor is absent. */
+static int bind_opt_vec(struct mq_model *m, const char *name, int n, const float **out, mq_err *err) {
+  *out = NULL;
+  return mq_ckpt_find(&m->ckpt, name) ? bind_vec(m, name, n, out, err) : MQ_OK;
 }
 
 /* Weights stay in the mapping unless misaligned for their element size, in
@@ -182,6 +201,7 @@ static int bind_slot(struct mq_model *m, const slot *sl, mq_err *err) {
   case MQ_FMT_CT_PACKED:
   case MQ_FMT_CT_INT:
   case MQ_FMT_CT_FLOAT: rc = mq_adapt_ct(m, sl->name, s, sl->n_out, sl->n_in, sl->dst, err); break;
+  case MQ_FMT_MODELSLIM: rc = mq_adapt_modelslim(m, sl->name, s, sl->n_out, sl->n_in, sl->dst, err); break;
   default:
     rc = mq_errf(err, MQ_ERR_UNSUPPORTED, "layer %s: scheme %s is not supported by this build yet",
                  sl->name, s->scheme);
@@ -248,6 +268,23 @@ static int plan_slots(struct mq_model *m, const mq_qconfig *q, slot *s, int n, m
   return MQ_OK;
 }
 
+/* Shards of a fused layer see the same input: their static activation
+ * scale and offset must agree (SGLang would silently keep the last one). */
+static int check_fused_activations(const slot *s, int n, mq_err *err) {
+  for (int i = 0; i < n; i++)
+    for (int j = i + 1; j < n && s[j].fuse && s[j].fuse == s[i].fuse; j++) {
+      const mq_linear *a = s[i].dst, *b = s[j].dst;
+      if (a->act != MQ_ACT_INT8_STATIC) continue;
+      if (a->in_rscale != b->in_rscale || a->in_offset != b->in_offset)
+        return mq_errf(err, MQ_ERR_FORMAT,
+                       "fused layer shards disagree on static activation parameters: %s has "
+                       "input_scale %.9g, input_offset %g but %s has input_scale %.9g, input_offset %g",
+                       s[i].name, 1.0 / a->in_rscale, a->in_offset, s[j].name, 1.0 / b->in_rscale,
+                       b->in_offset);
+    }
+  return MQ_OK;
+}
+
 static int bind_layer(struct mq_model *m, int i, mq_err *err) {
   const mq_config *c = &m->cfg;
   mq_layer *L = &m->layers[i];
@@ -256,7 +293,9 @@ static int bind_layer(struct mq_model *m, int i, mq_err *err) {
   snprintf(p, sizeof p, "model.layers.%d", i);
 #define NAME(suffix) (snprintf(n, sizeof n, "%s.%s", p, suffix), n)
   if ((rc = bind_vec(m, NAME("input_layernorm.weight"), c->n_embd, &L->attn_norm, err)) ||
-      (rc = bind_vec(m, NAME("post_attention_layernorm.weight"), c->n_embd, &L->ffn_norm, err)))
+      (rc = bind_vec(m, NAME("post_attention_layernorm.weight"), c->n_embd, &L->ffn_norm, err)) ||
+      (rc = bind_opt_vec(m, NAME("input_layernorm.bias"), c->n_embd, &L->attn_norm_b, err)) ||
+      (rc = bind_opt_vec(m, NAME("post_attention_layernorm.bias"), c->n_embd, &L->ffn_norm_b, err)))
     return rc;
   if (c->qk_norm &&
       ((rc = bind_vec(m, NAME("self_attn.q_norm.weight"), c->head_dim, &L->q_norm, err)) ||
@@ -283,11 +322,14 @@ static int bind_all(struct mq_model *m, const mq_qconfig *q, mq_err *err) {
   if ((rc = make_slots(m, &slots, &n, err))) return rc;
   if ((rc = plan_slots(m, q, slots, n, err)) == MQ_OK) /* before any weight is read */
     for (int i = 0; i < n && rc == MQ_OK; i++) rc = bind_slot(m, &slots[i], err);
+  if (rc == MQ_OK) rc = check_fused_activations(slots, n, err);
   free(slots);
   if (rc) return rc;
   for (int i = 0; i < c->n_layer; i++)
     if ((rc = bind_layer(m, i, err))) return rc;
-  if ((rc = bind_vec(m, "model.norm.weight", c->n_embd, &m->out_norm, err))) return rc;
+  if ((rc = bind_vec(m, "model.norm.weight", c->n_embd, &m->out_norm, err)) ||
+      (rc = bind_opt_vec(m, "model.norm.bias", c->n_embd, &m->out_norm_b, err)))
+    return rc;
   if (c->tie_embeddings) {
     m->lm_head = (mq_linear){.n_out = c->n_vocab, .n_in = c->n_embd, .kind = MQ_W_FLOAT,
                              .dtype = m->embd_dtype, .w = m->tok_embd};
@@ -319,6 +361,7 @@ int mq_model_load(const char *path, const mq_model_params *params, mq_model **ou
   if ((rc = mq_qconfig_detect(path, root, params ? params->quantization : NULL, &q, err))) goto fail;
   m->method = q.method;
   if ((rc = mq_ckpt_open(path, &m->ckpt, err))) goto fail;
+  if (q.method == MQ_METHOD_MODELSLIM && (rc = mq_modelslim_validate(m, q.q, q.source, err))) goto fail;
   if ((rc = bind_all(m, &q, err))) goto fail;
   mq_qconfig_free(&q);
   json_decref(root);
@@ -335,6 +378,8 @@ void mq_model_free(mq_model *m) {
   if (!m) return;
   mq_ckpt_close(&m->ckpt);
   free(m->linears);
+  for (int i = 0; i < m->n_warnings; i++) free(m->warnings[i]);
+  free(m->warnings);
   for (mq_alloc_node *n = m->owned, *next; n; n = next) {
     next = n->next;
     free(n);

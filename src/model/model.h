@@ -10,6 +10,7 @@
 
 typedef struct mq_layer {
   const float *attn_norm;       /* [n_embd] */
+  const float *attn_norm_b, *ffn_norm_b; /* [n_embd] anti-outlier norm bias, or NULL */
   mq_linear wq, wk, wv, wo;     /* q: [n_head*hd, n_embd], k/v: [n_kv*hd, n_embd], o: [n_embd, n_head*hd] */
   const float *q_norm, *k_norm; /* [head_dim] (qwen3) or NULL */
   const float *ffn_norm;        /* [n_embd] */
@@ -29,16 +30,26 @@ struct mq_model {
   const void *tok_embd; /* [n_vocab, n_embd] */
   mq_layer *layers;     /* [n_layer] */
   const float *out_norm;
+  const float *out_norm_b; /* [n_embd] or NULL */
   mq_linear lm_head; /* may point at tok_embd when tied */
   int max_in;        /* largest n_in of any linear (scratch size) */
   int max_gather;    /* largest mq_linear_gather_floats of any linear */
   uint64_t n_params, n_bytes;
   mq_linear_info *linears; /* description of every bound linear, load order */
   int n_linears, cap_linears;
+  int npu_numerics;  /* round scales (and outputs) to bf16 where SGLang on Ascend does */
+  char **warnings;   /* things the loader noticed and let pass (inspect shows them) */
+  int n_warnings;
   mq_alloc_node *owned; /* f32 copies of small tensors; freed with the model */
 };
 
 /* Allocate model-owned memory (64-byte aligned, zeroed); NULL on failure. */
 void *mq_model_alloc(struct mq_model *m, size_t bytes);
+/* Record a load warning (formatted); silently dropped when out of memory. */
+void mq_model_warn(struct mq_model *m, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
 
 #endif

@@ -15,6 +15,10 @@ int mq_adapt_gptq(struct mq_model *m, const char *name, const mq_lspec *s, int N
                   mq_linear *l, mq_err *err);
 int mq_adapt_ct(struct mq_model *m, const char *name, const mq_lspec *s, int N, int K,
                 mq_linear *l, mq_err *err);
+/* Checks of quant_model_description.json as a whole (warnings go to m). */
+int mq_modelslim_validate(struct mq_model *m, const json_t *desc, const char *where, mq_err *err);
+int mq_adapt_modelslim(struct mq_model *m, const char *name, const mq_lspec *s, int N, int K,
+                       mq_linear *l, mq_err *err);
 
 /* ---- shared helpers (adapt_util.c) ---- */
 

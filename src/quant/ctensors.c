@@ -139,14 +139,20 @@ static int ct_int(struct mq_model *m, const char *name, const mq_lspec *s, int N
 
 int mq_adapt_ct(struct mq_model *m, const char *name, const mq_lspec *s, int N, int K,
                 mq_linear *l, mq_err *err) {
-  if (s->act != MQ_ACT_FLOAT)
+  /* Activation quantization: dynamic per-token int8 (W8A8, W4A8) as vLLM
+   * computes it; static and float activations are not computed yet. */
+  if (s->act != MQ_ACT_FLOAT && !(s->fmt == MQ_FMT_CT_INT && s->act == MQ_ACT_INT8_TOKEN))
     return mq_errf(err, MQ_ERR_UNSUPPORTED,
-                   "layer %s: scheme %s quantizes activations (%s); activation-quantized schemes are "
-                   "not supported by this build yet",
+                   "layer %s: scheme %s with %s activations is not supported yet (dynamic per-token "
+                   "int8 is)",
                    name, s->scheme, mq_act_name(s->act));
   switch (s->fmt) {
   case MQ_FMT_CT_PACKED: return ct_packed(m, name, s, N, K, l, err);
-  case MQ_FMT_CT_INT: return ct_int(m, name, s, N, K, l, err);
+  case MQ_FMT_CT_INT: {
+    int rc = ct_int(m, name, s, N, K, l, err);
+    l->act = s->act; /* scale max|x|/127, codes rne(x * 127/max|x|) */
+    return rc;
+  }
   default:
     return mq_errf(err, MQ_ERR_UNSUPPORTED, "layer %s: compressed-tensors %s weights are not supported yet",
                    name, s->scheme);

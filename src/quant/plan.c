@@ -289,6 +289,51 @@ static int plan_ct(const mq_qconfig *q, const char *name, mq_lspec *s, mq_err *e
   return ct_args(q, name, best, fmt, s, err);
 }
 
+/* ---- ModelSlim: the description's type of name.weight; user-added
+ * `ignore` names stay FLOAT. */
+static int plan_modelslim(const mq_qconfig *q, const char *name, mq_lspec *s, mq_err *err) {
+  const json_t *ign = json_object_get(q->q, "ignore");
+  size_t i;
+  json_t *v;
+  json_array_foreach(ign, i, v) if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
+      return set_float(s), MQ_OK;
+  char key[320];
+  snprintf(key, sizeof key, "%s.weight", name);
+  const json_t *t = json_object_get(q->q, key);
+  if (!t)
+    return mq_errf(err, MQ_ERR_FORMAT,
+                   "%s: layer %s has no entry \"%s\" (every layer must be described; add it as "
+                   "\"FLOAT\" if it is not quantized)",
+                   q->source, name, key);
+  if (!json_is_string(t))
+    return mq_errf(err, MQ_ERR_FORMAT, "%s: \"%s\" must be a type string", q->source, key);
+  const char *type = json_string_value(t);
+  static const struct {
+    const char *type;
+    int bits;
+    mq_act act;
+  } k[] = {{"W8A8", 8, MQ_ACT_INT8_STATIC},        {"W8A8_DYNAMIC", 8, MQ_ACT_INT8_TOKEN},
+           {"W4A4_DYNAMIC", 4, MQ_ACT_INT4_TOKEN}, {"W4A8_DYNAMIC", 4, MQ_ACT_INT8_TOKEN},
+           {"W8A8_MXFP8", 8, MQ_ACT_MXFP8},        {"W8A16", 8, MQ_ACT_FLOAT},
+           {"W4A16", 4, MQ_ACT_FLOAT}};
+  if (strcmp(type, "FLOAT") == 0) return set_float(s), MQ_OK;
+  for (size_t j = 0; j < sizeof k / sizeof k[0]; j++) {
+    if (strcmp(type, k[j].type) != 0) continue;
+    memset(s, 0, sizeof *s);
+    s->fmt = MQ_FMT_MODELSLIM;
+    snprintf(s->scheme, sizeof s->scheme, "%s", type);
+    s->bits = k[j].bits;
+    s->act = k[j].act;
+    s->sym = 1;
+    s->group_size = -1; /* per-group variants are recognised from the scale shapes */
+    return MQ_OK;
+  }
+  return mq_errf(err, MQ_ERR_UNSUPPORTED,
+                 "%s: layer %s: ModelSlim type \"%s\" is not supported (FLOAT, W8A8, W8A8_DYNAMIC, "
+                 "W4A4_DYNAMIC, W4A8_DYNAMIC, W8A8_MXFP8, W8A16, W4A16 are)",
+                 q->source, name, type);
+}
+
 int mq_plan_linear(const mq_qconfig *q, const mq_ckpt *ck, const char *name, mq_lspec *s,
                    mq_err *err) {
   (void)ck;
@@ -298,10 +343,9 @@ int mq_plan_linear(const mq_qconfig *q, const mq_ckpt *ck, const char *name, mq_
   case MQ_METHOD_GPTQ: return plan_gptq(q, name, s, err);
   case MQ_METHOD_AUTOROUND: return plan_autoround(q, name, s, err);
   case MQ_METHOD_CTENSORS: return plan_ct(q, name, s, err);
-  case MQ_METHOD_MODELSLIM: break;
+  case MQ_METHOD_MODELSLIM: return plan_modelslim(q, name, s, err);
   }
-  return mq_errf(err, MQ_ERR_UNSUPPORTED, "%s: ModelSlim checkpoints are not supported by this build yet",
-                 q->source);
+  return mq_errf(err, MQ_ERR_ARG, "unknown quantization method");
 }
 
 int mq_lspec_same(const mq_lspec *a, const mq_lspec *b) {

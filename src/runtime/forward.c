@@ -73,6 +73,18 @@ static void embed(struct mq_session *s, const int32_t *tokens, int n) {
   }
 }
 
+/* RMSNorm of n rows of x into y, plus an optional bias (anti-outlier
+ * checkpoints: y = w * rmsnorm(x) + b). */
+static void norm_rows(float *y, const float *x, const float *w, const float *b, int n, int d,
+                      float eps) {
+  for (int t = 0; t < n; t++) {
+    float *yr = y + (size_t)t * d;
+    mq_rmsnorm(yr, x + (size_t)t * d, w, d, eps);
+    if (b)
+      for (int i = 0; i < d; i++) yr[i] += b[i];
+  }
+}
+
 void mq_forward_chunk(struct mq_session *s, const int32_t *tokens, int n, int first_logit,
                       float *out) {
   const struct mq_model *m = s->m;
@@ -82,7 +94,7 @@ void mq_forward_chunk(struct mq_session *s, const int32_t *tokens, int n, int fi
   embed(s, tokens, n);
   for (int l = 0; l < c->n_layer; l++) {
     const mq_layer *L = &m->layers[l];
-    for (int t = 0; t < n; t++) mq_rmsnorm(s->xn + (size_t)t * d, s->x + (size_t)t * d, L->attn_norm, d, eps);
+    norm_rows(s->xn, s->x, L->attn_norm, L->attn_norm_b, n, d, eps);
     mq_linear_forward(&L->wq, s->xn, n, s->q, &s->ex);
     mq_linear_forward(&L->wk, s->xn, n, s->k, &s->ex);
     mq_linear_forward(&L->wv, s->xn, n, s->v, &s->ex);
@@ -92,7 +104,7 @@ void mq_forward_chunk(struct mq_session *s, const int32_t *tokens, int n, int fi
     mq_linear_forward(&L->wo, s->att, n, s->xn, &s->ex);
     for (size_t i = 0; i < (size_t)n * d; i++) s->x[i] += s->xn[i];
 
-    for (int t = 0; t < n; t++) mq_rmsnorm(s->xn + (size_t)t * d, s->x + (size_t)t * d, L->ffn_norm, d, eps);
+    norm_rows(s->xn, s->x, L->ffn_norm, L->ffn_norm_b, n, d, eps);
     mq_linear_forward(&L->gate, s->xn, n, s->g, &s->ex);
     mq_linear_forward(&L->up, s->xn, n, s->u, &s->ex);
     mq_swiglu(s->g, s->u, n * c->n_ff);
@@ -101,7 +113,6 @@ void mq_forward_chunk(struct mq_session *s, const int32_t *tokens, int n, int fi
   }
   int n_out = n - first_logit;
   if (n_out <= 0) return;
-  for (int t = first_logit; t < n; t++)
-    mq_rmsnorm(s->xn + (size_t)(t - first_logit) * d, s->x + (size_t)t * d, m->out_norm, d, eps);
+  norm_rows(s->xn, s->x + (size_t)first_logit * d, m->out_norm, m->out_norm_b, n_out, d, eps);
   mq_linear_forward(&m->lm_head, s->xn, n_out, out, &s->ex);
 }
