@@ -87,6 +87,52 @@ static int parse_rope(const json_t *root, const char *where, mq_config *c, mq_er
   return MQ_OK;
 }
 
+int mq_config_layer_is_moe(const mq_config *c, int i) {
+  return c->n_expert > 0 && !c->mlp_only[i] && (i + 1) % c->sparse_step == 0;
+}
+
+/* MoE keys (formats.md §7.1): qwen3_moe / qwen2_moe num_experts,
+ * moe_intermediate_size, norm_topk_prob, decoder_sparse_step, mlp_only_layers;
+ * mixtral num_local_experts with intermediate_size per expert. */
+static int parse_moe(const json_t *root, const char *where, mq_config *c, mq_err *err) {
+  if (c->arch != MQ_ARCH_QWEN3_MOE && c->arch != MQ_ARCH_MIXTRAL && c->arch != MQ_ARCH_QWEN2_MOE)
+    return MQ_OK;
+  long long ne, nu, ff, sh = 0, step = 1;
+  int rc, mixtral = c->arch == MQ_ARCH_MIXTRAL;
+  if ((rc = mq_json_int_req(root, mixtral ? "num_local_experts" : "num_experts", 1, 1 << 16, &ne,
+                            where, err)) ||
+      (rc = mq_json_int_req(root, "num_experts_per_tok", 1, 1 << 16, &nu, where, err)))
+    return rc;
+  if (nu > ne)
+    return mq_errf(err, MQ_ERR_FORMAT, "%s: num_experts_per_tok %lld is more than the %lld experts",
+                   where, nu, ne);
+  if (mixtral) {
+    ff = c->n_ff;
+    c->norm_topk = 1; /* Mixtral always renormalizes */
+  } else {
+    if ((rc = mq_json_int_req(root, "moe_intermediate_size", 1, BIG, &ff, where, err)) ||
+        (rc = mq_json_bool_opt(root, "norm_topk_prob", 0, &c->norm_topk, where, err)) ||
+        (rc = mq_json_int_opt(root, "decoder_sparse_step", 1, 4096, 1, &step, where, err)))
+      return rc;
+    if (c->arch == MQ_ARCH_QWEN2_MOE &&
+        (rc = mq_json_int_opt(root, "shared_expert_intermediate_size", 0, BIG, 0, &sh, where, err)))
+      return rc;
+    const json_t *mo = json_object_get(root, "mlp_only_layers");
+    size_t i;
+    json_t *v;
+    if (mo && !json_is_null(mo) && !json_is_array(mo))
+      return mq_errf(err, MQ_ERR_FORMAT, "%s: mlp_only_layers must be a list", where);
+    json_array_foreach(mo, i, v) {
+      if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= c->n_layer)
+        return mq_errf(err, MQ_ERR_FORMAT, "%s: mlp_only_layers[%zu] is not a layer index", where, i);
+      c->mlp_only[json_integer_value(v)] = 1;
+    }
+  }
+  c->n_expert = (int)ne, c->n_expert_used = (int)nu, c->n_ff_exp = (int)ff;
+  c->n_ff_shexp = (int)sh, c->sparse_step = (int)step;
+  return MQ_OK;
+}
+
 /* eos_token_id may be an int or a list of ints: keep the first. */
 static int token_id(const json_t *root, const char *key, int *out, const char *where, mq_err *err) {
   const json_t *v = json_object_get(root, key);
@@ -106,12 +152,21 @@ int mq_config_parse(const json_t *root, const char *where, mq_config *c, mq_err 
   int rc = mq_json_str_opt(root, "model_type", NULL, &mt, where, err);
   if (rc) return rc;
   if (!mt) return mq_errf(err, MQ_ERR_FORMAT, "%s: missing \"model_type\"", where);
-  if (strcmp(mt, "llama") == 0) c->arch = MQ_ARCH_LLAMA, c->arch_name = "llama";
-  else if (strcmp(mt, "qwen2") == 0) c->arch = MQ_ARCH_QWEN2, c->arch_name = "qwen2";
-  else if (strcmp(mt, "qwen3") == 0) c->arch = MQ_ARCH_QWEN3, c->arch_name = "qwen3";
-  else
+  static const struct {
+    const char *name;
+    mq_arch arch;
+  } k_arch[] = {{"llama", MQ_ARCH_LLAMA},         {"qwen2", MQ_ARCH_QWEN2},
+                {"qwen3", MQ_ARCH_QWEN3},         {"qwen3_moe", MQ_ARCH_QWEN3_MOE},
+                {"mixtral", MQ_ARCH_MIXTRAL},     {"qwen2_moe", MQ_ARCH_QWEN2_MOE}};
+  size_t ai = 0;
+  while (ai < sizeof k_arch / sizeof k_arch[0] && strcmp(mt, k_arch[ai].name) != 0) ai++;
+  if (ai == sizeof k_arch / sizeof k_arch[0])
     return mq_errf(err, MQ_ERR_UNSUPPORTED,
-                   "%s: model_type \"%s\" is not supported (llama, qwen2, qwen3 are)", where, mt);
+                   "%s: model_type \"%s\" is not supported (llama, qwen2, qwen3, qwen3_moe, mixtral, "
+                   "qwen2_moe are)",
+                   where, mt);
+  c->arch = k_arch[ai].arch;
+  c->arch_name = k_arch[ai].name;
 
   long long v_vocab, v_embd, v_ff, v_layer, v_head, v_kv, v_hd, v_ctx;
   if ((rc = mq_json_int_req(root, "vocab_size", 1, BIG, &v_vocab, where, err)) ||
@@ -156,10 +211,11 @@ int mq_config_parse(const json_t *root, const char *where, mq_config *c, mq_err 
   if (c->arch == MQ_ARCH_QWEN3 &&
       (rc = mq_json_bool_opt(root, "attention_bias", 0, &attn_bias, where, err)))
     return rc;
-  c->qkv_bias = c->arch == MQ_ARCH_QWEN2 ? 1 : attn_bias; /* hard-wired in Qwen2 */
-  c->o_bias = c->arch == MQ_ARCH_QWEN2 ? 0 : attn_bias;
+  int qwen2ish = c->arch == MQ_ARCH_QWEN2 || c->arch == MQ_ARCH_QWEN2_MOE;
+  c->qkv_bias = qwen2ish ? 1 : attn_bias; /* hard-wired in Qwen2 and Qwen2-MoE */
+  c->o_bias = qwen2ish ? 0 : attn_bias;
   c->mlp_bias = mlp_bias;
-  c->qk_norm = c->arch == MQ_ARCH_QWEN3;
+  c->qk_norm = c->arch == MQ_ARCH_QWEN3 || c->arch == MQ_ARCH_QWEN3_MOE;
 
   int sliding = 0;
   if ((rc = mq_json_bool_opt(root, "use_sliding_window", 0, &sliding, where, err))) return rc;
@@ -167,6 +223,12 @@ int mq_config_parse(const json_t *root, const char *where, mq_config *c, mq_err 
     return mq_errf(err, MQ_ERR_UNSUPPORTED,
                    "%s: use_sliding_window is true; sliding-window attention is not supported yet",
                    where);
+  if (c->arch == MQ_ARCH_MIXTRAL) { /* Mixtral applies sliding_window when it is set */
+    long long sw;
+    if ((rc = mq_json_int_opt(root, "sliding_window", 1, BIG, 0, &sw, where, err))) return rc;
+    c->sliding_window = (int)sw;
+  }
+  if ((rc = parse_moe(root, where, c, err))) return rc;
   if ((rc = token_id(root, "bos_token_id", &c->bos_id, where, err)) ||
       (rc = token_id(root, "eos_token_id", &c->eos_id, where, err)))
     return rc;

@@ -6,7 +6,16 @@
 
 #include "mixq.h"
 
-typedef enum mq_arch { MQ_ARCH_LLAMA = 0, MQ_ARCH_QWEN2, MQ_ARCH_QWEN3 } mq_arch;
+typedef enum mq_arch {
+  MQ_ARCH_LLAMA = 0,
+  MQ_ARCH_QWEN2,
+  MQ_ARCH_QWEN3,
+  MQ_ARCH_QWEN3_MOE,
+  MQ_ARCH_MIXTRAL,
+  MQ_ARCH_QWEN2_MOE,
+} mq_arch;
+
+#define MQ_MAX_LAYERS 4096
 
 typedef enum mq_rope_type {
   MQ_ROPE_DEFAULT = 0,
@@ -29,7 +38,7 @@ typedef struct mq_rope {
 
 typedef struct mq_config {
   mq_arch arch;
-  const char *arch_name; /* static string: "llama", "qwen2", "qwen3" */
+  const char *arch_name; /* static string: the model_type */
   int n_vocab, n_embd, n_ff, n_layer, n_head, n_head_kv, head_dim;
   int n_ctx_train;
   double norm_eps;
@@ -40,7 +49,18 @@ typedef struct mq_config {
   int qk_norm;    /* per-head RMSNorm of q and k before RoPE (qwen3) */
   int tie_embeddings;
   int bos_id, eos_id; /* -1 when absent */
+  int sliding_window;  /* 0: full attention; else keys within this many positions (mixtral) */
+  /* Mixture of experts (0 experts: dense) */
+  int n_expert, n_expert_used;
+  int n_ff_exp;        /* intermediate size of one expert */
+  int n_ff_shexp;      /* qwen2_moe shared expert (0: none) */
+  int norm_topk;       /* renormalize the top-k routing weights */
+  int sparse_step;     /* decoder_sparse_step */
+  unsigned char mlp_only[MQ_MAX_LAYERS]; /* 1: dense MLP in a MoE model */
 } mq_config;
+
+/* 1 when layer i has a sparse MoE block. */
+int mq_config_layer_is_moe(const mq_config *c, int i);
 
 /* Fill cfg from a parsed config.json; `where` names the file in errors.
  * Unknown model_type, missing keys and inconsistent sizes are errors. */

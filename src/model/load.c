@@ -184,15 +184,24 @@ static int bind_float_linear(struct mq_model *m, const char *prefix, int n_out, 
 
 /* One linear module of the architecture, its plan and where it binds. */
 typedef struct slot {
-  char name[96];
+  char name[112];
   int n_out, n_in, has_bias;
-  int fuse; /* shards of one fused layer share a nonzero id */
+  int fuse;   /* shards of one fused layer share a nonzero id */
+  int router; /* a MoE router: float in every producer's checkpoints */
+  int moe_layer, expert, role; /* experts: layer, expert index, 0 gate 1 up 2 down; -1 otherwise */
   mq_linear *dst;
   mq_lspec spec;
 } slot;
 
-static int bind_slot(struct mq_model *m, const slot *sl, mq_err *err) {
-  const mq_lspec *s = &sl->spec;
+static int bind_slot(struct mq_model *m, slot *sl, mq_err *err) {
+  mq_lspec *s = &sl->spec;
+  char wn[160];
+  snprintf(wn, sizeof wn, "%s.weight", sl->name);
+  const mq_tensor *wt = mq_ckpt_find(&m->ckpt, wn);
+  if (sl->router && s->fmt != MQ_FMT_FLOAT && wt && mq_dtype_is_float(wt->dtype)) {
+    mq_lspec fs = {.fmt = MQ_FMT_FLOAT, .scheme = "FLOAT", .bits = 16, .group_size = -1, .sym = 1};
+    *s = fs; /* routers stay float; settings that name every Linear do not change that */
+  }
   int rc;
   switch (s->fmt) {
   case MQ_FMT_FLOAT: rc = bind_float_linear(m, sl->name, sl->n_out, sl->n_in, sl->has_bias, sl->dst, err); break;
@@ -212,40 +221,103 @@ static int bind_slot(struct mq_model *m, const slot *sl, mq_err *err) {
   return describe(m, sl->name, sl->dst, s, module_bytes(m, sl->name), err);
 }
 
+typedef struct slot_list {
+  slot *s;
+  int n, cap;
+} slot_list;
+
+static slot *add_slot(slot_list *l, const char *name, int n_out, int n_in, int bias, int fuse,
+                      mq_linear *dst) {
+  slot *s = &l->s[l->n++];
+  memset(s, 0, sizeof *s);
+  snprintf(s->name, sizeof s->name, "%s", name);
+  s->n_out = n_out, s->n_in = n_in, s->has_bias = bias, s->fuse = fuse, s->dst = dst;
+  s->moe_layer = s->expert = s->role = -1;
+  return s;
+}
+
+/* The MoE block of layer i: router, experts, shared expert (qwen2_moe). */
+static int moe_slots(struct mq_model *m, int i, slot_list *sl, int *fuse, mq_err *err) {
+  const mq_config *c = &m->cfg;
+  mq_moe *e = mq_model_alloc(m, sizeof *e);
+  mq_linear *lin = mq_model_alloc(m, 3 * (size_t)c->n_expert * sizeof(mq_linear));
+  if (!e || !lin) return mq_errf(err, MQ_ERR_NOMEM, "out of memory for %d experts", c->n_expert);
+  e->gate = lin, e->up = lin + c->n_expert, e->down = lin + 2 * c->n_expert;
+  m->layers[i].moe = e;
+  int mixtral = c->arch == MQ_ARCH_MIXTRAL;
+  const char *blk = mixtral ? "block_sparse_moe" : "mlp";
+  static const char *k_qwen[3] = {"gate_proj", "up_proj", "down_proj"}, *k_mix[3] = {"w1", "w3", "w2"};
+  char n[112];
+  snprintf(n, sizeof n, "model.layers.%d.%s.gate", i, blk);
+  add_slot(sl, n, c->n_expert, c->n_embd, 0, 0, &e->router)->router = 1;
+  for (int x = 0; x < c->n_expert; x++) {
+    ++*fuse;
+    for (int r = 0; r < 3; r++) {
+      snprintf(n, sizeof n, "model.layers.%d.%s.experts.%d.%s", i, blk, x, (mixtral ? k_mix : k_qwen)[r]);
+      mq_linear *dst = r == 0 ? &e->gate[x] : r == 1 ? &e->up[x] : &e->down[x];
+      slot *s = add_slot(sl, n, r == 2 ? c->n_embd : c->n_ff_exp, r == 2 ? c->n_ff_exp : c->n_embd,
+                         0, r < 2 ? *fuse : 0, dst);
+      s->moe_layer = i, s->expert = x, s->role = r;
+    }
+  }
+  /* more experts stored than configured is an inconsistent checkpoint */
+  snprintf(n, sizeof n, "model.layers.%d.%s.experts.%d.%s.", i, blk, c->n_expert, (mixtral ? k_mix : k_qwen)[0]);
+  for (int t = 0; t < m->ckpt.n_all; t++)
+    if (strncmp(m->ckpt.all[t]->name, n, strlen(n)) == 0)
+      return mq_errf(err, MQ_ERR_FORMAT,
+                     "layer %d: tensor '%s' belongs to expert %d, but config.json declares %d experts",
+                     i, m->ckpt.all[t]->name, c->n_expert, c->n_expert);
+  if (c->n_ff_shexp > 0) {
+    e->has_shared = 1;
+    ++*fuse;
+    snprintf(n, sizeof n, "model.layers.%d.mlp.shared_expert.gate_proj", i);
+    add_slot(sl, n, c->n_ff_shexp, c->n_embd, 0, *fuse, &e->sh_gate);
+    snprintf(n, sizeof n, "model.layers.%d.mlp.shared_expert.up_proj", i);
+    add_slot(sl, n, c->n_ff_shexp, c->n_embd, 0, *fuse, &e->sh_up);
+    snprintf(n, sizeof n, "model.layers.%d.mlp.shared_expert.down_proj", i);
+    add_slot(sl, n, c->n_embd, c->n_ff_shexp, 0, 0, &e->sh_down);
+    snprintf(n, sizeof n, "model.layers.%d.mlp.shared_expert_gate", i);
+    add_slot(sl, n, 1, c->n_embd, 0, 0, &e->sh_router)->router = 1;
+  }
+  return MQ_OK;
+}
+
 /* Every linear of the architecture, in load order. */
 static int make_slots(struct mq_model *m, slot **out, int *n, mq_err *err) {
   const mq_config *c = &m->cfg;
-  int q_dim = c->n_head * c->head_dim, kv_dim = c->n_head_kv * c->head_dim;
-  slot *s = calloc((size_t)c->n_layer * 7 + 1, sizeof *s);
-  if (!s) return mq_errf(err, MQ_ERR_NOMEM, "out of memory");
-  int k = 0;
+  int q_dim = c->n_head * c->head_dim, kv_dim = c->n_head_kv * c->head_dim, fuse = 0, rc;
+  slot_list sl = {0};
+  sl.cap = c->n_layer * (7 + 3 * c->n_expert + 5) + 1;
+  if (!(sl.s = calloc((size_t)sl.cap, sizeof(slot)))) return mq_errf(err, MQ_ERR_NOMEM, "out of memory");
   for (int i = 0; i < c->n_layer; i++) {
     mq_layer *L = &m->layers[i];
-    struct {
-      const char *sfx;
-      int n_out, n_in, bias, fuse;
-      mq_linear *dst;
-    } t[7] = {{"self_attn.q_proj", q_dim, c->n_embd, c->qkv_bias, 1, &L->wq},
-              {"self_attn.k_proj", kv_dim, c->n_embd, c->qkv_bias, 1, &L->wk},
-              {"self_attn.v_proj", kv_dim, c->n_embd, c->qkv_bias, 1, &L->wv},
-              {"self_attn.o_proj", c->n_embd, q_dim, c->o_bias, 0, &L->wo},
-              {"mlp.gate_proj", c->n_ff, c->n_embd, c->mlp_bias, 2, &L->gate},
-              {"mlp.up_proj", c->n_ff, c->n_embd, c->mlp_bias, 2, &L->up},
-              {"mlp.down_proj", c->n_embd, c->n_ff, c->mlp_bias, 0, &L->down}};
-    for (int j = 0; j < 7; j++, k++) {
-      snprintf(s[k].name, sizeof s[k].name, "model.layers.%d.%s", i, t[j].sfx);
-      s[k].n_out = t[j].n_out, s[k].n_in = t[j].n_in, s[k].has_bias = t[j].bias;
-      s[k].fuse = t[j].fuse ? 2 * i + t[j].fuse : 0;
-      s[k].dst = t[j].dst;
+    char nm[112];
+    int qkv = ++fuse;
+    static const char *k_attn[4] = {"q_proj", "k_proj", "v_proj", "o_proj"};
+    mq_linear *attn[4] = {&L->wq, &L->wk, &L->wv, &L->wo};
+    for (int j = 0; j < 4; j++) {
+      snprintf(nm, sizeof nm, "model.layers.%d.self_attn.%s", i, k_attn[j]);
+      add_slot(&sl, nm, j == 0 ? q_dim : j == 3 ? c->n_embd : kv_dim, j == 3 ? q_dim : c->n_embd,
+               j == 3 ? c->o_bias : c->qkv_bias, j == 3 ? 0 : qkv, attn[j]);
     }
+    if (mq_config_layer_is_moe(c, i)) {
+      if ((rc = moe_slots(m, i, &sl, &fuse, err))) {
+        free(sl.s);
+        return rc;
+      }
+      continue;
+    }
+    int gu = ++fuse;
+    snprintf(nm, sizeof nm, "model.layers.%d.mlp.gate_proj", i);
+    add_slot(&sl, nm, c->n_ff, c->n_embd, c->mlp_bias, gu, &L->gate);
+    snprintf(nm, sizeof nm, "model.layers.%d.mlp.up_proj", i);
+    add_slot(&sl, nm, c->n_ff, c->n_embd, c->mlp_bias, gu, &L->up);
+    snprintf(nm, sizeof nm, "model.layers.%d.mlp.down_proj", i);
+    add_slot(&sl, nm, c->n_embd, c->n_ff, c->mlp_bias, 0, &L->down);
   }
-  if (!c->tie_embeddings) {
-    snprintf(s[k].name, sizeof s[k].name, "lm_head");
-    s[k].n_out = c->n_vocab, s[k].n_in = c->n_embd, s[k].dst = &m->lm_head;
-    k++;
-  }
-  *out = s;
-  *n = k;
+  if (!c->tie_embeddings) add_slot(&sl, "lm_head", c->n_vocab, c->n_embd, 0, 0, &m->lm_head);
+  *out = sl.s;
+  *n = sl.n;
   return MQ_OK;
 }
 
@@ -255,16 +327,30 @@ static int plan_slots(struct mq_model *m, const mq_qconfig *q, slot *s, int n, m
     int rc = mq_plan_linear(q, &m->ckpt, s[i].name, &s[i].spec, err);
     if (rc) return rc;
   }
+  char a[96], b[96];
   for (int i = 0; i < n; i++)
     for (int j = i + 1; j < n && s[j].fuse && s[j].fuse == s[i].fuse; j++)
-      if (!mq_lspec_same(&s[i].spec, &s[j].spec)) {
-        char a[96], b[96];
+      if (!mq_lspec_same(&s[i].spec, &s[j].spec))
         return mq_errf(err, MQ_ERR_FORMAT,
                        "fused layer shards disagree: %s is %s but %s is %s (all shards of a fused "
                        "layer must share one scheme)",
                        s[i].name, mq_lspec_str(&s[i].spec, a, sizeof a), s[j].name,
                        mq_lspec_str(&s[j].spec, b, sizeof b));
+  /* Every expert of a MoE layer shares the w13 scheme and the w2 scheme
+   * (checked across all experts, not only expert 0); w13 and w2 may differ. */
+  for (int i = 0; i < n; i++) {
+    if (s[i].expert <= 0) continue;
+    for (int j = i - 1; j >= 0; j--)
+      if (s[j].moe_layer == s[i].moe_layer && s[j].expert == 0 && s[j].role == (s[i].role == 2 ? 2 : 0)) {
+        if (!mq_lspec_same(&s[i].spec, &s[j].spec))
+          return mq_errf(err, MQ_ERR_FORMAT,
+                         "layer %d: expert %d's %s is %s but expert 0's is %s (all experts of a "
+                         "layer must share the w13 scheme and the w2 scheme)",
+                         s[i].moe_layer, s[i].expert, s[i].role == 2 ? "w2 (down)" : "w13 (gate/up)",
+                         mq_lspec_str(&s[i].spec, a, sizeof a), mq_lspec_str(&s[j].spec, b, sizeof b));
+        break;
       }
+  }
   return MQ_OK;
 }
 
@@ -272,7 +358,7 @@ static int plan_slots(struct mq_model *m, const mq_qconfig *q, slot *s, int n, m
  * scale and offset must agree (SGLang would silently keep the last one). */
 static int check_fused_activations(const slot *s, int n, mq_err *err) {
   for (int i = 0; i < n; i++)
-    for (int j = i + 1; j < n && s[j].fuse && s[j].fuse == s[i].fuse; j++) {
+    for (int j = i + 1; j < n && s[i].fuse && s[j].fuse == s[i].fuse; j++) {
       const mq_linear *a = s[i].dst, *b = s[j].dst;
       if (a->act != MQ_ACT_INT8_STATIC) continue;
       if (a->in_rscale != b->in_rscale || a->in_offset != b->in_offset)

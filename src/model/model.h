@@ -8,6 +8,15 @@
 #include "model/config.h"
 #include "quant/qconfig.h"
 
+/* A sparse mixture-of-experts block. Experts' gate/up (w13) and down (w2)
+ * are separate linears, each with its own scheme; w13 and w2 may differ. */
+typedef struct mq_moe {
+  mq_linear router;            /* [n_expert, n_embd] */
+  mq_linear *gate, *up, *down; /* [n_expert] each: [n_ff_exp, n_embd], [n_embd, n_ff_exp] */
+  int has_shared;              /* qwen2_moe shared expert */
+  mq_linear sh_gate, sh_up, sh_down, sh_router; /* sh_router: [1, n_embd] */
+} mq_moe;
+
 typedef struct mq_layer {
   const float *attn_norm;       /* [n_embd] */
   const float *attn_norm_b, *ffn_norm_b; /* [n_embd] anti-outlier norm bias, or NULL */
@@ -15,6 +24,7 @@ typedef struct mq_layer {
   const float *q_norm, *k_norm; /* [head_dim] (qwen3) or NULL */
   const float *ffn_norm;        /* [n_embd] */
   mq_linear gate, up, down;     /* gate/up: [n_ff, n_embd], down: [n_embd, n_ff] */
+  mq_moe *moe;                  /* non-NULL: sparse MoE block instead of gate/up/down */
 } mq_layer;
 
 typedef struct mq_alloc_node {

@@ -135,11 +135,12 @@ int mq_adapt_perm(struct mq_model *m, const char *name, const mq_tensor *g_idx, 
   for (int g = 0; g < G; g++) {
     int want = g < G - 1 ? gs : K - (G - 1) * gs;
     if (count[g + 1] != want) {
+      int got = count[g + 1];
       free(count);
       return mq_errf(err, MQ_ERR_UNSUPPORTED,
                      "layer %s: g_idx puts %d input channels in group %d, expected %d (groups of "
                      "unequal size are not supported)",
-                     name, count[g + 1], g, want);
+                     name, got, g, want);
     }
     count[g + 1] += count[g];
   }

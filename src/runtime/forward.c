@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "model/rope.h"
+#include "runtime/moe.h"
 #include "runtime/session.h"
 
 typedef struct {
@@ -24,15 +25,17 @@ static void attn_rows(void *ctx, int begin, int end, int tid) {
   for (int item = begin; item < end; item++) {
     int t = item / c->n_head, h = item % c->n_head, kvh = h / group;
     int n_keys = s->pos + t + 1;
+    /* sliding window (mixtral): keys within the last `window` positions */
+    int p0 = c->sliding_window > 0 && n_keys > c->sliding_window ? n_keys - c->sliding_window : 0;
     const float *q = s->q + (size_t)t * c->n_head * hd + (size_t)h * hd;
-    for (int p = 0; p < n_keys; p++)
-      sc[p] = s->ex.k->dot_f32(q, kc + (size_t)p * kv_dim + (size_t)kvh * hd, hd) * scale;
-    mq_softmax(sc, n_keys);
+    for (int p = p0; p < n_keys; p++)
+      sc[p - p0] = s->ex.k->dot_f32(q, kc + (size_t)p * kv_dim + (size_t)kvh * hd, hd) * scale;
+    mq_softmax(sc, n_keys - p0);
     float *o = s->att + (size_t)t * c->n_head * hd + (size_t)h * hd;
     memset(o, 0, (size_t)hd * sizeof(float));
-    for (int p = 0; p < n_keys; p++) {
+    for (int p = p0; p < n_keys; p++) {
       const float *v = vc + (size_t)p * kv_dim + (size_t)kvh * hd;
-      float w = sc[p];
+      float w = sc[p - p0];
       for (int i = 0; i < hd; i++) o[i] += w * v[i];
     }
   }
@@ -105,6 +108,11 @@ void mq_forward_chunk(struct mq_session *s, const int32_t *tokens, int n, int fi
     for (size_t i = 0; i < (size_t)n * d; i++) s->x[i] += s->xn[i];
 
     norm_rows(s->xn, s->x, L->ffn_norm, L->ffn_norm_b, n, d, eps);
+    if (L->moe) {
+      mq_moe_forward(s, L->moe, s->xn, n, s->moe_acc);
+      for (size_t i = 0; i < (size_t)n * d; i++) s->x[i] += s->moe_acc[i];
+      continue;
+    }
     mq_linear_forward(&L->gate, s->xn, n, s->g, &s->ex);
     mq_linear_forward(&L->up, s->xn, n, s->u, &s->ex);
     mq_swiglu(s->g, s->u, n * c->n_ff);

@@ -47,13 +47,21 @@ int mq_session_init(const mq_model *m, const mq_session_params *params, mq_sessi
   size_t total = 0, B = (size_t)p.n_batch, kv_dim = (size_t)c->n_head_kv * c->head_dim;
   size_t q_dim = (size_t)c->n_head * c->head_dim, half = (size_t)c->rope.rot_dim / 2;
   size_t kv = (size_t)c->n_layer * (size_t)p.n_ctx * kv_dim;
+  size_t ff = (size_t)c->n_ff;
+  if ((size_t)c->n_ff_exp > ff) ff = (size_t)c->n_ff_exp;
+  if ((size_t)c->n_ff_shexp > ff) ff = (size_t)c->n_ff_shexp;
+  size_t ne = (size_t)(c->n_expert > 0 ? c->n_expert : 1), nu = (size_t)(c->n_expert_used > 0 ? c->n_expert_used : 1);
   int ok = (s->k_cache = falloc(kv, &total)) && (s->v_cache = falloc(kv, &total)) &&
            (s->rope_cos = falloc((size_t)p.n_ctx * half, &total)) &&
            (s->rope_sin = falloc((size_t)p.n_ctx * half, &total)) &&
            (s->x = falloc(B * c->n_embd, &total)) && (s->xn = falloc(B * c->n_embd, &total)) &&
            (s->q = falloc(B * q_dim, &total)) && (s->att = falloc(B * q_dim, &total)) &&
            (s->k = falloc(B * kv_dim, &total)) && (s->v = falloc(B * kv_dim, &total)) &&
-           (s->g = falloc(B * c->n_ff, &total)) && (s->u = falloc(B * c->n_ff, &total)) &&
+           (s->g = falloc(B * ff, &total)) && (s->u = falloc(B * ff, &total)) &&
+           (s->router = falloc(B * ne, &total)) && (s->route_e = (int *)falloc(B * nu, &total)) &&
+           (s->route_w = falloc(B * nu, &total)) && (s->rows = (int *)falloc(B, &total)) &&
+           (s->moe_in = falloc(B * c->n_embd, &total)) && (s->moe_out = falloc(B * c->n_embd, &total)) &&
+           (s->moe_acc = falloc(B * c->n_embd, &total)) &&
            (s->scores = falloc((size_t)nt * p.n_ctx, &total)) &&
            (s->logits = falloc(B * c->n_vocab, &total)) &&
            (s->ex.gather = falloc(B * (size_t)(m->max_gather > 0 ? m->max_gather : 1), &total));
@@ -77,7 +85,9 @@ void mq_session_free(mq_session *s) {
   free(s->ex.scratch);
   mq_pool_free(s->ex.pool);
   float *bufs[] = {s->k_cache, s->v_cache, s->rope_cos, s->rope_sin, s->x, s->xn, s->q,
-                   s->att,     s->k,       s->v,        s->g,        s->u, s->scores, s->logits, s->ex.gather};
+                   s->att,     s->k,       s->v,        s->g,        s->u, s->scores, s->logits, s->ex.gather,
+                   s->router, (float *)s->route_e, s->route_w, (float *)s->rows, s->moe_in, s->moe_out,
+                   s->moe_acc};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
   free(s);
 }

@@ -15,7 +15,13 @@ struct mq_session {
   float *x, *xn;      /* [n_batch, n_embd] */
   float *q, *att;     /* [n_batch, n_head*hd] */
   float *k, *v;       /* [n_batch, n_kv*hd] */
-  float *g, *u;       /* [n_batch, n_ff] */
+  float *g, *u;       /* [n_batch, max(n_ff, n_ff_exp, n_ff_shexp)] */
+  /* MoE: router logits, routes, gathered rows of one expert, accumulated output */
+  float *router;      /* [n_batch, n_expert] */
+  int *route_e;       /* [n_batch, n_expert_used] expert of each route */
+  float *route_w;     /* [n_batch, n_expert_used] its weight */
+  int *rows;          /* [n_batch] tokens routed to the expert in hand */
+  float *moe_in, *moe_out, *moe_acc; /* [n_batch, n_embd] */
   float *scores;      /* [n_threads, n_ctx] */
   float *logits;      /* [logits_cap, n_vocab] */
   int logits_cap, n_logits;

@@ -1,0 +1,67 @@
+#include "runtime/moe.h"
+
+#include <math.h>
+#include <string.h>
+
+void mq_moe_route(const float *logits, int n_expert, int k, int norm, int *idx, float *w) {
+  double mx = logits[0], sum = 0;
+  for (int e = 1; e < n_expert; e++) mx = logits[e] > mx ? logits[e] : mx;
+  for (int e = 0; e < n_expert; e++) sum += exp((double)logits[e] - mx);
+  double picked = 0;
+  for (int j = 0; j < k; j++) {
+    int best = -1;
+    for (int e = 0; e < n_expert; e++) {
+      int used = 0;
+      for (int i = 0; i < j; i++) used |= idx[i] == e;
+      if (!used && (best < 0 || logits[e] > logits[best])) best = e;
+    }
+    idx[j] = best;
+    double p = exp((double)logits[best] - mx) / sum;
+    w[j] = (float)p;
+    picked += p;
+  }
+  if (norm)
+    for (int j = 0; j < k; j++) w[j] = (float)(w[j] / picked);
+}
+
+void mq_moe_forward(struct mq_session *s, const mq_moe *moe, const float *x, int n, float *out) {
+  const mq_config *c = &s->m->cfg;
+  int d = c->n_embd, E = c->n_expert, K = c->n_expert_used, ff = c->n_ff_exp;
+  mq_linear_forward(&moe->router, x, n, s->router, &s->ex);
+  for (int t = 0; t < n; t++)
+    mq_moe_route(s->router + (size_t)t * E, E, K, c->norm_topk, s->route_e + (size_t)t * K,
+                 s->route_w + (size_t)t * K);
+  memset(out, 0, (size_t)n * d * sizeof(float));
+  for (int e = 0; e < E; e++) {
+    int cnt = 0;
+    for (int t = 0; t < n; t++)
+      for (int j = 0; j < K; j++)
+        if (s->route_e[(size_t)t * K + j] == e) s->rows[cnt++] = t * K + j;
+    if (!cnt) continue; /* no token chose this expert: its weights are not read */
+    for (int i = 0; i < cnt; i++)
+      memcpy(s->moe_in + (size_t)i * d, x + (size_t)(s->rows[i] / K) * d, (size_t)d * sizeof(float));
+    mq_linear_forward(&moe->gate[e], s->moe_in, cnt, s->g, &s->ex);
+    mq_linear_forward(&moe->up[e], s->moe_in, cnt, s->u, &s->ex);
+    mq_swiglu(s->g, s->u, cnt * ff);
+    /* the down projection quantizes this activation itself as its scheme requires */
+    mq_linear_forward(&moe->down[e], s->g, cnt, s->moe_out, &s->ex);
+    for (int i = 0; i < cnt; i++) {
+      float w = s->route_w[s->rows[i]];
+      float *o = out + (size_t)(s->rows[i] / K) * d;
+      const float *y = s->moe_out + (size_t)i * d;
+      for (int j = 0; j < d; j++) o[j] += w * y[j];
+    }
+  }
+  if (moe->has_shared) {
+    int sf = c->n_ff_shexp;
+    mq_linear_forward(&moe->sh_gate, x, n, s->g, &s->ex);
+    mq_linear_forward(&moe->sh_up, x, n, s->u, &s->ex);
+    mq_swiglu(s->g, s->u, n * sf);
+    mq_linear_forward(&moe->sh_down, s->g, n, s->moe_out, &s->ex);
+    mq_linear_forward(&moe->sh_router, x, n, s->router, &s->ex); /* [n, 1] */
+    for (int t = 0; t < n; t++) {
+      float gw = 1.0f / (1.0f + expf(-s->router[t]));
+      for (int j = 0; j < d; j++) out[(size_t)t * d + j] += gw * s->moe_out[(size_t)t * d + j];
+    }
+  }
+}
