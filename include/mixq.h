@@ -119,6 +119,60 @@ int mq_session_pos(const mq_session *s);
 /* Forget tokens from position pos on (0 clears the session). */
 int mq_session_truncate(mq_session *s, int pos, mq_err *err);
 
+/* ==== Tokenizer ===========================================================
+ * Text <-> token ids with the checkpoint's own tokenizer. Immutable once
+ * loaded; one tokenizer may be used by many threads at once. */
+
+typedef struct mq_tokenizer mq_tokenizer;
+
+/* Load the tokenizer of a Hugging Face model folder (tokenizer.json, with
+ * tokenizer_config.json, special_tokens_map.json, generation_config.json and
+ * config.json when present for BOS/EOS). Byte-level BPE (GPT-2, Llama-3,
+ * Qwen2) and SentencePiece-style BPE with byte fallback (Llama-2, Mistral). */
+int mq_tokenizer_load(const char *model_dir, mq_tokenizer **out, mq_err *err);
+void mq_tokenizer_free(mq_tokenizer *t);
+
+int mq_tokenizer_n_vocab(const mq_tokenizer *t);
+int32_t mq_tokenizer_bos(const mq_tokenizer *t); /* -1 when none */
+int32_t mq_tokenizer_eos(const mq_tokenizer *t); /* -1 when none */
+/* 1 when id ends a generation: EOS, generation_config's eos ids, and
+ * end-of-turn tokens such as <|eot_id|> or <|im_end|>. */
+int mq_tokenizer_is_eog(const mq_tokenizer *t, int32_t id);
+
+/* Encode len bytes of text (any bytes: ill-formed UTF-8 is read as U+FFFD).
+ * add_special != 0 adds what the model adds around a text (usually BOS).
+ * Special tokens written in the text (e.g. "<|im_start|>") become their ids.
+ * On success *ids (caller free()s) holds *n_ids ids. */
+int mq_tokenizer_encode(const mq_tokenizer *t, const char *text, size_t len, int add_special,
+                        int32_t **ids, int *n_ids, mq_err *err);
+
+/* Decoding flags. */
+#define MQ_DECODE_SKIP_SPECIAL 1 /* leave out special tokens (BOS, EOS, <|im_end|>, ...) */
+#define MQ_DECODE_CONTINUE 2     /* the ids continue a text: keep a leading space */
+
+/* Decode ids to well-formed UTF-8: *text is NUL-terminated, caller free()s;
+ * *len (may be NULL) its length. Encode then decode gives the text back. */
+int mq_tokenizer_decode(const mq_tokenizer *t, const int32_t *ids, int n_ids, int flags,
+                        char **text, size_t *len, mq_err *err);
+
+/* The bytes of one token after the decoder's rules (e.g. " the", or one byte
+ * of a multi-byte character); NULL for an id outside the vocabulary. Owned by t. */
+const char *mq_tokenizer_piece(const mq_tokenizer *t, int32_t id, size_t *len);
+
+/* Streaming detokenizer: push ids one at a time and print what comes back;
+ * a character split across tokens is held back until complete, so the
+ * output never contains half a character. */
+typedef struct mq_detok mq_detok;
+int mq_detok_new(const mq_tokenizer *t, int flags, mq_detok **out, mq_err *err);
+/* text, len: the bytes ready to print, owned by d, valid until the next call. */
+int mq_detok_push(mq_detok *d, int32_t id, const char **text, size_t *len, mq_err *err);
+/* End of the stream: a held-back partial character comes out as U+FFFD. The
+ * detokenizer can go on afterwards (as with MQ_DECODE_CONTINUE). */
+void mq_detok_flush(mq_detok *d, const char **text, size_t *len);
+void mq_detok_free(mq_detok *d);
+
+/* ==== end of Tokenizer ==================================================== */
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install the Debian packages mixq needs to build and test, or say how.
 set -eu
-PKGS="build-essential cmake pkg-config libjansson-dev libpcre2-dev clang"
+PKGS="build-essential cmake pkg-config libjansson-dev libpcre2-dev libicu-dev clang"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

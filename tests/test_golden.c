@@ -3,7 +3,8 @@
  *    (../shared/fixtures; skipped when absent). Tolerance 1e-4 absolute: the
  *    fixture's own float64 reference agrees with llama.cpp to 7.8e-6.
  *  - tests/data/tiny-* (llama3 rope, qwen2 bias + BF16, qwen3 q/k norm + F16,
- *    qwen3 yarn) vs a float64 PyTorch forward (tools/make_dense_golden.py).
+ *    qwen3 yarn) and tests/data/tiny-*moe*, tiny-mixtral vs float64 PyTorch
+ *    forwards (tools/make_dense_golden.py, tools/make_moe_golden.py).
  *    Tolerance 2e-5 absolute on logits of magnitude ~4 (a wrong rms_norm_eps
  *    moves them by ~1e-4). */
 #include <jansson.h>
@@ -138,5 +139,12 @@ int main(void) {
   dense_fixture("tiny-qwen2");
   dense_fixture("tiny-qwen3");
   dense_fixture("tiny-qwen3-yarn");
+  /* MoE (tools/make_moe_golden.py): qwen3_moe with a dense layer 0, mixtral,
+   * qwen2_moe with a shared expert, and a top-1 model whose router sends
+   * every token to expert 2 (three experts get no token). */
+  dense_fixture("tiny-qwen3-moe");
+  dense_fixture("tiny-mixtral");
+  dense_fixture("tiny-qwen2-moe");
+  dense_fixture("tiny-qwen3-moe-top1");
   return mqt_report("golden");
 }

@@ -18,6 +18,10 @@ static void usage(FILE *f) {
           "                                    write float32 logits [n_tokens, vocab]\n"
           "  make-tiny DIR [--arch llama|qwen2|qwen3] [--dtype f32|f16|bf16] [--seed N]\n"
           "                                    write a small random float checkpoint\n"
+          "  quantize SRC DST --format awq|gptq|gptq-v2|auto-round|ct-w4a16|ct-w8a16 [...]\n"
+          "                                    round-to-nearest quantized copy of a float checkpoint\n"
+          "  tokenize MODEL [TEXT] [--no-bos]  print the token ids of TEXT (default: standard input)\n"
+          "  detokenize MODEL ID...            print the text of token ids\n"
           "  version                           print the version\n"
           "\n"
           "MODEL is a Hugging Face checkpoint directory (config.json + *.safetensors).\n",
@@ -50,6 +54,9 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "logits")) return mq_cmd_logits(argc - 1, argv + 1);
   if (!strcmp(cmd, "inspect")) return mq_cmd_inspect(argc - 1, argv + 1);
   if (!strcmp(cmd, "make-tiny")) return mq_cmd_make_tiny(argc - 1, argv + 1);
+  if (!strcmp(cmd, "tokenize")) return mq_cmd_tokenize(argc - 1, argv + 1);
+  if (!strcmp(cmd, "detokenize")) return mq_cmd_detokenize(argc - 1, argv + 1);
+  if (!strcmp(cmd, "quantize")) return mq_cmd_quantize(argc - 1, argv + 1);
   if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
     printf("mixq %s\n", MIXQ_VERSION);
     return 0;

@@ -1,0 +1,109 @@
+/* mixq quantize SRC DST --format awq|gptq|gptq-v2|auto-round|ct-w4a16|ct-w8a16
+ *   [--bits B] [--group-size G] [--sym|--asym] [--desc-act]
+ *   [--packing auto_gptq|auto_round|gptqmodel|auto_awq|aligned|dense]
+ *   [--layer-bits REGEX=B ...] [--ignore REGEX ...] [--seed N]
+ * Round-to-nearest quantization of a float checkpoint into the layout a real
+ * producer writes (docs/quantize.md). */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "quant/writer.h"
+
+static const char k_usage[] =
+    "usage: mixq quantize SRC DST --format awq|gptq|gptq-v2|auto-round|ct-w4a16|ct-w8a16\n"
+    "         [--bits B] [--group-size G|-1] [--sym|--asym] [--desc-act]\n"
+    "         [--packing auto_gptq|auto_round|gptqmodel|auto_awq|aligned|dense]\n"
+    "         [--layer-bits REGEX=B ...] [--ignore REGEX ...] [--seed N]";
+
+int mq_cmd_quantize(int argc, char **argv) {
+  mq_quantize_opts o;
+  mq_quantize_opts_default(&o);
+  mq_quantize_report rep;
+  o.report = &rep;
+  int have_format = 0, rc = 1;
+  /* at most argc rules of each kind */
+  mq_layer_bits *lb = calloc((size_t)argc, sizeof *lb);
+  const char **ign = calloc((size_t)argc, sizeof *ign);
+  if (!lb || !ign) {
+    free(lb), free(ign);
+    return mq_cli_fail("out of memory");
+  }
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--format") && v) {
+      if (mq_qformat_parse(v, &o.format)) goto bad_value;
+      have_format = 1, i++;
+    } else if (!strcmp(a, "--bits") && v) {
+      if ((o.bits = mq_cli_int(v)) <= 0) goto bad_value;
+      i++;
+    } else if (!strcmp(a, "--group-size") && v) {
+      o.group_size = !strcmp(v, "-1") ? -1 : mq_cli_int(v);
+      if (o.group_size == 0 || o.group_size < -1) goto bad_value;
+      i++;
+    } else if (!strcmp(a, "--sym"))
+      o.sym = 1;
+    else if (!strcmp(a, "--asym"))
+      o.sym = 0;
+    else if (!strcmp(a, "--desc-act"))
+      o.desc_act = 1;
+    else if (!strcmp(a, "--packing") && v) {
+      if (mq_qpacking_parse(v, &o.packing)) goto bad_value;
+      i++;
+    } else if (!strcmp(a, "--layer-bits") && v) {
+      const char *eq = strrchr(v, '=');
+      int b = eq ? mq_cli_int(eq + 1) : -1;
+      if (!eq || eq == v || b <= 0) goto bad_value;
+      char *re = strndup(v, (size_t)(eq - v)); /* freed at exit */
+      if (!re) goto oom;
+      lb[o.n_layer_bits].regex = re, lb[o.n_layer_bits++].bits = b;
+      i++;
+    } else if (!strcmp(a, "--ignore") && v) {
+      ign[o.n_ignore++] = v, i++;
+    } else if (!strcmp(a, "--seed") && v) {
+      char *end;
+      errno = 0;
+      o.seed = strtoull(v, &end, 10);
+      if (*end || !*v || errno || v[0] == '-') goto bad_value;
+      i++;
+    } else if (a[0] != '-' && !o.src)
+      o.src = a;
+    else if (a[0] != '-' && !o.dst)
+      o.dst = a;
+    else {
+      rc = mq_cli_fail("quantize: unexpected argument '%s'\n%s", a, k_usage);
+      goto done;
+    }
+    continue;
+  bad_value:
+    rc = mq_cli_fail("quantize: bad value '%s' for %s\n%s", v, a, k_usage);
+    goto done;
+  }
+  if (!o.src || !o.dst || !have_format) {
+    rc = mq_cli_fail("%s", k_usage);
+    goto done;
+  }
+  o.layer_bits = lb, o.ignore = ign;
+  mq_err err = {0};
+  if (mq_quantize_checkpoint(&o, &err) != MQ_OK) {
+    rc = mq_cli_fail("quantize: %s", err.msg);
+    goto done;
+  }
+  for (char *l = rep.warnings, *nl; *l; l = nl + 1) { /* one "warning:" per line */
+    if (!(nl = strchr(l, '\n'))) nl = l + strlen(l) - 1;
+    fprintf(stderr, "mixq: warning: %.*s\n", (int)(nl - l + (*nl != '\n')), l);
+  }
+  printf("quantized %d layers (%d left float, %d other tensors copied) into %s\n", rep.n_quantized,
+         rep.n_float, rep.n_copied, o.dst);
+  rc = 0;
+  goto done;
+oom:
+  rc = mq_cli_fail("out of memory");
+done:
+  for (int i = 0; i < o.n_layer_bits; i++) free((char *)lb[i].regex);
+  free(lb), free(ign);
+  return rc;
+}
