@@ -39,10 +39,17 @@ const char *mq_status_str(int status);
 typedef struct mq_model mq_model;
 typedef struct mq_session mq_session;
 
+typedef enum mq_numerics {
+  MQ_NUMERICS_EXACT = 0, /* each scheme's producer math in fp32 (default) */
+  MQ_NUMERICS_NPU = 1,   /* ModelSlim parity with SGLang on Ascend: scales and
+                            outputs of quantized layers rounded to bf16 */
+} mq_numerics;
+
 typedef struct mq_model_params {
   /* NULL: detect the quantization method from the checkpoint. Otherwise a
    * method name the checkpoint must agree with ("none" for float). */
   const char *quantization;
+  mq_numerics numerics;
 } mq_model_params;
 
 void mq_model_params_default(mq_model_params *p);
@@ -84,6 +91,16 @@ typedef struct mq_linear_info {
   int n_out, n_in;
   uint64_t bytes;     /* bytes of all tensors of this layer as stored */
 } mq_linear_info;
+
+/* Things the loader noticed and let pass (e.g. an inconsistent ModelSlim
+ * scale_bias checksum); strings owned by m. */
+int mq_model_n_warnings(const mq_model *m);
+const char *mq_model_warning(const mq_model *m, int i);
+
+/* Write the model as an unquantized checkpoint (config.json without
+ * quantization settings, model.safetensors with every quantized linear
+ * dequantized to F32, other tensors copied) into directory dst. */
+int mq_model_export_float(const mq_model *m, const char *dst, mq_err *err);
 
 int mq_model_n_linears(const mq_model *m);
 /* Fill *out for linear i (0 <= i < mq_model_n_linears); strings owned by m. */

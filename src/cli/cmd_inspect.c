@@ -22,6 +22,9 @@ static json_t *to_json(const mq_model *m, const mq_model_info *info) {
                           li.has_zero, "shape", li.n_out, li.n_in, "bytes", (json_int_t)li.bytes));
   }
   json_object_set_new(root, "layers", layers);
+  json_t *warn = json_array();
+  for (int i = 0; i < mq_model_n_warnings(m); i++) json_array_append_new(warn, json_string(mq_model_warning(m, i)));
+  json_object_set_new(root, "warnings", warn);
   return root;
 }
 
@@ -52,6 +55,7 @@ static void print_table(const mq_model *m, const mq_model_info *info) {
   printf("whole model:   %llu parameters, %llu bytes (%.1f MiB)\n",
          (unsigned long long)info->n_params, (unsigned long long)info->n_bytes,
          info->n_bytes / 1048576.0);
+  for (int i = 0; i < mq_model_n_warnings(m); i++) printf("warning: %s\n", mq_model_warning(m, i));
 }
 
 int mq_cmd_inspect(int argc, char **argv) {

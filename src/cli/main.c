@@ -20,6 +20,7 @@ static void usage(FILE *f) {
           "                                    write a small random float checkpoint\n"
           "  quantize SRC DST --format awq|gptq|gptq-v2|auto-round|ct-w4a16|ct-w8a16 [...]\n"
           "                                    round-to-nearest quantized copy of a float checkpoint\n"
+          "  dequantize MODEL DST              write MODEL with every quantized layer as F32\n"
           "  tokenize MODEL [TEXT] [--no-bos]  print the token ids of TEXT (default: standard input)\n"
           "  detokenize MODEL ID...            print the text of token ids\n"
           "  version                           print the version\n"
@@ -57,6 +58,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "tokenize")) return mq_cmd_tokenize(argc - 1, argv + 1);
   if (!strcmp(cmd, "detokenize")) return mq_cmd_detokenize(argc - 1, argv + 1);
   if (!strcmp(cmd, "quantize")) return mq_cmd_quantize(argc - 1, argv + 1);
+  if (!strcmp(cmd, "dequantize")) return mq_cmd_dequantize(argc - 1, argv + 1);
   if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
     printf("mixq %s\n", MIXQ_VERSION);
     return 0;

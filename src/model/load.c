@@ -121,8 +121,10 @@ static int describe(struct mq_model *m, const char *prefix, const mq_linear *l, 
   if (m->n_linears == m->cap_linears) {
     int nc = m->cap_linears ? 2 * m->cap_linears : 64;
     mq_linear_info *n = realloc(m->linears, (size_t)nc * sizeof *n);
-    if (!n) return mq_errf(err, MQ_ERR_NOMEM, "out of memory");
-    m->linears = n;
+    if (n) m->linears = n;
+    const mq_linear **p = realloc(m->linear_ptr, (size_t)nc * sizeof *p);
+    if (p) m->linear_ptr = p;
+    if (!n || !p) return mq_errf(err, MQ_ERR_NOMEM, "out of memory");
     m->cap_linears = nc;
   }
   char *name = mq_model_alloc(m, strlen(prefix) + 1);
@@ -130,6 +132,7 @@ static int describe(struct mq_model *m, const char *prefix, const mq_linear *l, 
   if (!name || !scheme) return mq_errf(err, MQ_ERR_NOMEM, "out of memory");
   strcpy(name, prefix);
   strcpy(scheme, s->scheme);
+  m->linear_ptr[m->n_linears] = l;
   mq_linear_info *li = &m->linears[m->n_linears++];
   *li = (mq_linear_info){name, scheme, mq_dtype_name(l->dtype), 8 * mq_dtype_size(l->dtype),
                          mq_act_name(s->act), 0, 0, l->n_out, l->n_in, bytes};
@@ -446,11 +449,12 @@ int mq_model_load(const char *path, const mq_model_params *params, mq_model **ou
   if ((rc = mq_config_parse(root, cpath, &m->cfg, err))) goto fail;
   if ((rc = mq_qconfig_detect(path, root, params ? params->quantization : NULL, &q, err))) goto fail;
   m->method = q.method;
+  m->npu_numerics = params && params->numerics == MQ_NUMERICS_NPU;
   if ((rc = mq_ckpt_open(path, &m->ckpt, err))) goto fail;
   if (q.method == MQ_METHOD_MODELSLIM && (rc = mq_modelslim_validate(m, q.q, q.source, err))) goto fail;
   if ((rc = bind_all(m, &q, err))) goto fail;
   mq_qconfig_free(&q);
-  json_decref(root);
+  m->config = root;
   *out = m;
   return MQ_OK;
 fail:
@@ -464,6 +468,8 @@ void mq_model_free(mq_model *m) {
   if (!m) return;
   mq_ckpt_close(&m->ckpt);
   free(m->linears);
+  free(m->linear_ptr);
+  json_decref(m->config);
   for (int i = 0; i < m->n_warnings; i++) free(m->warnings[i]);
   free(m->warnings);
   for (mq_alloc_node *n = m->owned, *next; n; n = next) {
@@ -487,4 +493,10 @@ int mq_model_linear(const mq_model *m, int i, mq_linear_info *out) {
   if (i < 0 || i >= m->n_linears) return MQ_ERR_RANGE;
   *out = m->linears[i];
   return MQ_OK;
+}
+
+int mq_model_n_warnings(const mq_model *m) { return m->n_warnings; }
+
+const char *mq_model_warning(const mq_model *m, int i) {
+  return i >= 0 && i < m->n_warnings ? m->warnings[i] : NULL;
 }

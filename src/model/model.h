@@ -46,6 +46,8 @@ struct mq_model {
   int max_gather;    /* largest mq_linear_gather_floats of any linear */
   uint64_t n_params, n_bytes;
   mq_linear_info *linears; /* description of every bound linear, load order */
+  const mq_linear **linear_ptr; /* the bound linear of each description */
+  json_t *config;          /* config.json as read (for exporters) */
   int n_linears, cap_linears;
   int npu_numerics;  /* round scales (and outputs) to bf16 where SGLang on Ascend does */
   char **warnings;   /* things the loader noticed and let pass (inspect shows them) */
