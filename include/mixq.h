@@ -90,6 +90,7 @@ typedef struct mq_linear_info {
   int has_zero;       /* zero points present */
   int n_out, n_in;
   uint64_t bytes;     /* bytes of all tensors of this layer as stored */
+  uint64_t compute_bytes; /* bytes the kernels read per use (weights, scales) */
 } mq_linear_info;
 
 /* Things the loader noticed and let pass (e.g. an inconsistent ModelSlim
@@ -110,6 +111,9 @@ typedef struct mq_session_params {
   int n_ctx;     /* KV cache length in tokens; 0: min(n_ctx_train, 4096) */
   int n_threads; /* 0: all online CPUs */
   int n_batch;   /* tokens computed per forward chunk; 0: 64 */
+  int fast_a16;  /* weight-only (A16) integer layers: quantize activations to
+                    int8 blocks of 32 and use integer dot products (faster,
+                    not bit-exact; see docs/performance.md). 0: exact */
 } mq_session_params;
 
 void mq_session_params_default(mq_session_params *p);
@@ -189,6 +193,144 @@ void mq_detok_flush(mq_detok *d, const char **text, size_t *len);
 void mq_detok_free(mq_detok *d);
 
 /* ==== end of Tokenizer ==================================================== */
+
+/* ==== Sampling and generation =============================================
+ * A sampler turns a row of logits into one token id; mq_generate runs the
+ * prompt -> sample -> evaluate loop and streams text. Chat templates render
+ * role/content messages into the prompt text a model was tuned on. See
+ * docs/generation.md. */
+
+/* The sampler chain, applied in this order (llama.cpp's order):
+ *   penalties (repeat, frequency, presence over the last repeat_last_n
+ *   accepted tokens) -> top-k -> top-p -> min-p -> temperature -> seeded draw.
+ * top-p and min-p see the probabilities at temperature 1, as in llama.cpp.
+ * temperature <= 0 is greedy: the penalized argmax (ties: lowest id). */
+typedef struct mq_sampler_params {
+  float temperature;       /* 0.8; <= 0: greedy */
+  int top_k;               /* 40; <= 0: off */
+  float top_p;             /* 0.95; 1: off. In [0, 1] */
+  float min_p;             /* 0.05; 0: off. In [0, 1] */
+  float repeat_penalty;    /* 1.0 (off); > 0: logit / penalty if > 0, else * penalty */
+  int repeat_last_n;       /* 64; 0: no penalties; -1: every accepted token */
+  float presence_penalty;  /* 0: off; subtracted once from a token seen in the window */
+  float frequency_penalty; /* 0: off; subtracted once per occurrence in the window */
+  uint64_t seed;           /* MQ_SEED_RANDOM: from the clock (see mq_sampler_seed) */
+} mq_sampler_params;
+
+#define MQ_SEED_RANDOM UINT64_MAX
+
+void mq_sampler_params_default(mq_sampler_params *p);
+
+typedef struct mq_sampler mq_sampler;
+
+/* A sampler for a vocabulary of n_vocab logits; every buffer is sized here,
+ * sampling allocates nothing. Fails with MQ_ERR_ARG on out-of-range params
+ * (NaN, top_p outside [0, 1], repeat_penalty <= 0, ...), naming the field.
+ * One sampler per generation stream; it is not shared between threads. */
+int mq_sampler_init(const mq_sampler_params *p, int n_vocab, mq_sampler **out, mq_err *err);
+void mq_sampler_free(mq_sampler *s);
+
+/* Draw a token from logits [n_vocab] (not modified). NaN logits count as
+ * -inf. Returns the id, or -1 when n_vocab is not the sampler's. Does not
+ * record the id: call mq_sampler_accept for that. */
+int32_t mq_sampler_sample(mq_sampler *s, const float *logits, int n_vocab);
+
+/* Add a token to the penalty history (ids outside the vocabulary are ignored). */
+void mq_sampler_accept(mq_sampler *s, int32_t id);
+
+/* Forget the history and restart the random stream from the seed. */
+void mq_sampler_reset(mq_sampler *s);
+
+/* The seed in use (the drawn one when MQ_SEED_RANDOM was asked for). */
+uint64_t mq_sampler_seed(const mq_sampler *s);
+
+/* Text callback of mq_generate: len bytes of well-formed UTF-8 (not
+ * NUL-terminated, valid during the call). Return nonzero to stop. */
+typedef int (*mq_text_fn)(void *user, const char *text, size_t len);
+
+typedef struct mq_generate_params {
+  int n_predict;           /* 128; most tokens to sample; < 0: until the context is full */
+  const char *const *stop; /* stop strings (UTF-8, not emitted), or NULL */
+  int n_stop;
+  int decode_flags;        /* MQ_DECODE_SKIP_SPECIAL (default): special tokens print nothing */
+  int eval_last;           /* 1: also evaluate the last sampled token, so the session holds
+                              the whole reply (to continue a conversation); default 0 */
+  mq_text_fn on_text;      /* may be NULL */
+  void *user;
+  int32_t *ids_out;        /* optional: the sampled ids, in order, up to ids_cap of them */
+  int ids_cap;
+} mq_generate_params;
+
+void mq_generate_params_default(mq_generate_params *p);
+
+typedef enum mq_finish {
+  MQ_FINISH_EOG = 0,      /* the model sampled an end-of-generation token ("stop") */
+  MQ_FINISH_STOP = 1,     /* a stop string appeared ("stop") */
+  MQ_FINISH_LENGTH = 2,   /* n_predict tokens ("length") */
+  MQ_FINISH_CONTEXT = 3,  /* the session's context is full ("length") */
+  MQ_FINISH_CALLBACK = 4, /* on_text returned nonzero ("stop") */
+} mq_finish;
+
+typedef struct mq_generate_result {
+  int n_prompt;              /* prompt tokens evaluated */
+  int n_generated;           /* tokens sampled, an end-of-generation token included */
+  mq_finish finish;
+  const char *finish_reason; /* "stop" or "length" (OpenAI's words); static */
+  double t_prompt_s;         /* seconds evaluating the prompt */
+  double t_gen_s;            /* seconds from then on: sampling and evaluating each token */
+} mq_generate_result;
+
+/* Append prompt[0..n_prompt) (n_prompt >= 1) to the session in one eval,
+ * then sample and evaluate one token at a time, streaming text through the
+ * tokenizer's streaming detokenizer: a character split over tokens is held
+ * back until complete, and text that could be the start of a stop string is
+ * held back until it is known not to be one. Stops at an end-of-generation
+ * token (its text is not emitted), a stop string (neither it nor what
+ * follows is emitted), n_predict tokens, the end of the context, or when
+ * on_text returns nonzero. The prompt and every sampled id are passed to
+ * mq_sampler_accept. A prompt that does not fit fails with MQ_ERR_RANGE and
+ * leaves the session unchanged. Re-entrant: everything lives in the
+ * arguments; no allocation per token. */
+int mq_generate(mq_session *s, const mq_tokenizer *tok, mq_sampler *smp, const int32_t *prompt,
+                int n_prompt, const mq_generate_params *p, mq_generate_result *res, mq_err *err);
+
+/* One chat message. role: "system", "user", "assistant" (templates may know
+ * others, e.g. "tool"); content: UTF-8 text. */
+typedef struct mq_chat_msg {
+  const char *role;
+  const char *content;
+} mq_chat_msg;
+
+typedef struct mq_chat_template mq_chat_template;
+
+/* The chat template to use with a tokenizer. name NULL: the tokenizer's own
+ * (tokenizer_config.json "chat_template" or chat_template.jinja), rendered
+ * natively when it is a family mixq recognises (ChatML, Llama-3, Llama-2),
+ * otherwise by a Jinja-subset interpreter; a template outside the subset
+ * fails here with a message naming the construct and its line and column.
+ * name "chatml", "llama3", "llama2" or "mistral": that built-in format. tok
+ * may be NULL with a name (bos/eos tokens then render as ""). */
+int mq_chat_template_init(const mq_tokenizer *tok, const char *name, mq_chat_template **out,
+                          mq_err *err);
+/* A template from its Jinja source (e.g. a --chat-template-file). */
+int mq_chat_template_parse(const char *src, size_t len, const mq_tokenizer *tok,
+                           mq_chat_template **out, mq_err *err);
+void mq_chat_template_free(mq_chat_template *t);
+/* "chatml", "llama3", "llama2", "mistral" or "jinja". */
+const char *mq_chat_template_kind(const mq_chat_template *t);
+
+/* Render n messages; add_generation_prompt != 0 appends what opens the
+ * assistant's turn. *out (caller free()s) is NUL-terminated, *len (may be
+ * NULL) its length. The text holds special tokens as text (e.g.
+ * "<|im_start|>"); encoding turns them into their ids. */
+int mq_chat_template_apply(const mq_chat_template *t, const mq_chat_msg *msgs, int n,
+                           int add_generation_prompt, char **out, size_t *len, mq_err *err);
+
+/* mq_chat_template_init(tok, NULL) + apply + free, in one call. */
+int mq_chat_apply(const mq_tokenizer *tok, const mq_chat_msg *msgs, int n,
+                  int add_generation_prompt, char **out, size_t *len, mq_err *err);
+
+/* ==== end of Sampling and generation ====================================== */
 
 #ifdef __cplusplus
 }

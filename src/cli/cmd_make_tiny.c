@@ -1,8 +1,9 @@
 /* mixq make-tiny DIR [--arch llama|qwen2|qwen3] [--dtype f32|f16|bf16] [--seed N]
- * Writes a small random float checkpoint (config.json, model.safetensors):
- * hidden 128, 2 layers, 4 heads / 2 kv heads, ffn 256, vocab 256. Every
- * Linear's input size is a multiple of 128 so every quantization scheme
- * applies to it. For demos and tests; the weights mean nothing. */
+ * Writes a random float checkpoint (config.json, model.safetensors). The
+ * default shape is tiny: hidden 128, 2 layers, 4 heads / 2 kv heads, ffn
+ * 256, vocab 256; --shape small (~50M parameters) and tinyllama-1.1b are for
+ * benchmarks. Every Linear's input size is a multiple of 128 so every
+ * quantization scheme applies. The weights mean nothing. */
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -60,17 +61,20 @@ static int add(gen *g, const char *name, int n_dims, int64_t d0, int64_t d1, dou
 }
 
 int mq_cmd_make_tiny(int argc, char **argv) {
-  const char *dir = NULL, *arch = "llama", *dts = "f32";
+  const char *dir = NULL, *arch = "llama", *dts = "f32", *shape = NULL;
   int seed = 1;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--arch") && i + 1 < argc) arch = argv[++i];
     else if (!strcmp(argv[i], "--dtype") && i + 1 < argc) dts = argv[++i];
+    else if (!strcmp(argv[i], "--shape") && i + 1 < argc) shape = argv[++i];
     else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
       if ((seed = mq_cli_int(argv[++i])) < 0) return mq_cli_fail("bad seed '%s'", argv[i]);
     } else if (argv[i][0] != '-' && !dir) dir = argv[i];
     else return mq_cli_fail("make-tiny: unexpected argument '%s'", argv[i]);
   }
-  if (!dir) return mq_cli_fail("usage: mixq make-tiny DIR [--arch llama|qwen2|qwen3] [--dtype f32|f16|bf16] [--seed N]");
+  if (!dir)
+    return mq_cli_fail("usage: mixq make-tiny DIR [--arch llama|qwen2|qwen3] [--dtype f32|f16|bf16] "
+                       "[--shape tiny|small|tinyllama-1.1b] [--seed N]");
   int is_qwen2 = !strcmp(arch, "qwen2"), is_qwen3 = !strcmp(arch, "qwen3");
   if (!is_qwen2 && !is_qwen3 && strcmp(arch, "llama"))
     return mq_cli_fail("--arch must be llama, qwen2 or qwen3, not '%s'", arch);
@@ -81,7 +85,15 @@ int mq_cmd_make_tiny(int argc, char **argv) {
     mq_st_writer_free(g.w);
     return mq_cli_fail("--dtype must be f32, f16 or bf16, not '%s'", dts);
   }
-  const int D = 128, L = 2, H = 4, KV = 2, HD = is_qwen3 ? 64 : D / H, F = 256, V = 256;
+  int D = 128, L = 2, H = 4, KV = 2, HD = is_qwen3 ? 64 : D / H, F = 256, V = 256;
+  if (shape && !strcmp(shape, "tinyllama-1.1b")) /* TinyLlama-1.1B's shape, for benchmarks */
+    D = 2048, L = 22, H = 32, KV = 4, HD = 64, F = 5632, V = 32000;
+  else if (shape && !strcmp(shape, "small")) /* ~50M parameters: quick benchmarks */
+    D = 512, L = 8, H = 8, KV = 4, HD = 64, F = 1536, V = 8192;
+  else if (shape && strcmp(shape, "tiny")) {
+    mq_st_writer_free(g.w);
+    return mq_cli_fail("--shape must be tiny, small or tinyllama-1.1b, not '%s'", shape);
+  }
   int rc = g.w ? MQ_OK : MQ_ERR_NOMEM;
   char n[128];
   double ws = 1.0 / sqrt(D);
@@ -129,7 +141,7 @@ int mq_cmd_make_tiny(int argc, char **argv) {
       "{s:[s], s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:b, s:s, s:s, s:i, s:i}",
       "architectures", k_arch[ai], "model_type", arch, "hidden_size", D, "intermediate_size", F,
       "num_hidden_layers", L, "num_attention_heads", H, "num_key_value_heads", KV, "head_dim", HD,
-      "vocab_size", V, "max_position_embeddings", 512, "rms_norm_eps", 1e-6, "rope_theta",
+      "vocab_size", V, "max_position_embeddings", 2048, "rms_norm_eps", 1e-6, "rope_theta",
       is_qwen2 || is_qwen3 ? 1000000.0 : 10000.0, "tie_word_embeddings", 0, "torch_dtype",
       g.dt == MQ_DTYPE_F32 ? "float32" : g.dt == MQ_DTYPE_F16 ? "float16" : "bfloat16",
       "hidden_act", "silu", "bos_token_id", 1, "eos_token_id", 2);

@@ -17,9 +17,12 @@ static void usage(FILE *f) {
           "  logits MODEL --tokens 1,2,3 --out FILE [--last] [-t N]\n"
           "                                    write float32 logits [n_tokens, vocab]\n"
           "  make-tiny DIR [--arch llama|qwen2|qwen3] [--dtype f32|f16|bf16] [--seed N]\n"
+          "            [--shape tiny|small|tinyllama-1.1b]\n"
           "                                    write a small random float checkpoint\n"
           "  quantize SRC DST --format awq|gptq|gptq-v2|auto-round|ct-w4a16|ct-w8a16 [...]\n"
           "                                    round-to-nearest quantized copy of a float checkpoint\n"
+          "  bench MODEL [-p 128] [-n 64] [-t N] [-r 3] [--json]\n"
+          "                                    prompt / generation tokens/s vs the memory roofline\n"
           "  dequantize MODEL DST              write MODEL with every quantized layer as F32\n"
           "  tokenize MODEL [TEXT] [--no-bos]  print the token ids of TEXT (default: standard input)\n"
           "  detokenize MODEL ID...            print the text of token ids\n"
@@ -59,6 +62,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "detokenize")) return mq_cmd_detokenize(argc - 1, argv + 1);
   if (!strcmp(cmd, "quantize")) return mq_cmd_quantize(argc - 1, argv + 1);
   if (!strcmp(cmd, "dequantize")) return mq_cmd_dequantize(argc - 1, argv + 1);
+  if (!strcmp(cmd, "bench")) return mq_cmd_bench(argc - 1, argv + 1);
   if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
     printf("mixq %s\n", MIXQ_VERSION);
     return 0;

@@ -112,8 +112,45 @@ static int32_t dot_s8s8_avx2(const int8_t *a, const int8_t *b, int n) {
   return r;
 }
 
+/* sum of 32 products u8 * s8 -> 8 int32 lanes (a: unsigned, at most 15 or
+ * less than 128 in magnitude after the sign trick, so maddubs cannot saturate) */
+static inline __m256i dot32_us(__m256i a, __m256i b) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1));
+}
+
+static float dot_u4_q8_avx2(const uint8_t *c, const int8_t *q, const float *d, int n) {
+  __m256 acc = _mm256_setzero_ps();
+  const __m128i m4 = _mm_set1_epi8(15);
+  for (int b = 0; b < n / 32; b++) {
+    __m128i raw = _mm_loadu_si128((const __m128i *)(c + 16 * b));
+    __m128i lo = _mm_and_si128(raw, m4), hi = _mm_and_si128(_mm_srli_epi16(raw, 4), m4);
+    __m256i codes = _mm256_set_m128i(_mm_unpackhi_epi8(lo, hi), _mm_unpacklo_epi8(lo, hi));
+    __m256i qs = _mm256_loadu_si256((const __m256i *)(q + 32 * b));
+    __m256 sum = _mm256_cvtepi32_ps(dot32_us(codes, qs));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d[b]), sum, acc);
+  }
+  return hsum(acc);
+}
+
+static float dot_u8_q8_avx2(const uint8_t *c, const int8_t *q, const float *d, int n) {
+  /* codes - 128 are signed; sum c q = sum (c - 128) q + 128 sum q; the
+   * signed product uses maddubs(|a|, sign(b, a)) */
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i off = _mm256_set1_epi8((char)0x80), ones = _mm256_set1_epi8(1);
+  for (int b = 0; b < n / 32; b++) {
+    __m256i a = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(c + 32 * b)), off);
+    __m256i qs = _mm256_loadu_si256((const __m256i *)(q + 32 * b));
+    __m256i p = dot32_us(_mm256_abs_epi8(a), _mm256_sign_epi8(qs, a));
+    __m256i qsum = _mm256_madd_epi16(_mm256_maddubs_epi16(ones, qs), _mm256_set1_epi16(128));
+    __m256 sum = _mm256_cvtepi32_ps(_mm256_add_epi32(p, qsum));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d[b]), sum, acc);
+  }
+  return hsum(acc);
+}
+
 static const mq_kernels k_avx2 = {"avx2",          dot_f32_avx2,    f16_to_f32_avx2, bf16_to_f32_avx2,
-                                  dot_u4_f32_avx2, dot_u8_f32_avx2, dot_s8_f32_avx2, dot_s8s8_avx2};
+                                  dot_u4_f32_avx2, dot_u8_f32_avx2, dot_s8_f32_avx2, dot_s8s8_avx2,
+                                  dot_u4_q8_avx2,  dot_u8_q8_avx2};
 
 const mq_kernels *mq_kern_avx2(void) {
   return mq_cpu_has_avx2() ? &k_avx2 : 0;

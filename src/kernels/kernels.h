@@ -22,7 +22,16 @@ typedef struct mq_kernels {
   float (*dot_s8_f32)(const int8_t *codes, const float *x, int n);
   /* sum_i a[i] * b[i] of signed bytes, exact in int32 (n < 2^17) */
   int32_t (*dot_s8s8)(const int8_t *a, const int8_t *b, int n);
+  /* Fast A16 path (activations as int8 blocks of 32 with a float scale each):
+   * sum over blocks b of d[b] * sum_i code_i * q_i, n a multiple of 32.
+   * codes: u4 nibbles (low first) or u8 bytes. */
+  float (*dot_u4_q8)(const uint8_t *codes, const int8_t *q, const float *d, int n);
+  float (*dot_u8_q8)(const uint8_t *codes, const int8_t *q, const float *d, int n);
 } mq_kernels;
+
+/* x [n] (n % 32 == 0) into int8 blocks of 32: d[b] = max|x_b| / 127,
+ * q = rne(x / d) (llama.cpp's Q8_0 activation rule, scales kept in f32). */
+void mq_quantize_q8_32(const float *x, int n, int8_t *q, float *d);
 
 /* The active table (initialized on first use; thread-safe). */
 const mq_kernels *mq_kern(void);

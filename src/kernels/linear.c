@@ -51,6 +51,8 @@ typedef struct {
   const mq_linear *l;
   const float *xg;   /* [n_tok, K] gathered input */
   const float *gsum; /* [n_tok, n_groups] */
+  const int8_t *xq;  /* fast path: [n_tok, K] int8 blocks, or NULL */
+  const float *xd;   /* fast path: [n_tok, K/32] block scales */
   float *y;
   int n_tok;
   const mq_exec *ex;
@@ -76,7 +78,12 @@ static void int_rows(void *ctx, int begin, int end, int tid) {
       for (int g = 0; g < G; g++) {
         int k0 = g * gs, n = K - k0 < gs ? K - k0 : gs;
         float d;
-        if (q->codes == MQ_CODES_U4) d = k->dot_u4_f32(row + k0 / 2, x + k0, n);
+        if (j->xq) { /* fast path: groups are whole 32-blocks */
+          const int8_t *xq = j->xq + (size_t)t * K + k0;
+          const float *xd = j->xd + ((size_t)t * K + k0) / 32;
+          d = q->codes == MQ_CODES_U4 ? k->dot_u4_q8(row + k0 / 2, xq, xd, n)
+                                      : k->dot_u8_q8(row + k0, xq, xd, n);
+        } else if (q->codes == MQ_CODES_U4) d = k->dot_u4_f32(row + k0 / 2, x + k0, n);
         else if (q->codes == MQ_CODES_U8) d = k->dot_u8_f32(row + k0, x + k0, n);
         else d = k->dot_s8_f32((const int8_t *)row + k0, x + k0, n);
         acc += sc[g] * d + (mn ? mn[g] * gs_t[g] : 0.0f);
@@ -105,7 +112,14 @@ static void int_forward(const mq_linear *l, const float *x, int n_tok, float *y,
         gsum[(size_t)t * G + g] = (float)s;
       }
   }
-  int_job j = {l, xin, gsum, y, n_tok, ex};
+  int_job j = {l, xin, gsum, NULL, NULL, y, n_tok, ex};
+  if (ex->fast_a16 && q->codes != MQ_CODES_S8 && K % 32 == 0 && q->group_size % 32 == 0) {
+    int8_t *xq = (int8_t *)(gsum + (size_t)n_tok * G);
+    float *xd = (float *)(xq + (size_t)n_tok * K);
+    for (int t = 0; t < n_tok; t++)
+      mq_quantize_q8_32(xin + (size_t)t * K, K, xq + (size_t)t * K, xd + (size_t)t * (K / 32));
+    j.xq = xq, j.xd = xd;
+  }
   mq_pool_for(ex->pool, (l->n_out + ROWS_PER_TASK - 1) / ROWS_PER_TASK, int_rows, &j);
 }
 
@@ -124,7 +138,8 @@ void mq_linear_forward(const mq_linear *l, const float *x, int n_tok, float *y, 
 
 int mq_linear_gather_floats(const mq_linear *l) {
   if (l->act != MQ_ACT_FLOAT) return mq_linear_aq_gather_floats(l);
-  return l->kind == MQ_W_INT ? l->n_in + l->q.n_groups : 0;
+  /* gathered x [K], group sums [G], fast path: int8 x [K/4 floats], scales [K/32] */
+  return l->kind == MQ_W_INT ? l->n_in + l->q.n_groups + l->n_in / 4 + l->n_in / 32 + 4 : 0;
 }
 
 unsigned long long mq_linear_bytes(const mq_linear *l) {

@@ -79,6 +79,8 @@ typedef struct mq_exec {
   const mq_kernels *k;
   float **scratch;
   float *gather;
+  int fast_a16; /* A16 integer layers: quantize activations to int8 blocks of 32
+                   (a named fast mode; the default is the exact float path) */
 } mq_exec;
 
 /* y[t, :] = W x[t, :] + b for t < n_tok. x: [n_tok, n_in], y: [n_tok, n_out];

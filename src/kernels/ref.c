@@ -44,8 +44,39 @@ static int32_t dot_s8s8_ref(const int8_t *a, const int8_t *b, int n) {
   return s;
 }
 
+static float dot_u4_q8_ref(const uint8_t *c, const int8_t *q, const float *d, int n) {
+  float s = 0;
+  for (int b = 0; b < n / 32; b++) {
+    int32_t acc = 0;
+    for (int i = 32 * b; i < 32 * b + 32; i++) acc += ((c[i / 2] >> (4 * (i & 1))) & 15) * q[i];
+    s += d[b] * (float)acc;
+  }
+  return s;
+}
+
+static float dot_u8_q8_ref(const uint8_t *c, const int8_t *q, const float *d, int n) {
+  float s = 0;
+  for (int b = 0; b < n / 32; b++) {
+    int32_t acc = 0;
+    for (int i = 32 * b; i < 32 * b + 32; i++) acc += c[i] * q[i];
+    s += d[b] * (float)acc;
+  }
+  return s;
+}
+
+void mq_quantize_q8_32(const float *x, int n, int8_t *q, float *d) {
+  for (int b = 0; b < n / 32; b++) {
+    float amax = 0;
+    for (int i = 32 * b; i < 32 * b + 32; i++) amax = fmaxf(amax, fabsf(x[i]));
+    float s = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0.0f;
+    d[b] = s;
+    for (int i = 32 * b; i < 32 * b + 32; i++) q[i] = (int8_t)nearbyintf(x[i] * inv);
+  }
+}
+
 static const mq_kernels k_ref = {"scalar",       dot_f32_ref,    f16_to_f32_ref, bf16_to_f32_ref,
-                                 dot_u4_f32_ref, dot_u8_f32_ref, dot_s8_f32_ref, dot_s8s8_ref};
+                                 dot_u4_f32_ref, dot_u8_f32_ref, dot_s8_f32_ref, dot_s8s8_ref,
+                                 dot_u4_q8_ref,  dot_u8_q8_ref};
 
 const mq_kernels *mq_kern_ref(void) { return &k_ref; }
 

@@ -135,7 +135,7 @@ static int describe(struct mq_model *m, const char *prefix, const mq_linear *l, 
   m->linear_ptr[m->n_linears] = l;
   mq_linear_info *li = &m->linears[m->n_linears++];
   *li = (mq_linear_info){name, scheme, mq_dtype_name(l->dtype), 8 * mq_dtype_size(l->dtype),
-                         mq_act_name(s->act), 0, 0, l->n_out, l->n_in, bytes};
+                         mq_act_name(l->act), 0, 0, l->n_out, l->n_in, bytes, mq_linear_bytes(l)};
   if (l->kind == MQ_W_INT) {
     static const char *k_fmt[9] = {"", "", "int2", "int3", "int4", "", "", "", "int8"};
     li->weight_format = k_fmt[l->q.bits];

@@ -37,6 +37,7 @@ int mq_session_init(const mq_model *m, const mq_session_params *params, mq_sessi
   s->n_ctx = p.n_ctx;
   s->n_batch = p.n_batch;
   s->ex.k = mq_kern();
+  s->ex.fast_a16 = p.fast_a16;
   s->ex.pool = mq_pool_init(p.n_threads);
   int nt = mq_pool_size(s->ex.pool);
   s->ex.scratch = calloc((size_t)nt, sizeof(float *));
