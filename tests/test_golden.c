@@ -52,6 +52,45 @@ static void compare_logits(const char *model_dir, const int32_t *ids, int n, con
   mq_model_free(m);
 }
 
+/* All positions within 0.5, >= 40% of them within 1e-4, and the same argmax
+ * at >= 90% of them. */
+static void compare_loose(const char *model_dir, const int32_t *ids, int n, const float *ref,
+                          const char *label) {
+  mq_err err = {0};
+  mq_model *m;
+  mq_session *s;
+  if (mq_model_load(model_dir, NULL, &m, &err) != MQ_OK) {
+    CHECK_MSG(0, "%s: %s", label, err.msg);
+    return;
+  }
+  CHECK(mq_session_init(m, NULL, &s, &err) == MQ_OK);
+  CHECK(mq_session_eval(s, ids, n, 1, &err) == MQ_OK);
+  const float *lg = mq_session_logits(s, NULL);
+  mq_model_info info;
+  mq_model_get_info(m, &info);
+  double worst = 0;
+  int same = 0, V = info.n_vocab, exact = 0;
+  for (int t = 0; t < n; t++) {
+    int a = 0, b = 0;
+    double row = 0;
+    for (int v = 0; v < V; v++) {
+      row = fmax(row, fabs((double)lg[t * V + v] - ref[t * V + v]));
+      a = lg[t * V + v] > lg[t * V + a] ? v : a;
+      b = ref[t * V + v] > ref[t * V + b] ? v : b;
+    }
+    same += a == b;
+    exact += row <= 1e-4;
+    worst = fmax(worst, row);
+  }
+  CHECK_MSG(worst < 0.5 && same * 10 >= n * 9 && exact * 10 >= n * 4,
+            "%s: max |diff| %.3g, argmax agrees at %d/%d, %d positions within 1e-4", label, worst,
+            same, n, exact);
+  printf("%-28s max |logit diff| %.3g; %d/%d positions within 1e-4; argmax %d/%d\n", label, worst,
+         exact, n, same, n);
+  mq_session_free(s);
+  mq_model_free(m);
+}
+
 static void stories_logits(void) {
   char p[1024], dir[1024];
   if (!mqt_shared("fixtures/stories260K/hf/config.json", p, sizeof p)) {
@@ -79,14 +118,49 @@ static void stories_logits(void) {
   }
 }
 
+/* The GGUF files (F32, Q8_0, Q4_0 with an F16 ffn_down) vs llama.cpp's
+ * logits of the same files. Computing each type natively with activations
+ * quantized as llama.cpp's x86 build does, most positions agree to float
+ * rounding (1e-4; measured ~2e-6). At some positions llama.cpp's batched
+ * quantized path (row tiles quantized by other routines) departs by up to
+ * ~0.2; the F32 file agrees everywhere (see docs/gguf.md). Bounds: at least
+ * 40% of positions within 1e-4 (measured 48-88%), all within 0.5, the same
+ * argmax at >= 90% of positions (measured 100%). */
+static void stories_gguf_logits(void) {
+  static const char *k_types[3] = {"f32", "Q8_0", "Q4_0"};
+  for (int ti = 0; ti < 3; ti++) {
+    char model[1024], rel[160];
+    snprintf(rel, sizeof rel, "fixtures/stories260K/gguf/stories260K-%s.gguf", k_types[ti]);
+    if (!mqt_shared(rel, model, sizeof model)) {
+      printf("SKIP stories260K GGUF: ../shared/fixtures not found\n");
+      return;
+    }
+    for (int k = 1; k <= 3; k++) {
+      char js[1024], bin[1024];
+      snprintf(rel, sizeof rel, "fixtures/stories260K/golden/logits_%s_seq%d.json", k_types[ti], k);
+      mqt_shared(rel, js, sizeof js);
+      snprintf(rel, sizeof rel, "fixtures/stories260K/golden/logits_%s_seq%d.f32", k_types[ti], k);
+      mqt_shared(rel, bin, sizeof bin);
+      json_t *j = json_load_file(js, 0, NULL);
+      int32_t ids[512];
+      int n = load_ids(json_object_get(j, "token_ids"), ids, 512);
+      float *ref = mqt_read(bin, NULL);
+      char label[64];
+      snprintf(label, sizeof label, "gguf %s seq%d", k_types[ti], k);
+      if (ti == 0) compare_logits(model, ids, n, ref, 1e-4, 2, 64, label);
+      else compare_loose(model, ids, n, ref, label);
+      free(ref);
+      json_decref(j);
+    }
+  }
+}
+
 /* Greedy decoding one token at a time equals llama.cpp's 64 ids. */
-static void stories_greedy(void) {
+static void greedy(const char *model_rel, const char *golden_rel) {
   char p[1024], dir[1024], js[1024];
-  if (!mqt_shared("fixtures/stories260K/hf/config.json", p, sizeof p) ||
-      !mqt_shared("fixtures/stories260K/golden/greedy_f32.json", js, sizeof js))
-    return;
+  if (!mqt_shared(model_rel, p, sizeof p) || !mqt_shared(golden_rel, js, sizeof js)) return;
   snprintf(dir, sizeof dir, "%s", p);
-  *strrchr(dir, '/') = 0;
+  if (strstr(model_rel, "config.json")) *strrchr(dir, '/') = 0;
   json_t *j = json_load_file(js, 0, NULL);
   int32_t prompt[64], want[128];
   int np = load_ids(json_object_get(j, "prompt_ids"), prompt, 64);
@@ -108,8 +182,8 @@ static void stories_greedy(void) {
     int32_t tok = best;
     CHECK(mq_session_eval(s, &tok, 1, 0, &err) == MQ_OK);
   }
-  CHECK_MSG(same == ng, "greedy ids: first %d of %d agree with llama.cpp", same, ng);
-  printf("stories260K greedy: %d/%d ids equal llama.cpp's\n", same, ng);
+  CHECK_MSG(same == ng, "%s greedy ids: first %d of %d agree with llama.cpp", model_rel, same, ng);
+  printf("%s greedy: %d/%d ids equal llama.cpp's\n", model_rel, same, ng);
   mq_session_free(s);
   mq_model_free(m);
   json_decref(j);
@@ -134,7 +208,11 @@ static void dense_fixture(const char *name) {
 
 int main(void) {
   stories_logits();
-  stories_greedy();
+  stories_gguf_logits();
+  greedy("fixtures/stories260K/hf/config.json", "fixtures/stories260K/golden/greedy_f32.json");
+  greedy("fixtures/stories260K/gguf/stories260K-f32.gguf", "fixtures/stories260K/golden/greedy_f32.json");
+  greedy("fixtures/stories260K/gguf/stories260K-Q8_0.gguf", "fixtures/stories260K/golden/greedy_Q8_0.json");
+  greedy("fixtures/stories260K/gguf/stories260K-Q4_0.gguf", "fixtures/stories260K/golden/greedy_Q4_0.json");
   dense_fixture("tiny-llama3");
   dense_fixture("tiny-qwen2");
   dense_fixture("tiny-qwen3");

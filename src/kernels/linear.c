@@ -5,6 +5,9 @@
 
 #include "core/numconv.h"
 #include "kernels/linear_aq.h"
+#include "kernels/linear_gguf.h"
+#include "quant/gguf_blocks.h"
+#include "quant/gguf_types.h"
 
 #define ROWS_PER_TASK 16
 
@@ -132,12 +135,17 @@ void mq_linear_forward(const mq_linear *l, const float *x, int n_tok, float *y, 
     int_forward(l, x, n_tok, y, ex);
     return;
   }
+  if (l->kind == MQ_W_GGUF) {
+    mq_linear_forward_gguf(l, x, n_tok, y, ex);
+    return;
+  }
   job j = {l, x, y, n_tok, ex};
   mq_pool_for(ex->pool, (l->n_out + ROWS_PER_TASK - 1) / ROWS_PER_TASK, float_rows, &j);
 }
 
 int mq_linear_gather_floats(const mq_linear *l) {
   if (l->act != MQ_ACT_FLOAT) return mq_linear_aq_gather_floats(l);
+  if (l->kind == MQ_W_GGUF) return mq_linear_gguf_gather_floats(l);
   /* gathered x [K], group sums [G], fast path: int8 x [K/4 floats], scales [K/32] */
   return l->kind == MQ_W_INT ? l->n_in + l->q.n_groups + l->n_in / 4 + l->n_in / 32 + 4 : 0;
 }
@@ -147,6 +155,7 @@ unsigned long long mq_linear_bytes(const mq_linear *l) {
   if (l->kind == MQ_W_FLOAT) return n * k * (unsigned long long)mq_dtype_size(l->dtype);
   const mq_qint *q = &l->q;
   if (l->kind == MQ_W_MXFP8) return n * k + n * k / 32;
+  if (l->kind == MQ_W_GGUF) return n * (unsigned long long)mq_ggml_row_size(l->gtype, l->n_in);
   unsigned long long codes = q->codes == MQ_CODES_U4 ? n * k / 2 : n * k;
   unsigned long long per_group = q->mins ? 8 : 4;
   return codes + n * (unsigned long long)q->n_groups * per_group + (q->perm ? 4 * k : 0);
@@ -167,6 +176,11 @@ void mq_linear_dequant_row(const mq_linear *l, int n, float *dst) {
     return;
   }
   const mq_qint *q = &l->q;
+  if (l->kind == MQ_W_GGUF) {
+    size_t rb = (size_t)mq_ggml_row_size(l->gtype, K);
+    mq_gguf_dequant_row(l->gtype, (const uint8_t *)l->w + (size_t)n * rb, dst, K);
+    return;
+  }
   if (l->kind == MQ_W_MXFP8) {
     for (int k = 0; k < K; k++)
       dst[k] = ldexpf(mq_e4m3_to_f32(q->data[(size_t)n * K + k]),

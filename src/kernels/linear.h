@@ -14,6 +14,8 @@ typedef enum mq_wkind {
   MQ_W_FLOAT = 0, /* F32 / F16 / BF16 rows */
   MQ_W_INT,       /* integer codes with per-group scale and offset (see mq_qint) */
   MQ_W_MXFP8,     /* FP8 E4M3 codes [N, K] with an E8M0 exponent per 32 along K */
+  MQ_W_GGUF,      /* GGUF/ggml block rows (w, gtype): computed natively against the
+                     activation blocks the type's dot product defines */
 } mq_wkind;
 
 /* What happens to a layer's input activations. */
@@ -60,6 +62,7 @@ typedef struct mq_linear {
   mq_qint q;         /* MQ_W_INT: codes (S8 for activation-quantized layers); MQ_W_MXFP8:
                         q.data holds the E4M3 codes [N, K] */
   const uint8_t *mx_exp; /* MQ_W_MXFP8: E8M0 [N, K/32] */
+  uint32_t gtype;        /* MQ_W_GGUF: ggml type id; rows of mq_ggml_row_size(gtype, K) bytes */
   /* MQ_ACT_INT8_STATIC (ModelSlim W8A8): x_q = clamp(rne(x * in_rscale + in_offset)),
    * y = (sum x_q w_q + qbias[n]) * deq[n]; the float bias is folded into qbias. */
   float in_rscale, in_offset;

@@ -28,6 +28,8 @@ typedef struct mq_rope {
   mq_rope_type type;
   double theta;        /* rope_theta */
   int rot_dim;         /* rotated dims per head: head_dim * partial_rotary_factor */
+  int interleaved;     /* rotate adjacent pairs (x[2i], x[2i+1]) as GGUF llama
+                          stores q/k; 0: Hugging Face halves (x[i], x[i+rot/2]) */
   double factor;       /* linear / llama3 / yarn */
   double low_freq_factor, high_freq_factor; /* llama3 */
   int orig_ctx;        /* original_max_position_embeddings (llama3, yarn) */

@@ -37,6 +37,9 @@ void mq_model_warn(struct mq_model *m, const char *fmt, ...) {
   if ((nw[m->n_warnings] = strdup(buf))) m->n_warnings++;
 }
 
+int mq_model_describe(struct mq_model *m, const char *prefix, const mq_linear *l,
+                      const mq_lspec *s, uint64_t bytes, mq_err *err);
+
 static int check_shape(const mq_tensor *t, int n_dims, int64_t d0, int64_t d1, mq_err *err) {
   int ok = t->n_dims == n_dims && t->shape[0] == d0 && (n_dims < 2 || t->shape[1] == d1);
   if (ok) return MQ_OK;
@@ -116,8 +119,8 @@ static uint64_t module_bytes(const struct mq_model *m, const char *prefix) {
 }
 
 /* Record a bound linear for mq_model_linear (inspect). */
-static int describe(struct mq_model *m, const char *prefix, const mq_linear *l, const mq_lspec *s,
-                    uint64_t bytes, mq_err *err) {
+int mq_model_describe(struct mq_model *m, const char *prefix, const mq_linear *l,
+                      const mq_lspec *s, uint64_t bytes, mq_err *err) {
   if (m->n_linears == m->cap_linears) {
     int nc = m->cap_linears ? 2 * m->cap_linears : 64;
     mq_linear_info *n = realloc(m->linears, (size_t)nc * sizeof *n);
@@ -142,6 +145,13 @@ static int describe(struct mq_model *m, const char *prefix, const mq_linear *l, 
     li->w_bits = l->q.bits;
     li->group_size = s->group_size > 0 ? s->group_size : 0;
     li->has_zero = !s->sym;
+  } else if (l->kind == MQ_W_GGUF) {
+    li->weight_format = scheme; /* the ggml type name */
+    li->w_bits = (int)(8 * mq_linear_bytes(l) / ((uint64_t)l->n_out * l->n_in));
+  } else if (l->kind == MQ_W_MXFP8) {
+    li->weight_format = "fp8-e4m3";
+    li->w_bits = 8;
+    li->group_size = 32;
   }
   int g = mq_linear_gather_floats(l);
   if (g > m->max_gather) m->max_gather = g;
@@ -221,7 +231,7 @@ static int bind_slot(struct mq_model *m, slot *sl, mq_err *err) {
   if (rc) return rc;
   if (sl->has_bias && !sl->dst->bias)
     return mq_errf(err, MQ_ERR_FORMAT, "layer %s: tensor '%s.bias' is missing", sl->name, sl->name);
-  return describe(m, sl->name, sl->dst, s, module_bytes(m, sl->name), err);
+  return mq_model_describe(m, sl->name, sl->dst, s, module_bytes(m, sl->name), err);
 }
 
 typedef struct slot_list {
@@ -399,9 +409,9 @@ static int bind_all(struct mq_model *m, const mq_qconfig *q, mq_err *err) {
   const mq_tensor *t;
   int rc = find(m, "model.embed_tokens.weight", &t, err);
   if (rc == MQ_OK) rc = check_shape(t, 2, c->n_vocab, c->n_embd, err);
-  if (rc == MQ_OK) rc = aligned_data(m, t, &m->tok_embd, err);
+  m->embd = (mq_linear){.n_out = c->n_vocab, .n_in = c->n_embd, .kind = MQ_W_FLOAT, .dtype = t->dtype};
+  if (rc == MQ_OK) rc = aligned_data(m, t, &m->embd.w, err);
   if (rc) return rc;
-  m->embd_dtype = t->dtype;
   m->n_params += t->n_elems;
   m->n_bytes += t->nbytes;
   m->layers = mq_model_alloc(m, (size_t)c->n_layer * sizeof(mq_layer));
@@ -420,11 +430,10 @@ static int bind_all(struct mq_model *m, const mq_qconfig *q, mq_err *err) {
       (rc = bind_opt_vec(m, "model.norm.bias", c->n_embd, &m->out_norm_b, err)))
     return rc;
   if (c->tie_embeddings) {
-    m->lm_head = (mq_linear){.n_out = c->n_vocab, .n_in = c->n_embd, .kind = MQ_W_FLOAT,
-                             .dtype = m->embd_dtype, .w = m->tok_embd};
+    m->lm_head = m->embd;
     /* lm_head shares the embedding's bytes: describe it, count nothing twice. */
     mq_lspec fs = {.fmt = MQ_FMT_FLOAT, .scheme = "FLOAT", .bits = 16, .group_size = -1, .sym = 1};
-    if ((rc = describe(m, "lm_head", &m->lm_head, &fs, 0, err))) return rc;
+    if ((rc = mq_model_describe(m, "lm_head", &m->lm_head, &fs, 0, err))) return rc;
     m->n_params -= (uint64_t)c->n_vocab * c->n_embd;
   }
   return MQ_OK;
@@ -435,6 +444,8 @@ void mq_model_params_default(mq_model_params *p) { memset(p, 0, sizeof *p); }
 int mq_model_load(const char *path, const mq_model_params *params, mq_model **out, mq_err *err) {
   *out = NULL;
   if (!path) return mq_errf(err, MQ_ERR_ARG, "no model path given");
+  size_t pl = strlen(path);
+  if (pl > 5 && strcmp(path + pl - 5, ".gguf") == 0) return mq_model_load_gguf(path, params, out, err);
   struct mq_model *m = calloc(1, sizeof *m);
   if (!m) return mq_errf(err, MQ_ERR_NOMEM, "out of memory");
   char cpath[PATH_MAX];
@@ -467,6 +478,7 @@ fail:
 void mq_model_free(mq_model *m) {
   if (!m) return;
   mq_ckpt_close(&m->ckpt);
+  mq_gguf_close(&m->gguf);
   free(m->linears);
   free(m->linear_ptr);
   json_decref(m->config);

@@ -4,6 +4,7 @@
 #define MQ_MODEL_MODEL_H
 
 #include "io/checkpoint.h"
+#include "io/gguf.h"
 #include "kernels/linear.h"
 #include "model/config.h"
 #include "quant/qconfig.h"
@@ -35,13 +36,13 @@ typedef struct mq_alloc_node {
 struct mq_model {
   mq_config cfg;
   mq_method method; /* quantization method the checkpoint declares */
-  mq_ckpt ckpt;
-  mq_dtype embd_dtype;
-  const void *tok_embd; /* [n_vocab, n_embd] */
+  mq_ckpt ckpt;     /* safetensors checkpoints */
+  mq_gguf_file gguf; /* GGUF files */
+  mq_linear embd;       /* token embeddings [n_vocab, n_embd]: rows are looked up */
   mq_layer *layers;     /* [n_layer] */
   const float *out_norm;
   const float *out_norm_b; /* [n_embd] or NULL */
-  mq_linear lm_head; /* may point at tok_embd when tied */
+  mq_linear lm_head; /* a copy of embd when tied */
   int max_in;        /* largest n_in of any linear (scratch size) */
   int max_gather;    /* largest mq_linear_gather_floats of any linear */
   uint64_t n_params, n_bytes;
@@ -54,6 +55,9 @@ struct mq_model {
   int n_warnings;
   mq_alloc_node *owned; /* f32 copies of small tensors; freed with the model */
 };
+
+/* Load a .gguf file (load_gguf.c). */
+int mq_model_load_gguf(const char *path, const mq_model_params *params, mq_model **out, mq_err *err);
 
 /* Allocate model-owned memory (64-byte aligned, zeroed); NULL on failure. */
 void *mq_model_alloc(struct mq_model *m, size_t bytes);

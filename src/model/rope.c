@@ -56,11 +56,13 @@ void mq_rope_tables(const mq_rope *r, int n_pos, float *cos_t, float *sin_t) {
     }
 }
 
-void mq_rope_apply(float *x, int rot_dim, const float *c, const float *s) {
+void mq_rope_apply(float *x, int rot_dim, int interleaved, const float *c, const float *s) {
   int half = rot_dim / 2;
+  int stride = interleaved ? 2 : 1, off = interleaved ? 1 : half;
   for (int i = 0; i < half; i++) {
-    float a = x[i], b = x[i + half];
-    x[i] = a * c[i] - b * s[i];
-    x[i + half] = b * c[i] + a * s[i];
+    float *p = x + i * stride;
+    float a = p[0], b = p[off];
+    p[0] = a * c[i] - b * s[i];
+    p[off] = b * c[i] + a * s[i];
   }
 }

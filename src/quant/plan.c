@@ -344,6 +344,7 @@ int mq_plan_linear(const mq_qconfig *q, const mq_ckpt *ck, const char *name, mq_
   case MQ_METHOD_AUTOROUND: return plan_autoround(q, name, s, err);
   case MQ_METHOD_CTENSORS: return plan_ct(q, name, s, err);
   case MQ_METHOD_MODELSLIM: return plan_modelslim(q, name, s, err);
+  case MQ_METHOD_GGUF: break; /* GGUF tensors carry their own types (load_gguf.c) */
   }
   return mq_errf(err, MQ_ERR_ARG, "unknown quantization method");
 }

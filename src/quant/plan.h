@@ -16,6 +16,7 @@ typedef enum mq_fmt {
   MQ_FMT_CT_INT,     /* compressed-tensors int-/naive-quantized: I8 weight [N, K] */
   MQ_FMT_CT_FLOAT,   /* compressed-tensors float-quantized: F8_E4M3 weight */
   MQ_FMT_MODELSLIM,  /* ModelSlim description types */
+  MQ_FMT_GGUF,       /* ggml block types, per tensor */
 } mq_fmt;
 
 typedef struct mq_lspec {

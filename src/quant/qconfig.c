@@ -20,6 +20,7 @@ const char *mq_method_name(mq_method m) {
   case MQ_METHOD_AUTOROUND: return "auto-round";
   case MQ_METHOD_CTENSORS: return "compressed-tensors";
   case MQ_METHOD_MODELSLIM: return "modelslim";
+  case MQ_METHOD_GGUF: return "gguf";
   }
   return "?";
 }
@@ -32,7 +33,8 @@ static int method_from_name(const char *s, mq_method *out) {
            {"gptq", MQ_METHOD_GPTQ},           {"gptqmodel", MQ_METHOD_GPTQ},
            {"auto-round", MQ_METHOD_AUTOROUND}, {"auto_round", MQ_METHOD_AUTOROUND},
            {"autoround", MQ_METHOD_AUTOROUND}, {"compressed-tensors", MQ_METHOD_CTENSORS},
-           {"compressed_tensors", MQ_METHOD_CTENSORS}, {"modelslim", MQ_METHOD_MODELSLIM}};
+           {"compressed_tensors", MQ_METHOD_CTENSORS}, {"modelslim", MQ_METHOD_MODELSLIM},
+           {"gguf", MQ_METHOD_GGUF}};
   for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
     if (strcasecmp(s, k[i].name) == 0) return *out = k[i].m, 0;
   return -1;

@@ -16,6 +16,7 @@ typedef enum mq_method {
   MQ_METHOD_AUTOROUND,
   MQ_METHOD_CTENSORS,
   MQ_METHOD_MODELSLIM,
+  MQ_METHOD_GGUF, /* a .gguf file (no quantization config: types per tensor) */
 } mq_method;
 
 typedef struct mq_qconfig {

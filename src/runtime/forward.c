@@ -52,12 +52,12 @@ static void qk_prepare(struct mq_session *s, const mq_layer *L, int layer, int n
     for (int h = 0; h < c->n_head; h++) {
       float *q = s->q + (size_t)t * c->n_head * hd + (size_t)h * hd;
       if (L->q_norm) mq_rmsnorm(q, q, L->q_norm, hd, eps);
-      mq_rope_apply(q, c->rope.rot_dim, cr, sr);
+      mq_rope_apply(q, c->rope.rot_dim, c->rope.interleaved, cr, sr);
     }
     for (int h = 0; h < c->n_head_kv; h++) {
       float *k = s->k + (size_t)t * kv_dim + (size_t)h * hd;
       if (L->k_norm) mq_rmsnorm(k, k, L->k_norm, hd, eps);
-      mq_rope_apply(k, c->rope.rot_dim, cr, sr);
+      mq_rope_apply(k, c->rope.rot_dim, c->rope.interleaved, cr, sr);
     }
     size_t off = ((size_t)layer * s->n_ctx + p) * kv_dim;
     memcpy(s->k_cache + off, s->k + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
@@ -66,14 +66,8 @@ static void qk_prepare(struct mq_session *s, const mq_layer *L, int layer, int n
 }
 
 static void embed(struct mq_session *s, const int32_t *tokens, int n) {
-  const struct mq_model *m = s->m;
-  int d = m->cfg.n_embd;
-  size_t esz = (size_t)mq_dtype_size(m->embd_dtype);
-  for (int t = 0; t < n; t++) {
-    const void *row = (const char *)m->tok_embd + (size_t)tokens[t] * d * esz;
-    const float *r = mq_row_f32(s->ex.k, m->embd_dtype, row, s->x + (size_t)t * d, d);
-    if (r != s->x + (size_t)t * d) memcpy(s->x + (size_t)t * d, r, (size_t)d * sizeof(float));
-  }
+  int d = s->m->cfg.n_embd;
+  for (int t = 0; t < n; t++) mq_linear_dequant_row(&s->m->embd, tokens[t], s->x + (size_t)t * d);
 }
 
 /* RMSNorm of n rows of x into y, plus an optional bias (anti-outlier

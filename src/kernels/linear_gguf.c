@@ -1,0 +1,71 @@
+/* GGUF linears computed natively, as llama.cpp's CPU backend defines it:
+ * each token's activations are quantized once into the block format the
+ * weight type's dot product consumes (Q8_0 for Q4_0/Q5_0/Q8_0/IQ4_NL, Q8_1
+ * for Q4_1/Q5_1, Q8_K for the K-quants and IQ4_XS), with the x86 build's
+ * rounding for Q8_0/Q8_1; F16 weights see activations rounded to f16, F32
+ * and BF16 weights see them as they are (see docs/gguf.md). */
+#include <string.h>
+
+#include "core/numconv.h"
+#include "kernels/linear_gguf.h"
+#include "quant/gguf_blocks.h"
+#include "quant/gguf_types.h"
+
+#define ROWS_PER_TASK 8
+
+/* Bytes of one token's activation buffer, 64-byte aligned. */
+static size_t act_stride(const mq_linear *l) {
+  int64_t a = mq_gguf_act_size(l->gtype, l->n_in);
+  if (a < (int64_t)l->n_in * 4) a = (int64_t)l->n_in * 4;
+  return ((size_t)a + 63) & ~(size_t)63;
+}
+
+int mq_linear_gguf_gather_floats(const mq_linear *l) { return (int)(act_stride(l) / 4) + 16; }
+
+typedef struct {
+  const mq_linear *l;
+  const uint8_t *act;
+  size_t stride, row_bytes;
+  float *y;
+  int n_tok;
+} gguf_job;
+
+static void gguf_rows(void *ctx, int begin, int end, int tid) {
+  (void)tid;
+  const gguf_job *j = ctx;
+  const mq_linear *l = j->l;
+  int r0 = begin * ROWS_PER_TASK, r1 = end * ROWS_PER_TASK;
+  if (r1 > l->n_out) r1 = l->n_out;
+  for (int r = r0; r < r1; r++) {
+    const uint8_t *w = (const uint8_t *)l->w + (size_t)r * j->row_bytes;
+    float b = l->bias ? l->bias[r] : 0.0f;
+    for (int t = 0; t < j->n_tok; t++)
+      j->y[(size_t)t * l->n_out + r] =
+          mq_gguf_vec_dot(l->gtype, l->n_in, w, j->act + (size_t)t * j->stride) + b;
+  }
+}
+
+void mq_linear_forward_gguf(const mq_linear *l, const float *x, int n_tok, float *y,
+                            const mq_exec *ex) {
+  size_t stride = act_stride(l);
+  uint8_t *act = (uint8_t *)ex->gather;
+  int K = l->n_in;
+  for (int t = 0; t < n_tok; t++) {
+    const float *xt = x + (size_t)t * K;
+    uint8_t *at = act + (size_t)t * stride;
+    switch (l->gtype) {
+    case MQ_GGML_TYPE_F16: /* ggml converts the activations to f16 first */
+      for (int k = 0; k < K; k++) ((float *)at)[k] = mq_f16_to_f32(mq_f32_to_f16(xt[k]));
+      break;
+    case MQ_GGML_TYPE_Q4_0:
+    case MQ_GGML_TYPE_Q5_0:
+    case MQ_GGML_TYPE_Q8_0:
+    case MQ_GGML_TYPE_IQ4_NL: mq_gguf_quantize_row_q8_0_x86(xt, at, K); break;
+    case MQ_GGML_TYPE_Q4_1:
+    case MQ_GGML_TYPE_Q5_1: mq_gguf_quantize_row_q8_1_x86(xt, at, K); break;
+    default: mq_gguf_quantize_act(l->gtype, xt, at, K); break;
+    }
+  }
+  gguf_job j = {l, act, stride, (size_t)mq_ggml_row_size(l->gtype, K), y, n_tok};
+  mq_pool_for(ex->pool, (l->n_out + ROWS_PER_TASK - 1) / ROWS_PER_TASK, gguf_rows, &j);
+}
