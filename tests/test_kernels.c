@@ -48,6 +48,20 @@ static void check_table(const mq_kernels *k) {
       double r4 = ref->dot_u4_q8(cu, xq, xd, n), r8 = ref->dot_u8_q8(cu, xq, xd, n);
       CHECK_NEAR(k->dot_u4_q8(cu, xq, xd, n), r4, 1e-5 * (fabs(r4) + s4));
       CHECK_NEAR(k->dot_u8_q8(cu, xq, xd, n), r8, 1e-5 * (fabs(r8) + s8));
+      /* four tokens at once equal four single dots (token j = a rotated by j) */
+      static int8_t q4[4][300];
+      static float d4[4][10];
+      float o4[4];
+      for (int jj = 0; jj < 4; jj++) {
+        float rot[300];
+        for (int i = 0; i < n; i++) rot[i] = a[(i + jj) % n];
+        mq_quantize_q8_32(rot, n, q4[jj], d4[jj]);
+      }
+      k->dot4_u4_q8(cu, q4[0], 300, d4[0], 10, n, o4);
+      for (int jj = 0; jj < 4; jj++) {
+        double one = ref->dot_u4_q8(cu, q4[jj], d4[jj], n);
+        CHECK_NEAR(o4[jj], one, 1e-5 * (fabs(one) + s4));
+      }
       /* and the fast dot approximates the exact one within the int8 step */
       CHECK_NEAR(r8, ref->dot_u8_f32(cu, a, n), 0.01 * s8 + 1e-6);
     }

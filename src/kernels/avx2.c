@@ -132,6 +132,23 @@ static float dot_u4_q8_avx2(const uint8_t *c, const int8_t *q, const float *d, i
   return hsum(acc);
 }
 
+static void dot4_u4_q8_avx2(const uint8_t *c, const int8_t *q, int qs, const float *d, int ds,
+                            int n, float out[4]) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  const __m128i m4 = _mm_set1_epi8(15);
+  for (int b = 0; b < n / 32; b++) {
+    __m128i raw = _mm_loadu_si128((const __m128i *)(c + 16 * b));
+    __m128i lo = _mm_and_si128(raw, m4), hi = _mm_and_si128(_mm_srli_epi16(raw, 4), m4);
+    __m256i codes = _mm256_set_m128i(_mm_unpackhi_epi8(lo, hi), _mm_unpacklo_epi8(lo, hi));
+    for (int j = 0; j < 4; j++) {
+      __m256i qv = _mm256_loadu_si256((const __m256i *)(q + (size_t)j * qs + 32 * b));
+      __m256 sum = _mm256_cvtepi32_ps(dot32_us(codes, qv));
+      acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(d[(size_t)j * ds + b]), sum, acc[j]);
+    }
+  }
+  for (int j = 0; j < 4; j++) out[j] = hsum(acc[j]);
+}
+
 static float dot_u8_q8_avx2(const uint8_t *c, const int8_t *q, const float *d, int n) {
   /* codes - 128 are signed; sum c q = sum (c - 128) q + 128 sum q; the
    * signed product uses maddubs(|a|, sign(b, a)) */
@@ -150,7 +167,7 @@ static float dot_u8_q8_avx2(const uint8_t *c, const int8_t *q, const float *d, i
 
 static const mq_kernels k_avx2 = {"avx2",          dot_f32_avx2,    f16_to_f32_avx2, bf16_to_f32_avx2,
                                   dot_u4_f32_avx2, dot_u8_f32_avx2, dot_s8_f32_avx2, dot_s8s8_avx2,
-                                  dot_u4_q8_avx2,  dot_u8_q8_avx2};
+                                  dot_u4_q8_avx2,  dot_u8_q8_avx2,  dot4_u4_q8_avx2};
 
 const mq_kernels *mq_kern_avx2(void) {
   return mq_cpu_has_avx2() ? &k_avx2 : 0;

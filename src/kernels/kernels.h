@@ -27,6 +27,11 @@ typedef struct mq_kernels {
    * codes: u4 nibbles (low first) or u8 bytes. */
   float (*dot_u4_q8)(const uint8_t *codes, const int8_t *q, const float *d, int n);
   float (*dot_u8_q8)(const uint8_t *codes, const int8_t *q, const float *d, int n);
+  /* The same for 4 tokens at once (prefill): token j's activations at
+   * q + j * q_stride, scales at d + j * d_stride; out[j] = its dot. The
+   * weight block is decoded once for the four. */
+  void (*dot4_u4_q8)(const uint8_t *codes, const int8_t *q, int q_stride, const float *d,
+                     int d_stride, int n, float out[4]);
 } mq_kernels;
 
 /* x [n] (n % 32 == 0) into int8 blocks of 32: d[b] = max|x_b| / 127,

@@ -61,6 +61,23 @@ typedef struct {
   const mq_exec *ex;
 } int_job;
 
+/* Fast path, 4 tokens at once for U4 codes: each weight block decoded once. */
+static void int_rows4(const int_job *j, const uint8_t *row, const float *sc, const float *mn,
+                      int t0, float out[4]) {
+  const mq_linear *l = j->l;
+  const mq_qint *q = &l->q;
+  int K = l->n_in, gs = q->group_size, G = q->n_groups;
+  out[0] = out[1] = out[2] = out[3] = 0;
+  for (int g = 0; g < G; g++) {
+    int k0 = g * gs, n = K - k0 < gs ? K - k0 : gs;
+    float d[4];
+    j->ex->k->dot4_u4_q8(row + k0 / 2, j->xq + (size_t)t0 * K + k0, K,
+                         j->xd + ((size_t)t0 * K + k0) / 32, K / 32, n, d);
+    for (int i = 0; i < 4; i++)
+      out[i] += sc[g] * d[i] + (mn ? mn[g] * j->gsum[(size_t)(t0 + i) * G + g] : 0.0f);
+  }
+}
+
 static void int_rows(void *ctx, int begin, int end, int tid) {
   (void)tid;
   const int_job *j = ctx;
@@ -75,7 +92,14 @@ static void int_rows(void *ctx, int begin, int end, int tid) {
     const uint8_t *row = q->data + (size_t)r * row_bytes;
     const float *sc = q->scales + (size_t)r * G, *mn = q->mins ? q->mins + (size_t)r * G : NULL;
     float b = l->bias ? l->bias[r] : 0.0f;
-    for (int t = 0; t < j->n_tok; t++) {
+    int t = 0;
+    if (j->xq && q->codes == MQ_CODES_U4)
+      for (; t + 4 <= j->n_tok; t += 4) {
+        float o[4];
+        int_rows4(j, row, sc, mn, t, o);
+        for (int i = 0; i < 4; i++) j->y[(size_t)(t + i) * l->n_out + r] = o[i] + b;
+      }
+    for (; t < j->n_tok; t++) {
       const float *x = j->xg + (size_t)t * K, *gs_t = j->gsum + (size_t)t * G;
       float acc = 0;
       for (int g = 0; g < G; g++) {

@@ -64,6 +64,11 @@ static float dot_u8_q8_ref(const uint8_t *c, const int8_t *q, const float *d, in
   return s;
 }
 
+static void dot4_u4_q8_ref(const uint8_t *c, const int8_t *q, int qs, const float *d, int ds, int n,
+                           float out[4]) {
+  for (int j = 0; j < 4; j++) out[j] = dot_u4_q8_ref(c, q + (size_t)j * qs, d + (size_t)j * ds, n);
+}
+
 void mq_quantize_q8_32(const float *x, int n, int8_t *q, float *d) {
   for (int b = 0; b < n / 32; b++) {
     float amax = 0;
@@ -76,7 +81,7 @@ void mq_quantize_q8_32(const float *x, int n, int8_t *q, float *d) {
 
 static const mq_kernels k_ref = {"scalar",       dot_f32_ref,    f16_to_f32_ref, bf16_to_f32_ref,
                                  dot_u4_f32_ref, dot_u8_f32_ref, dot_s8_f32_ref, dot_s8s8_ref,
-                                 dot_u4_q8_ref,  dot_u8_q8_ref};
+                                 dot_u4_q8_ref,  dot_u8_q8_ref,  dot4_u4_q8_ref};
 
 const mq_kernels *mq_kern_ref(void) { return &k_ref; }
 

@@ -75,7 +75,7 @@ static int parse_config(const mq_gguf_file *f, mq_config *c, mq_err *err) {
                    f->path, arch);
   c->arch = k_arch[i].arch;
   c->arch_name = k_arch[i].hf;
-  long long ctx, d, nl, ff, nh, nkv, hd, rot, ne = 0, nu = 0, fe = 0, fs = 0;
+  long long ctx = 0, d = 0, nl = 0, ff = 0, nh = 1, nkv = 1, hd = 0, rot = 0, ne = 0, nu = 0, fe = 0, fs = 0;
   if ((rc = kv_int(f, arch, "context_length", 2048, 1, BIG, &ctx, err)) ||
       (rc = kv_int(f, arch, "embedding_length", -1, 1, BIG, &d, err)) ||
       (rc = kv_int(f, arch, "block_count", -1, 1, MQ_MAX_LAYERS, &nl, err)) ||
@@ -94,7 +94,7 @@ static int parse_config(const mq_gguf_file *f, mq_config *c, mq_err *err) {
   if (nh % nkv || hd % 2 || rot % 2)
     return mq_errf(err, MQ_ERR_FORMAT, "%s: inconsistent attention shape (%lld heads, %lld kv heads, "
                    "head_dim %lld, rope dims %lld)", f->path, nh, nkv, hd, rot);
-  float eps, theta, factor;
+  float eps = 0, theta = 0, factor = 1;
   if ((rc = kv_f32(f, arch, "attention.layer_norm_rms_epsilon", 1e-5f, &eps, err)) ||
       (rc = kv_f32(f, arch, "rope.freq_base", 10000.0f, &theta, err)) ||
       (rc = kv_f32(f, arch, "rope.scaling.factor", 1.0f, &factor, err)))
