@@ -130,6 +130,14 @@ void mq_session_free(mq_session *s);
 int mq_session_eval(mq_session *s, const int32_t *tokens, int n_tokens, int all_logits,
                     mq_err *err);
 
+/* One decode step for several sessions of the same model at once (continuous
+ * batching): tokens[i] is appended to sessions[i]. Every weight is read once
+ * for all of them. n must not exceed sessions[0]'s n_batch, no session may
+ * have a longer context than sessions[0], and a session appears once. On
+ * success each session holds the logits of its token (one row). On error no
+ * session is changed. */
+int mq_session_eval_multi(mq_session *const *sessions, const int32_t *tokens, int n, mq_err *err);
+
 /* Logits of the last mq_session_eval: [*n_rows, n_vocab] row-major, owned by
  * the session and valid until the next eval. */
 const float *mq_session_logits(const mq_session *s, int *n_rows);
@@ -248,17 +256,21 @@ uint64_t mq_sampler_seed(const mq_sampler *s);
  * NUL-terminated, valid during the call). Return nonzero to stop. */
 typedef int (*mq_text_fn)(void *user, const char *text, size_t len);
 
+#define MQ_MAX_STOP 64
+#define MQ_MAX_STOP_LEN 1024
+
 typedef struct mq_generate_params {
   int n_predict;           /* 128; most tokens to sample; < 0: until the context is full */
-  const char *const *stop; /* stop strings (UTF-8, not emitted), or NULL */
-  int n_stop;
+  const char *const *stop; /* stop strings (UTF-8, not emitted), or NULL; empty ones are */
+  int n_stop;              /* ignored; at most MQ_MAX_STOP, each up to MQ_MAX_STOP_LEN bytes */
   int decode_flags;        /* MQ_DECODE_SKIP_SPECIAL (default): special tokens print nothing */
   int eval_last;           /* 1: also evaluate the last sampled token, so the session holds
                               the whole reply (to continue a conversation); default 0 */
   mq_text_fn on_text;      /* may be NULL */
-  void *user;
-  int32_t *ids_out;        /* optional: the sampled ids, in order, up to ids_cap of them */
-  int ids_cap;
+  /* may be NULL: called with each sampled id before its text; nonzero stops
+   * (the id is then neither printed nor evaluated). Collect ids or cancel here. */
+  int (*on_token)(void *user, int32_t id);
+  void *user;              /* passed to both callbacks */
 } mq_generate_params;
 
 void mq_generate_params_default(mq_generate_params *p);
@@ -268,7 +280,7 @@ typedef enum mq_finish {
   MQ_FINISH_STOP = 1,     /* a stop string appeared ("stop") */
   MQ_FINISH_LENGTH = 2,   /* n_predict tokens ("length") */
   MQ_FINISH_CONTEXT = 3,  /* the session's context is full ("length") */
-  MQ_FINISH_CALLBACK = 4, /* on_text returned nonzero ("stop") */
+  MQ_FINISH_CALLBACK = 4, /* a callback returned nonzero ("stop") */
 } mq_finish;
 
 typedef struct mq_generate_result {
@@ -287,7 +299,7 @@ typedef struct mq_generate_result {
  * held back until it is known not to be one. Stops at an end-of-generation
  * token (its text is not emitted), a stop string (neither it nor what
  * follows is emitted), n_predict tokens, the end of the context, or when
- * on_text returns nonzero. The prompt and every sampled id are passed to
+ * a callback returns nonzero. The prompt and every sampled id are passed to
  * mq_sampler_accept. A prompt that does not fit fails with MQ_ERR_RANGE and
  * leaves the session unchanged. Re-entrant: everything lives in the
  * arguments; no allocation per token. */

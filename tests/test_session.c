@@ -105,6 +105,39 @@ int main(void) {
   mq_session_free(s1);
   mq_session_free(s2);
 
+  /* continuous batching: three sessions at different positions take one step
+   * together; each gets the logits it would get alone */
+  {
+    mq_session *a[3], *b[3];
+    int lens[3] = {3, 11, 7};
+    int32_t next[3] = {17, 200, 5};
+    for (int i = 0; i < 3; i++) {
+      CHECK(mq_session_init(m, NULL, &a[i], &err) == MQ_OK && mq_session_init(m, NULL, &b[i], &err) == MQ_OK);
+      CHECK(mq_session_eval(a[i], ids + i, lens[i], 0, &err) == MQ_OK);
+      CHECK(mq_session_eval(b[i], ids + i, lens[i], 0, &err) == MQ_OK);
+      CHECK(mq_session_eval(b[i], &next[i], 1, 0, &err) == MQ_OK);
+    }
+    CHECK_MSG(mq_session_eval_multi(a, next, 3, &err) == MQ_OK, "%s", err.msg);
+    for (int i = 0; i < 3; i++) {
+      int nr;
+      const float *la = mq_session_logits(a[i], &nr);
+      CHECK(nr == 1 && mq_session_pos(a[i]) == lens[i] + 1);
+      CHECK_MSG(max_diff(la, mq_session_logits(b[i], NULL), info.n_vocab) < 1e-5, "multi step session %d", i);
+    }
+    /* a second step continues each one */
+    int32_t again[3] = {9, 9, 9};
+    CHECK(mq_session_eval_multi(a, again, 3, &err) == MQ_OK);
+    for (int i = 0; i < 3; i++) CHECK(mq_session_eval(b[i], &again[i], 1, 0, &err) == MQ_OK);
+    for (int i = 0; i < 3; i++)
+      CHECK(max_diff(mq_session_logits(a[i], NULL), mq_session_logits(b[i], NULL), info.n_vocab) < 1e-5);
+    /* errors leave every session unchanged */
+    mq_session *dup[2] = {a[0], a[0]};
+    CHECK(mq_session_eval_multi(dup, again, 2, &err) == MQ_ERR_ARG);
+    int32_t oov[3] = {1, 999, 1};
+    CHECK(mq_session_eval_multi(a, oov, 3, &err) == MQ_ERR_RANGE && mq_session_pos(a[0]) == lens[0] + 2);
+    for (int i = 0; i < 3; i++) mq_session_free(a[i]), mq_session_free(b[i]);
+  }
+
   free(prefill);
   free(decode);
   free(chunked);

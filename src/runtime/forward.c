@@ -12,19 +12,29 @@ typedef struct {
   int layer, n;
 } attn_job;
 
+/* The session whose KV cache token t of the chunk belongs to, and its
+ * position: the host itself, or one session per token (mq_session_eval_multi). */
+static inline struct mq_session *owner(struct mq_session *s, int t) {
+  return s->owners ? s->owners[t] : s;
+}
+static inline int tok_pos(const struct mq_session *s, int t) {
+  return s->owners ? s->owners[t]->pos : s->pos + t;
+}
+
 /* One (token, head) per item: causal softmax attention over the cache. */
 static void attn_rows(void *ctx, int begin, int end, int tid) {
   const attn_job *j = ctx;
   struct mq_session *s = j->s;
   const mq_config *c = &s->m->cfg;
   int hd = c->head_dim, kv_dim = c->n_head_kv * hd, group = c->n_head / c->n_head_kv;
-  const float *kc = s->k_cache + (size_t)j->layer * s->n_ctx * kv_dim;
-  const float *vc = s->v_cache + (size_t)j->layer * s->n_ctx * kv_dim;
   float *sc = s->scores + (size_t)tid * s->n_ctx;
   float scale = 1.0f / sqrtf((float)hd);
   for (int item = begin; item < end; item++) {
     int t = item / c->n_head, h = item % c->n_head, kvh = h / group;
-    int n_keys = s->pos + t + 1;
+    const struct mq_session *o_s = owner(s, t);
+    const float *kc = o_s->k_cache + (size_t)j->layer * o_s->n_ctx * kv_dim;
+    const float *vc = o_s->v_cache + (size_t)j->layer * o_s->n_ctx * kv_dim;
+    int n_keys = tok_pos(s, t) + 1;
     /* sliding window (mixtral): keys within the last `window` positions */
     int p0 = c->sliding_window > 0 && n_keys > c->sliding_window ? n_keys - c->sliding_window : 0;
     const float *q = s->q + (size_t)t * c->n_head * hd + (size_t)h * hd;
@@ -47,8 +57,9 @@ static void qk_prepare(struct mq_session *s, const mq_layer *L, int layer, int n
   int hd = c->head_dim, kv_dim = c->n_head_kv * hd, half = c->rope.rot_dim / 2;
   float eps = (float)c->norm_eps;
   for (int t = 0; t < n; t++) {
-    int p = s->pos + t;
-    const float *cr = s->rope_cos + (size_t)p * half, *sr = s->rope_sin + (size_t)p * half;
+    struct mq_session *o_s = owner(s, t);
+    int p = tok_pos(s, t);
+    const float *cr = o_s->rope_cos + (size_t)p * half, *sr = o_s->rope_sin + (size_t)p * half;
     for (int h = 0; h < c->n_head; h++) {
       float *q = s->q + (size_t)t * c->n_head * hd + (size_t)h * hd;
       if (L->q_norm) mq_rmsnorm(q, q, L->q_norm, hd, eps);
@@ -59,9 +70,9 @@ static void qk_prepare(struct mq_session *s, const mq_layer *L, int layer, int n
       if (L->k_norm) mq_rmsnorm(k, k, L->k_norm, hd, eps);
       mq_rope_apply(k, c->rope.rot_dim, c->rope.interleaved, cr, sr);
     }
-    size_t off = ((size_t)layer * s->n_ctx + p) * kv_dim;
-    memcpy(s->k_cache + off, s->k + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
-    memcpy(s->v_cache + off, s->v + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
+    size_t off = ((size_t)layer * o_s->n_ctx + p) * kv_dim;
+    memcpy(o_s->k_cache + off, s->k + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
+    memcpy(o_s->v_cache + off, s->v + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
   }
 }
 

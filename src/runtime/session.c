@@ -65,6 +65,7 @@ int mq_session_init(const mq_model *m, const mq_session_params *params, mq_sessi
            (s->moe_acc = falloc(B * c->n_embd, &total)) &&
            (s->scores = falloc((size_t)nt * p.n_ctx, &total)) &&
            (s->logits = falloc(B * c->n_vocab, &total)) &&
+           (s->scratch_logits = falloc(B * c->n_vocab, &total)) &&
            (s->ex.gather = falloc(B * (size_t)(m->max_gather > 0 ? m->max_gather : 1), &total));
   for (int t = 0; ok && t < nt; t++) ok = (s->ex.scratch[t] = falloc((size_t)m->max_in, &total)) != NULL;
   if (!ok) {
@@ -86,7 +87,7 @@ void mq_session_free(mq_session *s) {
   free(s->ex.scratch);
   mq_pool_free(s->ex.pool);
   float *bufs[] = {s->k_cache, s->v_cache, s->rope_cos, s->rope_sin, s->x, s->xn, s->q,
-                   s->att,     s->k,       s->v,        s->g,        s->u, s->scores, s->logits, s->ex.gather,
+                   s->att,     s->k,       s->v,        s->g,        s->u, s->scores, s->logits, s->scratch_logits, s->ex.gather,
                    s->router, (float *)s->route_e, s->route_w, (float *)s->rows, s->moe_in, s->moe_out,
                    s->moe_acc};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
@@ -139,5 +140,40 @@ int mq_session_truncate(mq_session *s, int pos, mq_err *err) {
                    s->pos);
   s->pos = pos;
   s->n_logits = 0;
+  return MQ_OK;
+}
+
+int mq_session_eval_multi(mq_session *const *ss, const int32_t *tokens, int n, mq_err *err) {
+  if (!ss || !tokens || n <= 0) return mq_errf(err, MQ_ERR_ARG, "no sessions to evaluate");
+  struct mq_session *host = ss[0];
+  const mq_config *c = &host->m->cfg;
+  if (n > host->n_batch)
+    return mq_errf(err, MQ_ERR_ARG, "%d sessions in one step, more than the first session's n_batch %d",
+                   n, host->n_batch);
+  for (int i = 0; i < n; i++) {
+    const struct mq_session *s = ss[i];
+    if (!s || s->m != host->m)
+      return mq_errf(err, MQ_ERR_ARG, "session %d does not belong to the same model", i);
+    for (int j = 0; j < i; j++)
+      if (ss[j] == s) return mq_errf(err, MQ_ERR_ARG, "session %d appears twice in one step", i);
+    if (s->n_ctx > host->n_ctx)
+      return mq_errf(err, MQ_ERR_ARG, "session %d has a longer context (%d) than the first (%d)", i,
+                     s->n_ctx, host->n_ctx);
+    if (s->pos >= s->n_ctx)
+      return mq_errf(err, MQ_ERR_RANGE, "session %d: its context of %d tokens is full", i, s->n_ctx);
+    if (tokens[i] < 0 || tokens[i] >= c->n_vocab)
+      return mq_errf(err, MQ_ERR_RANGE, "token %d (session %d) is outside the vocabulary [0, %d)",
+                     tokens[i], i, c->n_vocab);
+  }
+  /* one chunk: every token's logits into the host's buffer, then to each owner */
+  host->owners = ss;
+  mq_forward_chunk(host, tokens, n, 0, host->scratch_logits);
+  host->owners = NULL;
+  for (int i = 0; i < n; i++) {
+    struct mq_session *s = ss[i];
+    memcpy(s->logits, host->scratch_logits + (size_t)i * c->n_vocab, (size_t)c->n_vocab * sizeof(float));
+    s->n_logits = 1;
+    s->pos++;
+  }
   return MQ_OK;
 }

@@ -25,6 +25,10 @@ struct mq_session {
   float *scores;      /* [n_threads, n_ctx] */
   float *logits;      /* [logits_cap, n_vocab] */
   int logits_cap, n_logits;
+  /* during mq_session_eval_multi on this (host) session: the session of each
+   * token of the chunk (its KV cache and position); NULL otherwise */
+  struct mq_session *const *owners;
+  float *scratch_logits; /* [n_batch, n_vocab]: a multi-session step's logits */
 };
 
 /* Run tokens[0..n) (n <= n_batch) at positions s->pos.. through the model,
