@@ -8,10 +8,13 @@
 #include <unistd.h>
 
 #define MQ_POOL_MAX 256
-/* A worker spins this many rounds waiting for the next loop before it
- * sleeps: decode issues a loop every few microseconds, and waking a sleeping
- * thread costs more than the loop itself. */
-#define SPIN_ROUNDS 200000
+/* A worker spins this many rounds waiting for the next loop, then yields the
+ * CPU for YIELD_ROUNDS more checks, then sleeps: decode issues a loop every
+ * few microseconds and waking a sleeping thread costs more than the loop,
+ * but on a machine with more runnable threads than cores a spinning thread
+ * would take the CPU from the one it waits for. */
+#define SPIN_ROUNDS 20000
+#define YIELD_ROUNDS 2000
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -48,10 +51,11 @@ static void range_of(int n, int n_threads, int tid, int *b, int *e) {
 
 /* Wait until generation differs from seen (or quit); returns the new one. */
 static unsigned long wait_next(mq_pool *p, unsigned long seen) {
-  for (int i = 0; i < SPIN_ROUNDS; i++) {
+  for (int i = 0; i < SPIN_ROUNDS + YIELD_ROUNDS; i++) {
     unsigned long g = atomic_load_explicit(&p->generation, memory_order_acquire);
     if (g != seen || atomic_load_explicit(&p->quit, memory_order_relaxed)) return g;
-    CPU_RELAX();
+    if (i < SPIN_ROUNDS) CPU_RELAX();
+    else sched_yield();
   }
   pthread_mutex_lock(&p->mu);
   atomic_fetch_add(&p->sleepers, 1);
@@ -144,5 +148,8 @@ void mq_pool_for(mq_pool *p, int n, mq_pool_fn fn, void *ctx) {
   int b, e;
   range_of(n, p->n_threads, 0, &b, &e);
   if (b < e) fn(ctx, b, e, 0);
-  while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) CPU_RELAX();
+  for (int i = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; i++) {
+    if (i < SPIN_ROUNDS) CPU_RELAX();
+    else sched_yield();
+  }
 }
