@@ -6,6 +6,69 @@
 
 #include "cli/cli.h"
 
+/* MoE experts are listed once per layer: w13 (gate/up) and w2 (down) each
+ * with its scheme. Returns 1 for an expert linear, with its layer prefix
+ * ("model.layers.1.mlp.experts", "blk.1.ffn_exps") and role 13 or 2. */
+static int expert_of(const char *name, char *prefix, size_t cap, int *role) {
+  const char *e = strstr(name, ".experts.");
+  if (e) {
+    const char *proj = strchr(e + 9, '.');
+    if (!proj) return 0;
+    snprintf(prefix, cap, "%.*s", (int)(e + 8 - name), name);
+    proj++;
+    *role = (!strncmp(proj, "down_proj", 9) || !strcmp(proj, "w2")) ? 2 : 13;
+    return 1;
+  }
+  const char *g = strstr(name, "_exps.weight[");
+  if (!g) return 0;
+  const char *f = strstr(name, ".ffn_");
+  if (!f || f > g) return 0;
+  snprintf(prefix, cap, "%.*s.ffn_exps", (int)(f - name), name);
+  *role = strstr(f, "ffn_down_exps") ? 2 : 13;
+  return 1;
+}
+
+typedef struct {
+  char prefix[128];
+  mq_linear_info w13, w2;
+  int n_w2;
+  unsigned long long bytes, params;
+} moe_item;
+
+/* The MoE layer of expert linear i (aggregating all its experts), or NULL
+ * when i is not an expert; *first is 1 at the layer's first expert. */
+static const moe_item *moe_of(const mq_model *m, int i, int *first) {
+  static moe_item item;
+  mq_linear_info li;
+  char prefix[128];
+  int role;
+  mq_model_linear(m, i, &li);
+  if (!expert_of(li.name, prefix, sizeof prefix, &role)) return NULL;
+  *first = 1;
+  for (int j = 0; j < i && *first; j++) {
+    mq_linear_info lj;
+    char pj[128];
+    int rj;
+    mq_model_linear(m, j, &lj);
+    if (expert_of(lj.name, pj, sizeof pj, &rj) && !strcmp(pj, prefix)) *first = 0;
+  }
+  if (!*first) return &item;
+  memset(&item, 0, sizeof item);
+  snprintf(item.prefix, sizeof item.prefix, "%s", prefix);
+  for (int j = i; j < mq_model_n_linears(m); j++) {
+    mq_linear_info lj;
+    char pj[128];
+    int rj;
+    mq_model_linear(m, j, &lj);
+    if (!expert_of(lj.name, pj, sizeof pj, &rj) || strcmp(pj, prefix)) continue;
+    if (rj == 2) item.w2 = lj, item.n_w2++;
+    else item.w13 = lj;
+    item.bytes += lj.bytes;
+    item.params += (unsigned long long)lj.n_out * lj.n_in;
+  }
+  return &item;
+}
+
 static json_t *to_json(const mq_model *m, const mq_model_info *info) {
   json_t *root = json_object(), *layers = json_array();
   json_object_set_new(root, "method", json_string(info->quant_method));
@@ -15,6 +78,19 @@ static json_t *to_json(const mq_model *m, const mq_model_info *info) {
   for (int i = 0; i < mq_model_n_linears(m); i++) {
     mq_linear_info li;
     mq_model_linear(m, i, &li);
+    int first;
+    const moe_item *mo = moe_of(m, i, &first);
+    if (mo) {
+      if (!first) continue;
+      int same = !strcmp(mo->w13.scheme, mo->w2.scheme);
+      json_array_append_new(
+          layers, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:I}", "name", mo->prefix,
+                            "scheme", same ? mo->w13.scheme : "MIXED", "w13_scheme", mo->w13.scheme,
+                            "w2_scheme", mo->w2.scheme, "w13_act", mo->w13.act, "w2_act", mo->w2.act,
+                            "w13_bits", mo->w13.w_bits, "w2_bits", mo->w2.w_bits, "n_experts",
+                            mo->n_w2, "bytes", (json_int_t)mo->bytes));
+      continue;
+    }
     json_array_append_new(
         layers, json_pack("{s:s, s:s, s:s, s:i, s:s, s:i, s:b, s:[i, i], s:I}", "name", li.name,
                           "scheme", li.scheme, "weight_format", li.weight_format, "w_bits",
@@ -39,6 +115,22 @@ static void print_table(const mq_model *m, const mq_model_info *info) {
   for (int i = 0; i < mq_model_n_linears(m); i++) {
     mq_linear_info li;
     mq_model_linear(m, i, &li);
+    int first;
+    const moe_item *mo = moe_of(m, i, &first);
+    if (mo) {
+      if (first) {
+        char experts[48];
+        snprintf(experts, sizeof experts, "%d experts", mo->n_w2);
+        printf("%-44s %-8s %-7s %5d %-8s %6d %4s %14s %12llu\n", mo->prefix, "w13:", mo->w13.scheme,
+               mo->w13.w_bits, mo->w13.act, mo->w13.group_size, mo->w13.has_zero ? "yes" : "no",
+               experts, mo->bytes);
+        printf("%-44s %-8s %-7s %5d %-8s %6d %4s\n", "", "w2:", mo->w2.scheme, mo->w2.w_bits,
+               mo->w2.act, mo->w2.group_size, mo->w2.has_zero ? "yes" : "no");
+      }
+      lin_params += (unsigned long long)li.n_out * li.n_in;
+      lin_bytes += li.bytes;
+      continue;
+    }
     char shape[32];
     snprintf(shape, sizeof shape, "%dx%d", li.n_out, li.n_in);
     printf("%-44s %-8s %-7s %5d %-8s %6d %4s %14s %12llu\n", li.name, li.scheme, li.weight_format,
