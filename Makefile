@@ -4,7 +4,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps check test demo clean format
+.PHONY: all deps check test demo clean format fuzz
 
 all: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
@@ -24,8 +24,13 @@ check: deps
 demo: deps all
 	scripts/demo.sh
 
+# libFuzzer targets (clang, in build-fuzz/), FUZZ_SECONDS each: tests/fuzz/run.sh
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-scalar build-asan
+	rm -rf build build-scalar build-asan build-fuzz

@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it: installs missing Debian packages (as
 # root), then builds and tests three variants — the fast build (gcc, SIMD),
 # a scalar-only build (clang, reference kernels only) and an
-# AddressSanitizer + UndefinedBehaviorSanitizer build (gcc, debug).
+# AddressSanitizer + UndefinedBehaviorSanitizer build (gcc, debug); then runs
+# every fuzz target for 30 s (tests/fuzz/run.sh).
 set -eu
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -19,4 +20,8 @@ run build -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc
 run build-scalar -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang -DMQ_SCALAR_ONLY=ON
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   run build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=gcc -DMQ_SANITIZE=ON
-echo "check: all three builds passed"
+# Bounded fuzzing (docs/robustness.md): every libFuzzer target for 30 s on top
+# of its seed corpus (clang, ASan + UBSan); fails on any crash, leak or timeout.
+echo "== build-fuzz: 30 s per fuzz target"
+tests/fuzz/run.sh 30
+echo "check: all three builds and the fuzz targets passed"

@@ -28,6 +28,20 @@ ok eq "$("$MIXQ" detokenize "$M" 243 162 147 180)" "🐱"
 G=$S/tokenizers/hf-gpt2
 ok eq "$("$MIXQ" tokenize "$G" "Hello world" --no-bos)" "15496 995"
 ok eq "$("$MIXQ" detokenize "$G" 15496 995)" "Hello world"
+# a .gguf file: its tokenizer.ggml.* metadata (SPM defaults: BOS, space prefix)
+Q=$S/stories260K/gguf/stories260K-Q4_0.gguf
+ok eq "$("$MIXQ" tokenize "$Q" "Once upon a time")" "1 403 407 261 378"
+ok eq "$("$MIXQ" tokenize "$Q" "Once upon a time" --no-bos)" "403 407 261 378"
+ok eq "$("$MIXQ" detokenize "$Q" 403 407 261 378)" "Once upon a time"
+V=$S/tokenizers/llama.cpp-vocab
+ok eq "$("$MIXQ" tokenize "$V/ggml-vocab-gpt-2.gguf" "Hello world")" "15496 995"
+ok eq "$("$MIXQ" detokenize "$V/ggml-vocab-gpt-2.gguf" 15496 995)" "Hello world"
+"$MIXQ" tokenize "$V/ggml-vocab-bert-bge.gguf" "x" 2>"$T/e.txt"
+ok test $? -eq 1
+ok grep -q "WordPiece" "$T/e.txt"
+"$MIXQ" tokenize "$T/missing.gguf" "x" 2>"$T/e.txt"
+ok test $? -eq 1
+ok grep -q "missing.gguf" "$T/e.txt"
 
 # errors: exit status 1 and a message naming the problem
 "$MIXQ" tokenize "$T/nothing" "x" 2>"$T/e.txt"

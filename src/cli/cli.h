@@ -11,7 +11,9 @@ int mq_cmd_tokenize(int argc, char **argv);
 int mq_cmd_detokenize(int argc, char **argv);
 int mq_cmd_quantize(int argc, char **argv);
 int mq_cmd_dequantize(int argc, char **argv);
+int mq_cmd_run(int argc, char **argv);
 int mq_cmd_bench(int argc, char **argv);
+int mq_cmd_serve(int argc, char **argv);
 
 /* Print "mixq: <msg>" to stderr; returns 1 (the exit status for errors). */
 int mq_cli_fail(const char *fmt, ...);

@@ -1,6 +1,7 @@
-/* mixq quantize SRC DST --format awq|gptq|gptq-v2|auto-round|ct-w4a16|ct-w8a16
+/* mixq quantize SRC DST --format FORMAT
  *   [--bits B] [--group-size G] [--sym|--asym] [--desc-act]
  *   [--packing auto_gptq|auto_round|gptqmodel|auto_awq|aligned|dense]
+ *   [--mix REGEX=SCHEME,...] [--allow-inconsistent]
  *   [--layer-bits REGEX=B ...] [--ignore REGEX ...] [--seed N]
  * Round-to-nearest quantization of a float checkpoint into the layout a real
  * producer writes (docs/quantize.md). */
@@ -14,10 +15,46 @@
 #include "quant/writer.h"
 
 static const char k_usage[] =
-    "usage: mixq quantize SRC DST --format awq|gptq|gptq-v2|auto-round|ct-w4a16|ct-w8a16\n"
+    "usage: mixq quantize SRC DST --format FORMAT\n"
     "         [--bits B] [--group-size G|-1] [--sym|--asym] [--desc-act]\n"
     "         [--packing auto_gptq|auto_round|gptqmodel|auto_awq|aligned|dense]\n"
-    "         [--layer-bits REGEX=B ...] [--ignore REGEX ...] [--seed N]";
+    "         [--mix REGEX=SCHEME,...] [--allow-inconsistent]\n"
+    "         [--layer-bits REGEX=B ...] [--ignore REGEX ...] [--seed N]\n"
+    "FORMAT: awq gptq gptq-v2 auto-round ct-w4a16 ct-w8a16 ct-w8a8 ct-w4a8\n"
+    "        modelslim-w8a8 modelslim-w8a8-dynamic modelslim-w4a4 modelslim-w4a8\n"
+    "        modelslim-mxfp8 modelslim-w8a16\n"
+    "SCHEME (--mix, first match wins): FLOAT, W<b>A16; compressed-tensors W8A8, W4A8;\n"
+    "        ModelSlim W8A8, W8A8_DYNAMIC, W4A4_DYNAMIC, W4A8_DYNAMIC, W8A8_MXFP8, W8A16;\n"
+    "        or a format name of the same family";
+
+/* Split a --mix value into rules at the commas outside (), [] and {} (a
+ * regex may hold "{1,3}"); each rule is REGEX=SCHEME split at its last '='.
+ * Strings are strndup'ed into rules[*n]; returns -1 on a malformed rule. */
+static int parse_mix(const char *v, mq_mix_rule *rules, int *n) {
+  int depth = 0;
+  const char *start = v;
+  for (const char *p = v;; p++) {
+    if (*p == '\\' && p[1]) {
+      p++;
+      continue;
+    }
+    if (*p == '(' || *p == '[' || *p == '{')
+      depth++;
+    else if ((*p == ')' || *p == ']' || *p == '}') && depth > 0)
+      depth--;
+    if (*p && (*p != ',' || depth > 0)) continue;
+    const char *eq = NULL;
+    for (const char *q = start; q < p; q++)
+      if (*q == '=') eq = q;
+    if (!eq || eq == start || eq + 1 == p) return -1;
+    rules[*n].regex = strndup(start, (size_t)(eq - start));
+    rules[*n].scheme = strndup(eq + 1, (size_t)(p - eq - 1));
+    if (!rules[*n].regex || !rules[*n].scheme) return -1;
+    ++*n;
+    if (!*p) return 0;
+    start = p + 1;
+  }
+}
 
 int mq_cmd_quantize(int argc, char **argv) {
   mq_quantize_opts o;
@@ -28,8 +65,11 @@ int mq_cmd_quantize(int argc, char **argv) {
   /* at most argc rules of each kind */
   mq_layer_bits *lb = calloc((size_t)argc, sizeof *lb);
   const char **ign = calloc((size_t)argc, sizeof *ign);
-  if (!lb || !ign) {
-    free(lb), free(ign);
+  size_t mix_cap = 1;
+  for (int i = 1; i < argc; i++) mix_cap += strlen(argv[i]) + 1; /* >= rules of all --mix */
+  mq_mix_rule *mix = calloc(mix_cap, sizeof *mix);
+  if (!lb || !ign || !mix) {
+    free(lb), free(ign), free(mix);
     return mq_cli_fail("out of memory");
   }
   for (int i = 1; i < argc; i++) {
@@ -61,6 +101,11 @@ int mq_cmd_quantize(int argc, char **argv) {
       if (!re) goto oom;
       lb[o.n_layer_bits].regex = re, lb[o.n_layer_bits++].bits = b;
       i++;
+    } else if (!strcmp(a, "--mix") && v) {
+      if (parse_mix(v, mix, &o.n_mix)) goto bad_value;
+      i++;
+    } else if (!strcmp(a, "--allow-inconsistent")) {
+      o.allow_inconsistent = 1;
     } else if (!strcmp(a, "--ignore") && v) {
       ign[o.n_ignore++] = v, i++;
     } else if (!strcmp(a, "--seed") && v) {
@@ -86,7 +131,7 @@ int mq_cmd_quantize(int argc, char **argv) {
     rc = mq_cli_fail("%s", k_usage);
     goto done;
   }
-  o.layer_bits = lb, o.ignore = ign;
+  o.layer_bits = lb, o.ignore = ign, o.mix = mix;
   mq_err err = {0};
   if (mq_quantize_checkpoint(&o, &err) != MQ_OK) {
     rc = mq_cli_fail("quantize: %s", err.msg);
@@ -104,6 +149,7 @@ oom:
   rc = mq_cli_fail("out of memory");
 done:
   for (int i = 0; i < o.n_layer_bits; i++) free((char *)lb[i].regex);
-  free(lb), free(ign);
+  for (int i = 0; i < o.n_mix + 1; i++) free((char *)mix[i].regex), free((char *)mix[i].scheme);
+  free(lb), free(ign), free(mix);
   return rc;
 }

@@ -19,13 +19,17 @@ static void usage(FILE *f) {
           "  make-tiny DIR [--arch llama|qwen2|qwen3] [--dtype f32|f16|bf16] [--seed N]\n"
           "            [--shape tiny|small|tinyllama-1.1b]\n"
           "                                    write a small random float checkpoint\n"
-          "  quantize SRC DST --format awq|gptq|gptq-v2|auto-round|ct-w4a16|ct-w8a16 [...]\n"
+          "  quantize SRC DST --format F [...]  awq gptq gptq-v2 auto-round ct-w4a16 ct-w8a16 ct-w8a8\n"
+          "                                    ct-w4a8 modelslim-{w8a8,w8a8-dynamic,w4a4,w4a8,mxfp8,w8a16}\n"
           "                                    round-to-nearest quantized copy of a float checkpoint\n"
           "  bench MODEL [-p 128] [-n 64] [-t N] [-r 3] [--json]\n"
           "                                    prompt / generation tokens/s vs the memory roofline\n"
           "  dequantize MODEL DST              write MODEL with every quantized layer as F32\n"
+          "  run MODEL -p TEXT [-n N] [--temp T] [--chat | -i] [...]\n"
+          "                                    generate text, streamed to stdout (run --help)\n"
           "  tokenize MODEL [TEXT] [--no-bos]  print the token ids of TEXT (default: standard input)\n"
           "  detokenize MODEL ID...            print the text of token ids\n"
+          "  serve MODEL [--port 8080] [--parallel N] [...]  OpenAI-compatible HTTP server\n"
           "  version                           print the version\n"
           "\n"
           "MODEL is a Hugging Face checkpoint directory (config.json + *.safetensors).\n",
@@ -62,7 +66,9 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "detokenize")) return mq_cmd_detokenize(argc - 1, argv + 1);
   if (!strcmp(cmd, "quantize")) return mq_cmd_quantize(argc - 1, argv + 1);
   if (!strcmp(cmd, "dequantize")) return mq_cmd_dequantize(argc - 1, argv + 1);
+  if (!strcmp(cmd, "run")) return mq_cmd_run(argc - 1, argv + 1);
   if (!strcmp(cmd, "bench")) return mq_cmd_bench(argc - 1, argv + 1);
+  if (!strcmp(cmd, "serve")) return mq_cmd_serve(argc - 1, argv + 1);
   if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
     printf("mixq %s\n", MIXQ_VERSION);
     return 0;

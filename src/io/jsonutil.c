@@ -33,9 +33,13 @@ int mq_json_int_opt(const json_t *obj, const char *key, long long lo, long long 
   *out = def;
   if (!v) return MQ_OK;
   long long x;
+  double d = json_is_real(v) ? json_real_value(v) : 0.0;
   if (json_is_integer(v)) x = json_integer_value(v);
-  else if (json_is_real(v) && json_real_value(v) == (double)(long long)json_real_value(v))
-    x = (long long)json_real_value(v); /* 4.0 written by some exporters */
+  /* 4.0 written by some exporters; the range test comes first because
+   * converting a double outside long long's range (1e300) is undefined */
+  else if (json_is_real(v) && d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
+           d == (double)(long long)d)
+    x = (long long)d;
   else
     return mq_errf(err, MQ_ERR_FORMAT, "%s: \"%s\" must be an integer", where, key);
   if (x < lo || x > hi)

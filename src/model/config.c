@@ -24,7 +24,8 @@ static int parse_rope(const json_t *root, const char *where, mq_config *c, mq_er
   r->theta = theta;
   double prf;
   if ((rc = mq_json_num_opt(root, "partial_rotary_factor", 1.0, &prf, where, err))) return rc;
-  r->rot_dim = (int)(c->head_dim * prf);
+  /* range first: converting head_dim * 1e300 to int is undefined */
+  r->rot_dim = prf > 0 && prf <= 1 ? (int)(c->head_dim * prf) : 0;
   if (prf <= 0 || prf > 1 || r->rot_dim % 2 || r->rot_dim < 2)
     return mq_errf(err, MQ_ERR_FORMAT, "%s: partial_rotary_factor %g gives an invalid rotary dim %d",
                    where, prf, r->rot_dim);
@@ -182,6 +183,13 @@ int mq_config_parse(const json_t *root, const char *where, mq_config *c, mq_err 
                    v_embd, v_head);
   if ((rc = mq_json_int_opt(root, "head_dim", 2, 4096, v_embd / v_head, &v_hd, where, err)))
     return rc;
+  /* the default (hidden_size / heads) must obey the same bound: RoPE tables
+   * are sized for head_dim <= 4096 */
+  if (v_hd < 2 || v_hd > 4096)
+    return mq_errf(err, MQ_ERR_FORMAT,
+                   "%s: head_dim %lld (hidden_size %lld / num_attention_heads %lld) is outside "
+                   "[2, 4096]",
+                   where, v_hd, v_embd, v_head);
   if (v_hd % 2)
     return mq_errf(err, MQ_ERR_FORMAT, "%s: head_dim %lld must be even for RoPE", where, v_hd);
   if (v_head % v_kv)

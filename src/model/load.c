@@ -229,7 +229,8 @@ static int bind_slot(struct mq_model *m, slot *sl, mq_err *err) {
                  sl->name, s->scheme);
   }
   if (rc) return rc;
-  if (sl->has_bias && !sl->dst->bias)
+  /* ModelSlim W8A8 folds the float bias into quant_bias */
+  if (sl->has_bias && !sl->dst->bias && sl->dst->act != MQ_ACT_INT8_STATIC)
     return mq_errf(err, MQ_ERR_FORMAT, "layer %s: tensor '%s.bias' is missing", sl->name, sl->name);
   return mq_model_describe(m, sl->name, sl->dst, s, module_bytes(m, sl->name), err);
 }
@@ -300,6 +301,19 @@ static int make_slots(struct mq_model *m, slot **out, int *n, mq_err *err) {
   const mq_config *c = &m->cfg;
   int q_dim = c->n_head * c->head_dim, kv_dim = c->n_head_kv * c->head_dim, fuse = 0, rc;
   slot_list sl = {0};
+  /* Every linear module needs at least one stored tensor: refuse a config
+   * that declares more modules than the checkpoint holds tensors before
+   * anything is sized by it (4096 layers x 65536 experts = 805M modules). */
+  uint64_t need = c->tie_embeddings ? 0 : 1;
+  for (int i = 0; i < c->n_layer; i++)
+    need += 4 + (mq_config_layer_is_moe(c, i)
+                     ? 1 + 3 * (uint64_t)c->n_expert + (c->n_ff_shexp > 0 ? 4 : 0)
+                     : 3);
+  if (need > (uint64_t)m->ckpt.n_all)
+    return mq_errf(err, MQ_ERR_FORMAT,
+                   "config.json declares %llu linear modules (%d layers, %d experts) but %s holds "
+                   "only %d tensors",
+                   (unsigned long long)need, c->n_layer, c->n_expert, m->ckpt.dir, m->ckpt.n_all);
   sl.cap = c->n_layer * (7 + 3 * c->n_expert + 5) + 1;
   if (!(sl.s = calloc((size_t)sl.cap, sizeof(slot)))) return mq_errf(err, MQ_ERR_NOMEM, "out of memory");
   for (int i = 0; i < c->n_layer; i++) {
@@ -409,9 +423,9 @@ static int bind_all(struct mq_model *m, const mq_qconfig *q, mq_err *err) {
   const mq_tensor *t;
   int rc = find(m, "model.embed_tokens.weight", &t, err);
   if (rc == MQ_OK) rc = check_shape(t, 2, c->n_vocab, c->n_embd, err);
+  if (rc) return rc; /* t is NULL when the tensor is missing */
   m->embd = (mq_linear){.n_out = c->n_vocab, .n_in = c->n_embd, .kind = MQ_W_FLOAT, .dtype = t->dtype};
-  if (rc == MQ_OK) rc = aligned_data(m, t, &m->embd.w, err);
-  if (rc) return rc;
+  if ((rc = aligned_data(m, t, &m->embd.w, err))) return rc;
   m->n_params += t->n_elems;
   m->n_bytes += t->nbytes;
   m->layers = mq_model_alloc(m, (size_t)c->n_layer * sizeof(mq_layer));

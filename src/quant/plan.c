@@ -33,6 +33,14 @@ static int check_bits(const mq_qconfig *q, const char *name, int bits, mq_err *e
                  q->source, name, bits);
 }
 
+/* Per-layer overrides (GPTQModel dynamic, AutoRound extra_config) obey the
+ * global rule: group_size -1 (per channel) or > 0. */
+static int check_group(const mq_qconfig *q, const char *name, long long gs, mq_err *err) {
+  if (gs == -1 || gs > 0) return MQ_OK;
+  return mq_errf(err, MQ_ERR_FORMAT, "%s: layer %s: group_size %lld is invalid (-1 or > 0)", q->source,
+                 name, gs);
+}
+
 /* ---- AWQ: modules_to_not_convert holds substrings of module names. */
 static int plan_awq(const mq_qconfig *q, const char *name, mq_lspec *s, mq_err *err) {
   (void)err;
@@ -99,7 +107,7 @@ static int plan_gptq(const mq_qconfig *q, const char *name, mq_lspec *s, mq_err 
   int rc = gptq_dynamic(q, name, &skip, &bits, &gs, &sym, &desc, err);
   if (rc) return rc;
   if (skip || bits >= 16) return set_float(s), MQ_OK;
-  if ((rc = check_bits(q, name, (int)bits, err))) return rc;
+  if ((rc = check_bits(q, name, (int)bits, err)) || (rc = check_group(q, name, gs, err))) return rc;
   set_wna16(s, MQ_FMT_GPTQ, (int)bits, (int)gs, sym);
   s->gptq_v1 = !q->gptq_v2;
   s->g_idx = desc; /* with desc_act the g_idx tensor matters; it is read whenever present */
@@ -158,7 +166,7 @@ static int plan_autoround(const mq_qconfig *q, const char *name, mq_lspec *s, mq
                      q->source, name, dt);
   }
   if (!quantized || bits >= 16) return set_float(s), MQ_OK;
-  if ((rc = check_bits(q, name, (int)bits, err))) return rc;
+  if ((rc = check_bits(q, name, (int)bits, err)) || (rc = check_group(q, name, gs, err))) return rc;
   int awq = strcmp(q->packing, "auto_round:auto_awq") == 0;
   if (awq && bits != 4)
     return mq_errf(err, MQ_ERR_UNSUPPORTED, "%s: layer %s: %lld-bit auto_awq packing is not supported",

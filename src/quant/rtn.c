@@ -56,6 +56,13 @@ static int group_params(float mn, float mx, const mq_rtn_params *p, float *s_out
     z = (int)half;
     break;
   }
+  case MQ_RTN_SYM_MS: {
+    float a = fmaxf(-fminf(mn, 0.0f), fmaxf(mx, 0.0f));
+    s = fmaxf(a / (half - 1.0f), FLT_EPSILON);
+    if (!store_scale(&s, p->scale_dtype)) return 0;
+    z = (int)half;
+    break;
+  }
   default: { /* MQ_RTN_SYM_AUTOROUND */
     float amin = -fminf(mn, 0.0f), amax = fmaxf(mx, 0.0f);
     /* the larger-magnitude extreme must land on -2^(b-1): positive scale when
@@ -122,7 +129,7 @@ int mq_rtn_quantize(const float *w, int64_t N, int64_t K, const mq_rtn_params *p
     for (int64_t k = 0; k < K && rc == MQ_OK; k++) {
       int64_t g = p->g_idx ? p->g_idx[k] : k / p->group_size;
       float s = scale[n * G + g], r = rintf(row[k] / s), c;
-      if (p->mode == MQ_RTN_SYM_AUTOROUND)
+      if (p->mode == MQ_RTN_SYM_AUTOROUND || p->mode == MQ_RTN_SYM_MS)
         c = clampf(r, -half, half - 1.0f) + half;
       else
         c = clampf(r + (float)zero[n * G + g], 0.0f, qmax);

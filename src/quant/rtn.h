@@ -18,6 +18,10 @@
  *                     sign chosen so the larger-magnitude extreme maps to code 0
  *                     (signed -2^(bits-1)), i.e. scales may be NEGATIVE; integer
  *                     values clamp to [-2^(b-1), 2^(b-1) - 1], z = 2^(bits-1).
+ *   MQ_RTN_SYM_MS     msmodelslim calculate_int_qparam, symmetric:
+ *                     s = max(absmax / (2^(b-1) - 1), FLT_EPSILON) (int8: absmax/127,
+ *                     int4: absmax/7), integer values clamp to [-2^(b-1), 2^(b-1) - 1],
+ *                     z = 2^(bits-1).
  * For every mode q = clamp(round_half_even(w / s) + z, 0, qmax).
  *
  * Scales are rounded to their storage dtype FIRST and z and q are computed
@@ -39,6 +43,7 @@ typedef enum mq_rtn_mode {
   MQ_RTN_ASYM,
   MQ_RTN_SYM,
   MQ_RTN_SYM_AUTOROUND,
+  MQ_RTN_SYM_MS,
 } mq_rtn_mode;
 
 typedef struct mq_rtn_params {

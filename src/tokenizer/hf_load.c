@@ -9,6 +9,7 @@
 #include "core/err.h"
 #include "core/file.h"
 #include "io/jsonutil.h"
+#include "tokenizer/chat.h"
 #include "tokenizer/tok_impl.h"
 
 #define TOKJSON_MAX ((size_t)512 << 20)
@@ -499,6 +500,34 @@ static int eog_from(mq_tokenizer *t, json_t *c) {
   return 0;
 }
 
+/* The chat template: tokenizer_config.json "chat_template" (a string, or a
+ * list of {"name", "template"} of which "default" is taken), else a
+ * chat_template.jinja file in the folder. Kept as text for chat.c. */
+static int load_chat_template(mq_tokenizer *t, const char *dir, const json_t *tc, mq_err *err) {
+  const json_t *ct = json_object_get(tc, "chat_template"), *x;
+  size_t i;
+  if (json_is_array(ct)) {
+    const json_t *pick = NULL;
+    json_array_foreach(ct, i, x) {
+      const json_t *nm = json_object_get(x, "name");
+      if (!pick || (json_is_string(nm) && !strcmp(json_string_value(nm), "default")))
+        pick = json_object_get(x, "template");
+    }
+    ct = pick;
+  }
+  if (json_is_string(ct))
+    return mq_tok_set_chat_template(t, json_string_value(ct), json_string_length(ct), err);
+  char path[4096];
+  if (mq_path_join(path, sizeof path, dir, "chat_template.jinja") != 0 || !mq_file_exists(path))
+    return MQ_OK;
+  char *buf = NULL;
+  size_t len = 0;
+  int rc = mq_file_read(path, CFG_MAX, &buf, &len, err);
+  if (rc == MQ_OK) rc = mq_tok_set_chat_template(t, buf, len, err);
+  free(buf);
+  return rc;
+}
+
 int mq_tokenizer_load_hf(const char *dir, mq_tokenizer **out, mq_err *err) {
   char path[4096];
   *out = NULL;
@@ -533,6 +562,7 @@ int mq_tokenizer_load_hf(const char *dir, mq_tokenizer **out, mq_err *err) {
       goto oom;
   }
   if (eog_from(t, gen) != 0 || eog_from(t, cfg) != 0) goto oom;
+  if ((rc = load_chat_template(t, dir, tc, err)) != MQ_OK) goto fail;
   mq_dec_spec dec = {0};
   int fused = 0;
   if ((rc = parse_dec(json_object_get(root, "decoder"), &dec, &fused, err)) != MQ_OK) goto fail;
@@ -558,6 +588,8 @@ done:
 int mq_tokenizer_load(const char *model_dir, mq_tokenizer **out, mq_err *err) {
   *out = NULL;
   if (!model_dir) return mq_errf(err, MQ_ERR_ARG, "no model folder given");
+  if (mq_tokenizer_is_gguf_path(model_dir)) /* a .gguf file: its tokenizer.ggml.* keys */
+    return mq_tokenizer_load_gguf(model_dir, out, err);
   char path[4096];
   if (mq_path_join(path, sizeof path, model_dir, "tokenizer.json") != 0 || !mq_file_exists(path))
     return mq_errf(err, MQ_ERR_IO, "%s: no tokenizer.json in this folder", model_dir);

@@ -21,14 +21,14 @@
 typedef struct preset {
   const char *names; /* '|'-separated */
   const char *re[6];
-  int ignore_merges;
+  int ignore_merges; /* llama.cpp's ignore_merges (and, through it, add_bos by default) */
 } preset;
 
 static const preset PRESETS[] = {
     {"default", {"[\\p{P}\\$\\+<=>\\^~\\|]+", GPT2, "\\p{N}+", "[0-9][0-9][0-9]"}, 0},
-    {"llama3|llama-v3|llama-bpe|falcon3|falcon-h1|pixtral|midm-2.0|lfm2|dbrx|smaug-bpe|chatglm-bpe",
-     {LLAMA3},
-     1},
+    {"llama3|llama-v3|llama-bpe|falcon3|falcon-h1|pixtral|midm-2.0|lfm2", {LLAMA3}, 1},
+    /* same regex, but llama.cpp sets neither ignore_merges nor add_bos for these */
+    {"dbrx|smaug-bpe|chatglm-bpe", {LLAMA3}, 0},
     {"qwen2|stablelm2|deepseek-r1-qwen|megrez", {QWEN2}, 0},
     {"gpt-2|phi-2|jina-es|jina-de|jina-v1-en|jina-v2-es|jina-v2-de|jina-v2-code|gigachat|roberta-"
      "bpe|mpt|olmo|jais",
@@ -73,7 +73,7 @@ static const preset PRESETS[] = {
       "\\r\\n\\p{L}"
       "\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*|\\p{N}| "
       "?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
-     0},
+     1}, /* llama.cpp: ignore_merges and add_bos, as for llama3 */
 };
 
 const char *const mq_pretok_names[] = {

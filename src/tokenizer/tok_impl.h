@@ -126,6 +126,8 @@ struct mq_tokenizer {
   int32_t bos, eos;
   int32_t *eog;
   int n_eog;
+
+  char *chat_template; /* the template source the tokenizer came with, or NULL (chat.c) */
 };
 
 /* How the decoder turns a token string into its piece (built from

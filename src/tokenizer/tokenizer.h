@@ -74,6 +74,20 @@ void mq_vocab_desc_init(mq_vocab_desc *d);
  * pre-tokenizer is chosen by llama.cpp's tokenizer.ggml.pre name. */
 int mq_tokenizer_from_vocab(const mq_vocab_desc *d, mq_tokenizer **out, mq_err *err);
 
+/* Tokenizer from a GGUF file's tokenizer.ggml.* metadata (gguf_vocab.c):
+ * model "llama" (SentencePiece BPE, scores) or "gpt2" (byte-level BPE,
+ * merges); others (bert, t5, ...) are MQ_ERR_UNSUPPORTED naming the model.
+ * llama.cpp's defaults apply to absent keys (SPM: BOS 1, EOS 2, UNK 0, add
+ * BOS, add a space prefix). Array lengths and ids are checked; errors name
+ * the file and key. _from_gguf reads an open file (the model loader's);
+ * nothing of it is kept, so the file may be closed afterwards. */
+struct mq_gguf_file;
+int mq_tokenizer_load_gguf(const char *path, mq_tokenizer **out, mq_err *err);
+int mq_tokenizer_from_gguf(const struct mq_gguf_file *f, mq_tokenizer **out, mq_err *err);
+/* 1 when mq_tokenizer_load should treat path as a GGUF file: it ends in
+ * ".gguf" and is not a directory (a missing file is reported by the loader). */
+int mq_tokenizer_is_gguf_path(const char *path);
+
 /* 1 when id is a special (control) token: skipped by MQ_DECODE_SKIP_SPECIAL. */
 int mq_tokenizer_is_special(const mq_tokenizer *t, int32_t id);
 

@@ -351,6 +351,7 @@ int mq_tok_push_norm(mq_tokenizer *t, const mq_norm_step *s, mq_err *err) {
 
 void mq_tokenizer_free(mq_tokenizer *t) {
   if (!t) return;
+  free(t->chat_template);
   free(t->text);
   free(t->off);
   free(t->len);
