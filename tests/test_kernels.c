@@ -71,7 +71,7 @@ static void check_table(const mq_kernels *k) {
 /* Integer linear (U4 / U8 / S8 codes, groups with a partial last one, mins,
  * act-order permutation) vs a double loop over mq_linear_dequant_row. */
 static void check_int_linear(mq_codes codes, int gs, int with_mins, int with_perm, int n_threads) {
-  enum { N = 21, K = 72, T = 3 };
+  enum { N = 333, K = 72, T = 3 }; /* > 65536 multiply-adds: the threaded path */
   int G = (K + gs - 1) / gs;
   static uint8_t data[N * K];
   static float scales[N * 16], mins[N * 16], x[T * K], y[T * N], wrow[K], gather[T * (2 * K + 16)];
@@ -116,7 +116,7 @@ static void check_int_linear(mq_codes codes, int gs, int with_mins, int with_per
 
 /* Linear forward of every float dtype, threaded, vs a double-precision loop. */
 static void check_linear(mq_dtype dt, int n_threads) {
-  enum { N = 37, K = 70, T = 5 };
+  enum { N = 67, K = 300, T = 5 }; /* > 65536 multiply-adds: the threaded path */
   static float wf[N * K], x[T * K], y[T * N], bias[N];
   static uint16_t wh[N * K];
   for (int i = 0; i < N * K; i++) {

@@ -129,6 +129,13 @@ void mq_pool_free(mq_pool *p) {
 
 int mq_pool_size(const mq_pool *p) { return p ? p->n_threads : 1; }
 
+/* About 20 microseconds of work on one core: below it, waking and waiting
+ * for the other threads costs more than it saves (and far more when the
+ * machine is oversubscribed and a worker is not running). */
+#define MQ_POOL_MIN_WORK 65536.0
+
+mq_pool *mq_pool_if(mq_pool *p, double work) { return work < MQ_POOL_MIN_WORK ? NULL : p; }
+
 void mq_pool_for(mq_pool *p, int n, mq_pool_fn fn, void *ctx) {
   if (n <= 0) return;
   if (!p || p->n_threads == 1 || n == 1) {

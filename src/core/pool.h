@@ -18,6 +18,10 @@ void mq_pool_free(mq_pool *p);
 int mq_pool_size(const mq_pool *p);
 void mq_pool_for(mq_pool *p, int n, mq_pool_fn fn, void *ctx);
 
+/* p, or NULL (run on the caller alone) when a loop of `work` multiply-adds
+ * is too small to repay handing it to other threads. */
+mq_pool *mq_pool_if(mq_pool *p, double work);
+
 /* Online CPUs of this machine (at least 1). */
 int mq_cpu_count(void);
 

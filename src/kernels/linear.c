@@ -147,7 +147,8 @@ static void int_forward(const mq_linear *l, const float *x, int n_tok, float *y,
       mq_quantize_q8_32(xin + (size_t)t * K, K, xq + (size_t)t * K, xd + (size_t)t * (K / 32));
     j.xq = xq, j.xd = xd;
   }
-  mq_pool_for(ex->pool, (l->n_out + ROWS_PER_TASK - 1) / ROWS_PER_TASK, int_rows, &j);
+  mq_pool_for(mq_pool_if(ex->pool, (double)l->n_out * l->n_in * n_tok),
+              (l->n_out + ROWS_PER_TASK - 1) / ROWS_PER_TASK, int_rows, &j);
 }
 
 void mq_linear_forward(const mq_linear *l, const float *x, int n_tok, float *y, const mq_exec *ex) {
@@ -164,7 +165,8 @@ void mq_linear_forward(const mq_linear *l, const float *x, int n_tok, float *y, 
     return;
   }
   job j = {l, x, y, n_tok, ex};
-  mq_pool_for(ex->pool, (l->n_out + ROWS_PER_TASK - 1) / ROWS_PER_TASK, float_rows, &j);
+  mq_pool_for(mq_pool_if(ex->pool, (double)l->n_out * l->n_in * n_tok),
+              (l->n_out + ROWS_PER_TASK - 1) / ROWS_PER_TASK, float_rows, &j);
 }
 
 int mq_linear_gather_floats(const mq_linear *l) {

@@ -13,6 +13,7 @@
 
 static inline int8_t sat(float v, int lo, int hi) {
   float r = nearbyintf(v); /* round half to even in the default mode */
+  if (r != r) return 0;    /* NaN (non-finite activations): converting it is undefined */
   return (int8_t)(r < lo ? lo : (r > hi ? hi : r));
 }
 
@@ -163,5 +164,6 @@ void mq_linear_forward_aq(const mq_linear *l, const float *x, int n_tok, float *
   if (l->kind == MQ_W_MXFP8) pthread_once(&g_e4m3_once, init_e4m3);
   for (int t = 0; t < n_tok; t++) quantize_row(l, xin + (size_t)t * l->n_in, buf + (size_t)t * a.stride, &a);
   aq_job j = {l, buf, a, y, n_tok, ex};
-  mq_pool_for(ex->pool, (l->n_out + ROWS_PER_TASK - 1) / ROWS_PER_TASK, aq_rows, &j);
+  mq_pool_for(mq_pool_if(ex->pool, (double)l->n_out * l->n_in * n_tok),
+              (l->n_out + ROWS_PER_TASK - 1) / ROWS_PER_TASK, aq_rows, &j);
 }

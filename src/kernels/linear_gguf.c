@@ -67,5 +67,6 @@ void mq_linear_forward_gguf(const mq_linear *l, const float *x, int n_tok, float
     }
   }
   gguf_job j = {l, act, stride, (size_t)mq_ggml_row_size(l->gtype, K), y, n_tok};
-  mq_pool_for(ex->pool, (l->n_out + ROWS_PER_TASK - 1) / ROWS_PER_TASK, gguf_rows, &j);
+  mq_pool_for(mq_pool_if(ex->pool, (double)l->n_out * l->n_in * n_tok),
+              (l->n_out + ROWS_PER_TASK - 1) / ROWS_PER_TASK, gguf_rows, &j);
 }

@@ -75,7 +75,10 @@ void mq_quantize_q8_32(const float *x, int n, int8_t *q, float *d) {
     for (int i = 32 * b; i < 32 * b + 32; i++) amax = fmaxf(amax, fabsf(x[i]));
     float s = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0.0f;
     d[b] = s;
-    for (int i = 32 * b; i < 32 * b + 32; i++) q[i] = (int8_t)nearbyintf(x[i] * inv);
+    for (int i = 32 * b; i < 32 * b + 32; i++) {
+      float r = nearbyintf(x[i] * inv); /* in [-127, 127] unless x holds NaN / inf */
+      q[i] = (int8_t)(r >= 127.0f ? 127 : (r <= -128.0f ? -128 : (r == r ? r : 0)));
+    }
   }
 }
 

@@ -108,7 +108,8 @@ void mq_forward_chunk(struct mq_session *s, const int32_t *tokens, int n, int fi
     mq_linear_forward(&L->wv, s->xn, n, s->v, &s->ex);
     qk_prepare(s, L, l, n);
     attn_job aj = {s, l, n};
-    mq_pool_for(s->ex.pool, n * c->n_head, attn_rows, &aj);
+    double work = (double)n * c->n_head * (s->owners ? s->n_ctx : s->pos + n) * c->head_dim * 2;
+    mq_pool_for(mq_pool_if(s->ex.pool, work), n * c->n_head, attn_rows, &aj);
     mq_linear_forward(&L->wo, s->att, n, s->xn, &s->ex);
     for (size_t i = 0; i < (size_t)n * d; i++) s->x[i] += s->xn[i];
 
