@@ -127,7 +127,7 @@ static void test_w4(const char *scheme, mq_act act, int packed, int second) {
   mq_st_writer *w = mq_st_writer_new();
   uint8_t pk[N / 2][K];
   for (int j = 0; j < N / 2; j++)
-    for (int k = 0; k < K; k++) pk[j][k] = (uint8_t)((w4[2 * j][k] & 15) | (w4[2 * j + 1][k] << 4));
+    for (int k = 0; k < K; k++) pk[j][k] = (uint8_t)((w4[2 * j][k] & 15) | ((uint8_t)w4[2 * j + 1][k] << 4));
   if (packed) add(w, "L.weight", MQ_DTYPE_I8, 2, N / 2, K, pk);
   else add(w, "L.weight", MQ_DTYPE_I8, 2, N, K, w4);
   add(w, "L.weight_scale", MQ_DTYPE_F32, 2, N, 1, s1);
