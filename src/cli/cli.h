@@ -13,6 +13,7 @@ int mq_cmd_quantize(int argc, char **argv);
 int mq_cmd_dequantize(int argc, char **argv);
 int mq_cmd_run(int argc, char **argv);
 int mq_cmd_bench(int argc, char **argv);
+int mq_cmd_ppl(int argc, char **argv);
 int mq_cmd_serve(int argc, char **argv);
 
 /* Print "mixq: <msg>" to stderr; returns 1 (the exit status for errors). */

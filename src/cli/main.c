@@ -24,6 +24,8 @@ static void usage(FILE *f) {
           "                                    round-to-nearest quantized copy of a float checkpoint\n"
           "  bench MODEL [-p 128] [-n 64] [-t N] [-r 3] [--json]\n"
           "                                    prompt / generation tokens/s vs the memory roofline\n"
+          "  ppl MODEL --file TEXT [--ctx N] [--base MODEL]\n"
+          "                                    perplexity (llama.cpp's method); KL vs a base model\n"
           "  dequantize MODEL DST              write MODEL with every quantized layer as F32\n"
           "  run MODEL -p TEXT [-n N] [--temp T] [--chat | -i] [...]\n"
           "                                    generate text, streamed to stdout (run --help)\n"
@@ -68,6 +70,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "dequantize")) return mq_cmd_dequantize(argc - 1, argv + 1);
   if (!strcmp(cmd, "run")) return mq_cmd_run(argc - 1, argv + 1);
   if (!strcmp(cmd, "bench")) return mq_cmd_bench(argc - 1, argv + 1);
+  if (!strcmp(cmd, "ppl")) return mq_cmd_ppl(argc - 1, argv + 1);
   if (!strcmp(cmd, "serve")) return mq_cmd_serve(argc - 1, argv + 1);
   if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
     printf("mixq %s\n", MIXQ_VERSION);

@@ -4,17 +4,20 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #define MQ_POOL_MAX 256
 /* A worker spins this many rounds waiting for the next loop, then yields the
  * CPU for YIELD_ROUNDS more checks, then sleeps: decode issues a loop every
- * few microseconds and waking a sleeping thread costs more than the loop,
- * but on a machine with more runnable threads than cores a spinning thread
- * would take the CPU from the one it waits for. */
+ * few microseconds and waking a sleeping thread costs more than the loop. */
 #define SPIN_ROUNDS 20000
 #define YIELD_ROUNDS 2000
+/* Chunks per thread: work is claimed chunk by chunk, so a thread that is
+ * late (descheduled on a busy machine) is not waited for — the others take
+ * its share. */
+#define CHUNKS_PER_THREAD 4
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -23,19 +26,23 @@
 #define CPU_RELAX() ((void)0)
 #endif
 
+/* A loop is published as `work` = generation << 32 | next chunk to claim.
+ * Its parameters are written (relaxed) before `work` is stored (release); a
+ * thread reads them after loading `work` and uses them only if its claim
+ * (a CAS on the same `work` value) succeeds — which proves the loop it read
+ * is still the current one. */
 struct mq_pool {
   int n_threads; /* including the caller */
   pthread_t threads[MQ_POOL_MAX];
-  atomic_ulong generation; /* bumped to publish a loop */
-  atomic_int pending;      /* workers not yet done with the current loop */
+  atomic_uint_fast64_t work;
+  atomic_int done;  /* chunks of the current loop finished */
+  _Atomic(mq_pool_fn) fn;
+  _Atomic(void *) ctx;
+  atomic_int n, n_chunks;
   atomic_int quit;
   atomic_int sleepers;
   pthread_mutex_t mu;
   pthread_cond_t wake;
-  /* the current loop, written before generation is bumped */
-  int n;
-  mq_pool_fn fn;
-  void *ctx;
 };
 
 typedef struct {
@@ -43,24 +50,38 @@ typedef struct {
   int tid;
 } worker_arg;
 
-static void range_of(int n, int n_threads, int tid, int *b, int *e) {
-  long long per = n / n_threads, extra = n % n_threads;
-  *b = (int)(tid * per + (tid < extra ? tid : extra));
-  *e = (int)(*b + per + (tid < extra ? 1 : 0));
+/* Claim and run chunks of the loop of generation gen until none are left. */
+static void run_chunks(mq_pool *p, uint64_t gen, int tid) {
+  for (;;) {
+    uint64_t w = atomic_load_explicit(&p->work, memory_order_acquire);
+    if ((w >> 32) != gen) return;
+    int chunk = (int)(w & 0xffffffffu);
+    int n = atomic_load_explicit(&p->n, memory_order_relaxed);
+    int nc = atomic_load_explicit(&p->n_chunks, memory_order_relaxed);
+    mq_pool_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
+    void *ctx = atomic_load_explicit(&p->ctx, memory_order_relaxed);
+    if (chunk >= nc) return;
+    if (!atomic_compare_exchange_weak_explicit(&p->work, &w, w + 1, memory_order_acq_rel,
+                                               memory_order_acquire))
+      continue;
+    long long b = (long long)n * chunk / nc, e = (long long)n * (chunk + 1) / nc;
+    if (b < e) fn(ctx, (int)b, (int)e, tid);
+    atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+  }
 }
 
-/* Wait until generation differs from seen (or quit); returns the new one. */
-static unsigned long wait_next(mq_pool *p, unsigned long seen) {
+/* Wait until the published generation differs from seen (or quit). */
+static uint64_t wait_next(mq_pool *p, uint64_t seen) {
   for (int i = 0; i < SPIN_ROUNDS + YIELD_ROUNDS; i++) {
-    unsigned long g = atomic_load_explicit(&p->generation, memory_order_acquire);
+    uint64_t g = atomic_load_explicit(&p->work, memory_order_acquire) >> 32;
     if (g != seen || atomic_load_explicit(&p->quit, memory_order_relaxed)) return g;
     if (i < SPIN_ROUNDS) CPU_RELAX();
     else sched_yield();
   }
   pthread_mutex_lock(&p->mu);
   atomic_fetch_add(&p->sleepers, 1);
-  unsigned long g;
-  while ((g = atomic_load(&p->generation)) == seen && !atomic_load(&p->quit))
+  uint64_t g;
+  while ((g = atomic_load(&p->work) >> 32) == seen && !atomic_load(&p->quit))
     pthread_cond_wait(&p->wake, &p->mu);
   atomic_fetch_sub(&p->sleepers, 1);
   pthread_mutex_unlock(&p->mu);
@@ -71,14 +92,11 @@ static void *worker_main(void *arg) {
   mq_pool *p = ((worker_arg *)arg)->p;
   int tid = ((worker_arg *)arg)->tid;
   free(arg);
-  unsigned long seen = 0;
+  uint64_t seen = 0;
   for (;;) {
     seen = wait_next(p, seen);
     if (atomic_load(&p->quit)) return NULL;
-    int b, e;
-    range_of(p->n, p->n_threads, tid, &b, &e);
-    if (b < e) p->fn(p->ctx, b, e, tid);
-    atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel);
+    run_chunks(p, seen, tid);
   }
 }
 
@@ -93,8 +111,12 @@ mq_pool *mq_pool_init(int n_threads) {
   mq_pool *p = calloc(1, sizeof *p);
   if (!p) return NULL;
   p->n_threads = 1;
-  atomic_init(&p->generation, 0);
-  atomic_init(&p->pending, 0);
+  atomic_init(&p->work, 0);
+  atomic_init(&p->done, 0);
+  atomic_init(&p->fn, NULL);
+  atomic_init(&p->ctx, NULL);
+  atomic_init(&p->n, 0);
+  atomic_init(&p->n_chunks, 0);
   atomic_init(&p->quit, 0);
   atomic_init(&p->sleepers, 0);
   pthread_mutex_init(&p->mu, NULL);
@@ -104,13 +126,11 @@ mq_pool *mq_pool_init(int n_threads) {
     if (!a) break;
     a->p = p;
     a->tid = t;
-    /* n_threads is read by workers for their ranges: count before starting */
-    p->n_threads++;
     if (pthread_create(&p->threads[t], NULL, worker_main, a) != 0) {
-      p->n_threads--;
       free(a);
       break;
     }
+    p->n_threads++;
   }
   return p;
 }
@@ -130,8 +150,7 @@ void mq_pool_free(mq_pool *p) {
 int mq_pool_size(const mq_pool *p) { return p ? p->n_threads : 1; }
 
 /* About 20 microseconds of work on one core: below it, waking and waiting
- * for the other threads costs more than it saves (and far more when the
- * machine is oversubscribed and a worker is not running). */
+ * for the other threads costs more than it saves. */
 #define MQ_POOL_MIN_WORK 65536.0
 
 mq_pool *mq_pool_if(mq_pool *p, double work) { return work < MQ_POOL_MIN_WORK ? NULL : p; }
@@ -142,20 +161,23 @@ void mq_pool_for(mq_pool *p, int n, mq_pool_fn fn, void *ctx) {
     fn(ctx, 0, n, 0);
     return;
   }
-  p->n = n;
-  p->fn = fn;
-  p->ctx = ctx;
-  atomic_store_explicit(&p->pending, p->n_threads - 1, memory_order_relaxed);
-  atomic_fetch_add(&p->generation, 1); /* seq_cst: ordered against the sleepers check */
+  int nc = p->n_threads * CHUNKS_PER_THREAD;
+  if (nc > n) nc = n;
+  uint64_t gen = (atomic_load_explicit(&p->work, memory_order_relaxed) >> 32) + 1;
+  atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
+  atomic_store_explicit(&p->ctx, ctx, memory_order_relaxed);
+  atomic_store_explicit(&p->n, n, memory_order_relaxed);
+  atomic_store_explicit(&p->n_chunks, nc, memory_order_relaxed);
+  atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+  atomic_store(&p->work, gen << 32); /* seq_cst: ordered against the sleepers check */
   if (atomic_load(&p->sleepers) > 0) {
     pthread_mutex_lock(&p->mu);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
   }
-  int b, e;
-  range_of(n, p->n_threads, 0, &b, &e);
-  if (b < e) fn(ctx, b, e, 0);
-  for (int i = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; i++) {
+  run_chunks(p, gen, 0);
+  /* every chunk is claimed now; wait only for those still running */
+  for (int i = 0; atomic_load_explicit(&p->done, memory_order_acquire) < nc; i++) {
     if (i < SPIN_ROUNDS) CPU_RELAX();
     else sched_yield();
   }
