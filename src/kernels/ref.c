@@ -1,6 +1,7 @@
 /* Scalar reference kernels: the oracle every SIMD variant is tested against. */
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/numconv.h"
@@ -91,8 +92,12 @@ const mq_kernels *mq_kern_ref(void) { return &k_ref; }
 static const mq_kernels *g_active;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
+/* The best tier this CPU and build have, or a lower one named by the
+ * environment variable MIXQ_ISA (scalar, avx2) for comparisons. */
 static void choose(void) {
+  const char *want = getenv("MIXQ_ISA");
   const mq_kernels *k = mq_kern_avx2();
+  if (want && strcmp(want, "scalar") == 0) k = NULL;
   g_active = k ? k : &k_ref;
 }
 
