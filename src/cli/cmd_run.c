@@ -42,13 +42,15 @@ static const char USAGE[] =
     "  -t, --threads N          threads (default: all cores)\n"
     "  -c, --ctx-size N         context length (default: min(trained, 4096))\n"
     "  --quantization NAME      the quantization method the checkpoint must have\n"
-    "  --numerics exact|npu     numerics of quantized layers (default exact)\n";
+    "  --numerics exact|npu     numerics of quantized layers (default exact)\n"
+    "  --exact                  weight-only (A16) layers with float activations instead of\n"
+    "                           the default int8 activation blocks (docs/performance.md)\n";
 
 typedef struct run_opts {
   const char *model, *prompt, *prompt_file, *system, *chat_template;
   const char *stops[MQ_MAX_STOP];
   int n_stop;
-  int n_predict, n_threads, n_ctx, chat, interactive, no_bos, special;
+  int n_predict, n_threads, n_ctx, chat, interactive, no_bos, special, exact;
   mq_sampler_params sp;
   mq_model_params mp;
 } run_opts;
@@ -103,10 +105,10 @@ static int parse_args(int argc, char **argv, run_opts *o) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define IS(x) (!strcmp(a, x))
-#define NEED()                                                    \
-  do {                                                            \
-    if (!v) return mq_cli_fail("run: %s needs a value", a) + 1;   \
-    i++;                                                          \
+#define NEED()                                                                                     \
+  do {                                                                                             \
+    if (!v) return mq_cli_fail("run: %s needs a value", a) + 1;                                    \
+    i++;                                                                                           \
   } while (0)
 #define BAD() return mq_cli_fail("run: bad value '%s' for %s", v, a) + 1
     if (IS("-h") || IS("--help")) {
@@ -182,11 +184,16 @@ static int parse_args(int argc, char **argv, run_opts *o) {
     } else if (IS("--quantization")) {
       NEED();
       o->mp.quantization = v;
+    } else if (IS("--exact")) {
+      o->exact = 1;
     } else if (IS("--numerics")) {
       NEED();
-      if (!strcmp(v, "exact")) o->mp.numerics = MQ_NUMERICS_EXACT;
-      else if (!strcmp(v, "npu")) o->mp.numerics = MQ_NUMERICS_NPU;
-      else BAD();
+      if (!strcmp(v, "exact"))
+        o->mp.numerics = MQ_NUMERICS_EXACT;
+      else if (!strcmp(v, "npu"))
+        o->mp.numerics = MQ_NUMERICS_NPU;
+      else
+        BAD();
     } else if (a[0] == '-' && a[1]) {
       return mq_cli_fail("run: unknown option '%s' (see mixq run --help)", a) + 1;
     } else if (!o->model) {
@@ -235,8 +242,8 @@ static void on_sigint(int sig) {
 
 /* ---- streaming ---- */
 typedef struct stream {
-  buf reply;      /* text of this turn */
-  int32_t *ids;   /* ids sampled this turn */
+  buf reply;    /* text of this turn */
+  int32_t *ids; /* ids sampled this turn */
   int n_ids, cap_ids;
   int write_failed;
 } stream;
@@ -321,7 +328,8 @@ static void report(double t_load, const totals *t, const mq_sampler *smp, const 
   fprintf(stderr, "mixq run: generated %d tokens in %.1f ms (%.1f tokens/s)", t->n_gen,
           t->t_gen * 1e3, t->t_gen > 0 ? t->n_gen / t->t_gen : 0.0);
   if (finish) fprintf(stderr, ", finish: %s", finish);
-  if (o->sp.temperature > 0) fprintf(stderr, ", seed %llu", (unsigned long long)mq_sampler_seed(smp));
+  if (o->sp.temperature > 0)
+    fprintf(stderr, ", seed %llu", (unsigned long long)mq_sampler_seed(smp));
   fputc('\n', stderr);
 }
 
@@ -417,10 +425,9 @@ static int run_chat(mq_session *s, const mq_tokenizer *tok, mq_sampler *smp,
     mq_generate_result res;
     rc = generate(s, tok, smp, o, ids, n, 1, &st, tot, &res, err);
     free(ids);
-    if (rc == MQ_ERR_RANGE) {
+    if (rc == MQ_ERR_RANGE && cache.n > 0) { /* a later turn: the chat ends here */
       free(full);
-      fprintf(stderr, "\nmixq run: the context (%d tokens) is full; start again with a larger -c\n",
-              mq_session_pos(s));
+      fprintf(stderr, "\nmixq run: %s (a larger -c gives more room)\n", err->msg);
       rc = MQ_OK;
       break;
     }
@@ -436,9 +443,8 @@ static int run_chat(mq_session *s, const mq_tokenizer *tok, mq_sampler *smp,
     char *tail = NULL;
     size_t tail_len = 0;
     if (buf_add(&cache, full + from, full_len - from) != 0) goto oom_full;
-    if (in_cache > 0 &&
-        mq_tokenizer_decode(tok, st.ids, in_cache, MQ_DECODE_CONTINUE, &tail, &tail_len, err) !=
-            MQ_OK)
+    if (in_cache > 0 && mq_tokenizer_decode(tok, st.ids, in_cache, MQ_DECODE_CONTINUE, &tail,
+                                            &tail_len, err) != MQ_OK)
       goto oom_full;
     if (buf_add(&cache, tail ? tail : "", tail_len) != 0) {
       free(tail);
@@ -518,6 +524,7 @@ int mq_cmd_run(int argc, char **argv) {
   mq_session_params_default(&sp);
   sp.n_ctx = o.n_ctx;
   sp.n_threads = o.n_threads;
+  sp.fast_a16 = !o.exact; /* measured: docs/performance.md */
   if (mq_session_init(m, &sp, &s, &err) != MQ_OK) goto fail;
   if (mq_sampler_init(&o.sp, info.n_vocab, &smp, &err) != MQ_OK) goto fail;
   if (o.chat && mq_chat_template_init(tok, o.chat_template, &tmpl, &err) != MQ_OK) goto fail;
