@@ -321,6 +321,29 @@ static void test_ct_int(void) {
   mq_err err = {0};
   CHECK_MSG(mq_adapt_ct(m, "L", &sp, N, K, &l, &err) == MQ_OK, "%s", err.msg);
   expect_weights(&l, want, "ct int-quantized");
+  close_model(m);
+  /* the same scales as fp32 bit patterns widened to int64 (W4A8 MoE
+   * checkpoints converted for Ascend), and one with garbage high bits */
+  int64_t sc64[N];
+  for (int n = 0; n < N; n++) sc64[n] = (int64_t)(int32_t)mq_f32_to_bits(scf[n]);
+  w = mq_st_writer_new();
+  add(w, "L.weight", MQ_DTYPE_I8, 2, N, K, wq);
+  add(w, "L.weight_scale", MQ_DTYPE_I64, 2, N, G, sc64);
+  m = open_model(w);
+  CHECK_MSG(mq_adapt_ct(m, "L", &sp, N, K, &l, &err) == MQ_OK, "%s", err.msg);
+  expect_weights(&l, want, "ct int-quantized, int64 scales");
+  close_model(m);
+  sc64[3] |= (int64_t)0x77 << 40;
+  w = mq_st_writer_new();
+  add(w, "L.weight", MQ_DTYPE_I8, 2, N, K, wq);
+  add(w, "L.weight_scale", MQ_DTYPE_I64, 2, N, G, sc64);
+  m = open_model(w);
+  CHECK(mq_adapt_ct(m, "L", &sp, N, K, &l, &err) == MQ_ERR_FORMAT && strstr(err.msg, "garbage"));
+  close_model(m);
+  w = mq_st_writer_new();
+  add(w, "L.weight", MQ_DTYPE_I8, 2, N, K, wq);
+  add(w, "L.weight_scale", MQ_DTYPE_F32, 2, N, G, scf);
+  m = open_model(w);
   /* wrong scale shape */
   sp.group_size = 16;
   CHECK(mq_adapt_ct(m, "L", &sp, N, K, &l, &err) == MQ_ERR_FORMAT);

@@ -16,7 +16,18 @@
 
 static const mq_dtype k_i32[] = {MQ_DTYPE_I32, MQ_DTYPE_U32, MQ_DTYPE_INVALID};
 static const mq_dtype k_shape[] = {MQ_DTYPE_I64, MQ_DTYPE_I32, MQ_DTYPE_INVALID};
-static const mq_dtype k_scale[] = {MQ_DTYPE_F16, MQ_DTYPE_BF16, MQ_DTYPE_F32, MQ_DTYPE_INVALID};
+/* I64 scales: fp32 bit patterns widened to int64, as the W4A8 MoE checkpoints
+ * converted for Ascend store them (modelslim.md §3.7) */
+static const mq_dtype k_scale[] = {MQ_DTYPE_F16, MQ_DTYPE_BF16, MQ_DTYPE_F32, MQ_DTYPE_I64,
+                                   MQ_DTYPE_INVALID};
+
+static float scale_at(const mq_tensor *t, uint64_t i) {
+  if (t->dtype != MQ_DTYPE_I64) return mq_adapt_float_at(t, i);
+  uint32_t lo = (uint32_t)mq_adapt_int_at(t, i);
+  float f;
+  memcpy(&f, &lo, 4);
+  return f;
+}
 static const mq_dtype k_i8[] = {MQ_DTYPE_I8, MQ_DTYPE_INVALID};
 static const mq_dtype k_zp_int[] = {MQ_DTYPE_I8, MQ_DTYPE_I32, MQ_DTYPE_INVALID};
 
@@ -44,10 +55,19 @@ static int read_scales(struct mq_model *m, const char *name, const mq_lspec *s, 
   int rc = per_tensor ? mq_adapt_tensor(m, name, s, "weight_scale", k_scale, t->n_dims, -1, -1, 0, &t, err)
                       : mq_adapt_tensor(m, name, s, "weight_scale", k_scale, 2, N, G, 0, &t, err);
   if (rc) return rc;
+  if (t->dtype == MQ_DTYPE_I64)
+    for (uint64_t i = 0; i < t->n_elems; i++) {
+      int64_t v = mq_adapt_int_at(t, i);
+      if (v != (int64_t)(int32_t)(uint32_t)v && v != (int64_t)(uint32_t)v)
+        return mq_errf(err, MQ_ERR_FORMAT,
+                       "layer %s (%s): int64 weight_scale[%llu] = 0x%016llx does not hold fp32 bits "
+                       "(its high 32 bits are garbage)",
+                       name, s->scheme, (unsigned long long)i, (unsigned long long)v);
+    }
   float *sc = (float *)l->q.scales;
   for (int n = 0; n < N; n++)
     for (int g = 0; g < G; g++)
-      sc[(size_t)n * G + g] = mq_adapt_float_at(t, per_tensor ? 0 : (uint64_t)n * G + g);
+      sc[(size_t)n * G + g] = scale_at(t, per_tensor ? 0 : (uint64_t)n * G + g);
   *out = t;
   return MQ_OK;
 }
