@@ -35,19 +35,26 @@ int mq_cmd_logits(int argc, char **argv) {
   const char *model = NULL, *toks = NULL, *outp = NULL;
   mq_model_params mp;
   mq_model_params_default(&mp);
-  int last = 0, threads = 0;
+  int last = 0, threads = 0, fast = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--tokens") && i + 1 < argc) toks = argv[++i];
     else if (!strcmp(argv[i], "--out") && i + 1 < argc) outp = argv[++i];
     else if (!strcmp(argv[i], "--last")) last = 1;
     else if (!strcmp(argv[i], "--quantization") && i + 1 < argc) mp.quantization = argv[++i];
+    else if (!strcmp(argv[i], "--numerics") && i + 1 < argc) {
+      const char *v = argv[++i];
+      if (!strcmp(v, "exact")) mp.numerics = MQ_NUMERICS_EXACT;
+      else if (!strcmp(v, "npu")) mp.numerics = MQ_NUMERICS_NPU;
+      else return mq_cli_fail("--numerics must be exact or npu, not '%s'", v);
+    } else if (!strcmp(argv[i], "--fast")) fast = 1;
     else if ((!strcmp(argv[i], "-t") || !strcmp(argv[i], "--threads")) && i + 1 < argc) {
       if ((threads = mq_cli_int(argv[++i])) < 0) return mq_cli_fail("bad thread count '%s'", argv[i]);
     } else if (argv[i][0] != '-' && !model) model = argv[i];
     else return mq_cli_fail("logits: unexpected argument '%s'", argv[i]);
   }
   if (!model || !toks || !outp)
-    return mq_cli_fail("usage: mixq logits MODEL --tokens 1,2,3 --out FILE [--last] [-t N] [--quantization NAME]");
+    return mq_cli_fail("usage: mixq logits MODEL --tokens 1,2,3 --out FILE [--last] [-t N] [--quantization NAME] "
+                       "[--numerics exact|npu] [--fast]");
   int32_t *tokens = NULL;
   int n = 0;
   if (parse_tokens(toks, &tokens, &n) != 0) {
@@ -65,6 +72,7 @@ int mq_cmd_logits(int argc, char **argv) {
   mq_session_params_default(&sp);
   sp.n_threads = threads;
   sp.n_ctx = n;
+  sp.fast_a16 = fast;
   if (mq_session_init(m, &sp, &s, &err) != MQ_OK) goto fail;
   if (mq_session_eval(s, tokens, n, !last, &err) != MQ_OK) goto fail;
   int rows;
