@@ -3,8 +3,8 @@
 set -eu
 # libclang-rt-14-dev: libFuzzer and the sanitizer runtimes for clang (tests/fuzz);
 # only a Recommends of clang, so minimal installs lack it. valgrind: tests/cli_valgrind.sh.
-# libmicrohttpd-dev: the HTTP server (mixq serve); curl: tests/cli_serve.sh.
-PKGS="build-essential cmake pkg-config libjansson-dev libpcre2-dev libicu-dev clang libclang-rt-14-dev valgrind libmicrohttpd-dev curl"
+# libmicrohttpd-dev: the HTTP server (mixq serve); curl, jq: tests/cli_serve.sh.
+PKGS="build-essential cmake pkg-config libjansson-dev libpcre2-dev libicu-dev clang libclang-rt-14-dev valgrind libmicrohttpd-dev curl jq"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

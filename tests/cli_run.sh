@@ -73,9 +73,14 @@ ok test "$(wc -l <"$T/out")" -eq 2
 ok has "$T/err" "generated 12 tokens"
 # a context too small for the next turn ends the chat cleanly
 printf 'Hello there\nTell me a story about a dog and a cat\n' |
-  $R -i --chat-template chatml --temp 0 -n 8 -c 40 >"$T/out" 2>"$T/err"
+  $R -i --chat-template chatml --temp 0 -n 8 -c 64 >"$T/out" 2>"$T/err"
 ok test $? -eq 0
-ok has "$T/err" "context"
+ok has "$T/err" "do not fit: 53 of the context's 64 are in use"
+ok test "$(wc -l <"$T/out")" -eq 1
+# ... while a first turn that does not fit is an error
+printf 'Hello there\n' | $R -i --chat-template chatml -c 40 >/dev/null 2>"$T/err"
+ok test $? -eq 1
+ok has "$T/err" "do not fit"
 
 # errors: a message and status 1, usage errors 2
 $R 2>/dev/null -p x --temp abc

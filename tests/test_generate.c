@@ -162,7 +162,8 @@ static int load_golden(const char *path, golden *g) {
   g->n_prompt = (int)json_array_size(p);
   g->n_gen = (int)json_array_size(q);
   if (g->n_prompt > 16 || g->n_gen > 64) return json_decref(j), -1;
-  for (int i = 0; i < g->n_prompt; i++) g->prompt[i] = (int32_t)json_integer_value(json_array_get(p, i));
+  for (int i = 0; i < g->n_prompt; i++)
+    g->prompt[i] = (int32_t)json_integer_value(json_array_get(p, i));
   for (int i = 0; i < g->n_gen; i++) g->gen[i] = (int32_t)json_integer_value(json_array_get(q, i));
   snprintf(g->text, sizeof g->text, "%s", json_string_value(json_object_get(j, "generated_text")));
   json_decref(j);

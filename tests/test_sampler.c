@@ -101,8 +101,10 @@ static void check_freqs(const char *what, const float *logits, int n, const mq_s
   for (int i = 0; i < n; i++) {
     double f = (double)hits[i] / N_DRAWS, pe = prob[i];
     double tol = 5.0 * sqrt(pe * (1 - pe) / N_DRAWS) + 2e-4;
-    if (pe == 0 && hits[i]) bad++, fprintf(stderr, "%s: id %d drawn %d times, p = 0\n", what, i, hits[i]);
-    if (fabs(f - pe) > tol) bad++, fprintf(stderr, "%s: id %d freq %.4f vs p %.4f\n", what, i, f, pe);
+    if (pe == 0 && hits[i])
+      bad++, fprintf(stderr, "%s: id %d drawn %d times, p = 0\n", what, i, hits[i]);
+    if (fabs(f - pe) > tol)
+      bad++, fprintf(stderr, "%s: id %d freq %.4f vs p %.4f\n", what, i, f, pe);
     if (pe > 0 && fabs(f - pe) / sqrt(pe * (1 - pe) / N_DRAWS + 1e-12) > worst)
       worst = fabs(f - pe) / sqrt(pe * (1 - pe) / N_DRAWS + 1e-12);
   }
@@ -169,7 +171,7 @@ static void test_greedy(void) {
   float lg[8] = {0.5f, 1.0f, 3.0f, -2.0f, 3.0f, NAN, -INFINITY, 2.9f};
   mq_sampler *s = make(&p, 8);
   CHECK(mq_sampler_sample(s, lg, 8) == 2); /* tie 2 / 4: lowest id */
-  lg[2] = NAN;                              /* NaN counts as -inf */
+  lg[2] = NAN;                             /* NaN counts as -inf */
   CHECK(mq_sampler_sample(s, lg, 8) == 4);
   CHECK(mq_sampler_sample(s, lg, 7) == -1); /* not this sampler's vocabulary */
   CHECK(mq_sampler_sample(s, NULL, 8) == -1);
@@ -328,7 +330,7 @@ static void test_params(void) {
     const char *field;
     void (*set)(mq_sampler_params *);
   } bad[] = {
-      {"temperature", NULL}, {"top_p", NULL}, {"min_p", NULL},
+      {"temperature", NULL},    {"top_p", NULL},         {"min_p", NULL},
       {"repeat_penalty", NULL}, {"repeat_last_n", NULL}, {"presence_penalty", NULL},
   };
   for (int k = 0; k < 6; k++) {

@@ -1,7 +1,7 @@
 /* mixq serve MODEL [--host 127.0.0.1] [--port 8080] [--api-key K | --api-key-file F]
  *                  [--alias NAME] [--parallel N] [--ctx-size N] [--timeout S] [--metrics]
- *                  [-t N] [--quantization NAME] [--chat-template NAME] [--queue N]
- *                  [--max-body BYTES]
+ *                  [-t N] [--quantization NAME] [--numerics exact|npu] [--exact]
+ *                  [--chat-template NAME] [--queue N] [--max-body BYTES]
  * An OpenAI-compatible HTTP server (src/server, docs/server.md). The socket
  * is bound first (so /health says "Loading model" meanwhile), then the model
  * is loaded and attached. SIGINT/SIGTERM stop it cleanly; a second one exits
@@ -24,8 +24,9 @@
 static const char USAGE[] =
     "usage: mixq serve MODEL [--host 127.0.0.1] [--port 8080] [--api-key K | --api-key-file F]\n"
     "                  [--alias NAME] [--parallel N] [--ctx-size N] [--timeout S] [--metrics]\n"
-    "                  [-t N] [--quantization NAME] [--chat-template NAME] [--queue N]\n"
-    "                  [--max-body BYTES]";
+    "                  [-t N] [--quantization NAME] [--numerics exact|npu] [--exact]\n"
+    "                  [--chat-template NAME] [--queue N] [--max-body BYTES]\n"
+    "see docs/server.md";
 
 /* Read keys (one a line; blank lines and #comments skipped) into keys[]. */
 static int read_keys(const char *path, char **keys, int *n) {
@@ -94,6 +95,8 @@ int mq_cmd_serve(int argc, char **argv) {
   o.max_body = (size_t)1 << 20;
   mq_session_params_default(&o.session);
   const char *model = NULL, *quant = NULL, *key_arg = NULL, *key_file = NULL;
+  mq_numerics numerics = MQ_NUMERICS_EXACT;
+  o.session.fast_a16 = 1; /* as `mixq run`: docs/performance.md; --exact turns it off */
   char alias_buf[256] = "";
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -140,6 +143,13 @@ int mq_cmd_serve(int argc, char **argv) {
     } else if (!strcmp(a, "--quantization")) {
       VAL();
       quant = v;
+    } else if (!strcmp(a, "--numerics")) {
+      VAL();
+      if (!strcmp(v, "exact")) numerics = MQ_NUMERICS_EXACT;
+      else if (!strcmp(v, "npu")) numerics = MQ_NUMERICS_NPU;
+      else return mq_cli_fail("serve: --numerics must be exact or npu, not '%s'", v) + 1;
+    } else if (!strcmp(a, "--exact")) {
+      o.session.fast_a16 = 0;
     } else if (!strcmp(a, "--chat-template")) {
       VAL();
       o.chat_template = v;
@@ -209,6 +219,7 @@ int mq_cmd_serve(int argc, char **argv) {
   mq_model_params mp;
   mq_model_params_default(&mp);
   mp.quantization = quant;
+  mp.numerics = numerics;
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   if (mq_model_load(model, &mp, &m, &err) != MQ_OK || mq_tokenizer_load(model, &tok, &err) != MQ_OK ||

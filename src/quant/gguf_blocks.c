@@ -546,6 +546,14 @@ int64_t mq_gguf_act_size(uint32_t type, int64_t n) {
 
 /* ---- activation quantizers ---- */
 
+/* A rounded value as an int8 code. Finite activations always give values in
+ * [-127, 127], so this is the plain conversion for them; NaN and infinities
+ * (a checkpoint with non-finite weights makes them) would make the float ->
+ * integer conversion undefined, so they saturate (NaN -> 0). */
+static inline int8_t q8_code(float r) {
+  return r >= 127.0f ? 127 : (r <= -128.0f ? -128 : (r == r ? (int8_t)r : 0));
+}
+
 void mq_gguf_quantize_row_q8_0(const float *x, void *dst, int64_t n) {
   assert(n % QK == 0);
   uint8_t *y = dst;
@@ -554,7 +562,7 @@ void mq_gguf_quantize_row_q8_0(const float *x, void *dst, int64_t n) {
     for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
     float d = amax / 127, id = d != 0 ? 1.0f / d : 0.0f;
     wr_f16(y, d);
-    for (int j = 0; j < QK; j++) y[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
+    for (int j = 0; j < QK; j++) y[2 + j] = (uint8_t)q8_code(roundf(x[j] * id));
   }
 }
 
@@ -567,7 +575,7 @@ void mq_gguf_quantize_row_q8_1(const float *x, void *dst, int64_t n) {
     float d = amax / 127, id = d != 0 ? 1.0f / d : 0.0f;
     int sum = 0;
     for (int j = 0; j < QK; j++) {
-      int8_t q = (int8_t)roundf(x[j] * id);
+      int8_t q = q8_code(roundf(x[j] * id));
       y[4 + j] = (uint8_t)q;
       sum += q;
     }
@@ -584,7 +592,7 @@ void mq_gguf_quantize_row_q8_0_x86(const float *x, void *dst, int64_t n) {
     for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
     float d = amax / 127.0f, id = amax != 0 ? 127.0f / amax : 0.0f;
     wr_f16(y, d);
-    for (int j = 0; j < QK; j++) y[2 + j] = (uint8_t)(int8_t)rintf(x[j] * id);
+    for (int j = 0; j < QK; j++) y[2 + j] = (uint8_t)q8_code(rintf(x[j] * id));
   }
 }
 
@@ -597,7 +605,7 @@ void mq_gguf_quantize_row_q8_1_x86(const float *x, void *dst, int64_t n) {
     float d = amax / 127.0f, id = amax != 0 ? 127.0f / amax : 0.0f;
     int sum = 0;
     for (int j = 0; j < QK; j++) {
-      int8_t q = (int8_t)rintf(x[j] * id);
+      int8_t q = q8_code(rintf(x[j] * id));
       y[4 + j] = (uint8_t)q;
       sum += q;
     }
@@ -622,8 +630,8 @@ void mq_gguf_quantize_row_q8_K(const float *x, void *dst, int64_t n) {
     }
     float iscale = -127.0f / max;
     for (int j = 0; j < QKK; j++) {
-      int v = (int)rintf(iscale * x[j]); /* ggml's nearest_int: ties to even */
-      y[4 + j] = (uint8_t)(int8_t)(v < 127 ? v : 127);
+      /* ggml's nearest_int: ties to even; at most 127 */
+      y[4 + j] = (uint8_t)q8_code(rintf(iscale * x[j]));
     }
     for (int j = 0; j < 16; j++) {
       int sum = 0;

@@ -36,8 +36,8 @@ int mq_textout_init(mq_textout *o, const char *const *stop, int n_stop, mq_text_
     size_t n = stop[i] ? strlen(stop[i]) : 0;
     if (n > MQ_MAX_STOP_LEN) {
       mq_textout_free(o);
-      return mq_errf(err, MQ_ERR_ARG, "stop string %d is %zu bytes long; at most %d are allowed",
-                     i, n, MQ_MAX_STOP_LEN);
+      return mq_errf(err, MQ_ERR_ARG, "stop string %d is %zu bytes long; at most %d are allowed", i,
+                     n, MQ_MAX_STOP_LEN);
     }
     if (!valid_utf8(stop[i], n)) {
       mq_textout_free(o);
@@ -161,8 +161,9 @@ int mq_generate(mq_session *s, const mq_tokenizer *tok, mq_sampler *smp, const i
   memset(res, 0, sizeof *res);
   res->finish_reason = "stop";
   if (!s || !tok || !smp || !prompt || n_prompt < 1)
-    return mq_errf(err, MQ_ERR_ARG, "generate: needs a session, a tokenizer, a sampler and a "
-                                    "prompt of at least one token");
+    return mq_errf(err, MQ_ERR_ARG,
+                   "generate: needs a session, a tokenizer, a sampler and a "
+                   "prompt of at least one token");
   mq_model_info info;
   mq_model_get_info(s->m, &info);
   const int n_vocab = info.n_vocab, n_tok_vocab = mq_tokenizer_n_vocab(tok);
@@ -171,8 +172,8 @@ int mq_generate(mq_session *s, const mq_tokenizer *tok, mq_sampler *smp, const i
   int rc = mq_textout_init(&out, params->stop, params->n_stop, params->on_text, params->user, err);
   if (rc != MQ_OK) return rc;
   mq_detok *dt = NULL;
-  rc = mq_detok_new(tok, (params->decode_flags & MQ_DECODE_SKIP_SPECIAL) | MQ_DECODE_CONTINUE,
-                    &dt, err);
+  rc = mq_detok_new(tok, (params->decode_flags & MQ_DECODE_SKIP_SPECIAL) | MQ_DECODE_CONTINUE, &dt,
+                    err);
   if (rc != MQ_OK) goto done;
 
   double t0 = now_s();
@@ -235,9 +236,12 @@ int mq_generate(mq_session *s, const mq_tokenizer *tok, mq_sampler *smp, const i
     size_t len;
     mq_detok_flush(dt, &text, &len);
     int r = mq_textout_push(&out, text, len);
-    if (r == MQ_TEXTOUT_STOPPED) finish = MQ_FINISH_STOP;
-    else if (r == MQ_TEXTOUT_CANCELLED) finish = MQ_FINISH_CALLBACK;
-    else if (mq_textout_finish(&out) != MQ_TEXTOUT_MORE) finish = MQ_FINISH_CALLBACK;
+    if (r == MQ_TEXTOUT_STOPPED)
+      finish = MQ_FINISH_STOP;
+    else if (r == MQ_TEXTOUT_CANCELLED)
+      finish = MQ_FINISH_CALLBACK;
+    else if (mq_textout_finish(&out) != MQ_TEXTOUT_MORE)
+      finish = MQ_FINISH_CALLBACK;
   }
   res->n_generated = n_gen;
   res->finish = finish;

@@ -26,9 +26,9 @@ struct mq_sampler {
    * occurrences of each id, and the list of ids that occur */
   int32_t *ring;
   int ring_cap, ring_n, ring_head;
-  int32_t *count;    /* [n_vocab] */
-  int32_t *where;    /* [n_vocab] index in seen, -1 when absent */
-  int32_t *seen;     /* [n_vocab] ids with count > 0 */
+  int32_t *count; /* [n_vocab] */
+  int32_t *where; /* [n_vocab] index in seen, -1 when absent */
+  int32_t *seen;  /* [n_vocab] ids with count > 0 */
   int n_seen;
 };
 

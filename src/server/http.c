@@ -85,6 +85,7 @@ typedef struct req {
   char client[64];
   char *body;
   size_t n, cap;
+  size_t too_big; /* bytes dropped past the body limit */
   int responded, status;
   int fd;
   double t0;
@@ -570,6 +571,10 @@ static json_t *st_chunk(stream *st, json_t *choice) {
  * the stream (client gone or out of memory). */
 static int st_fill(stream *st) {
   mq_job *j = st->job;
+  if (client_gone(st->fd)) { /* checked at every token: cancel within one */
+    mq_job_cancel(j);
+    return -1;
+  }
   if (st->phase == 0) {
     st->phase = 1;
     if (st->chat) /* OpenAI opens with the role */
@@ -581,7 +586,7 @@ static int st_fill(stream *st) {
   double t_wait = mq_srv_now();
   pthread_mutex_lock(&j->mu);
   while (j->n_text == st->sent && j->state != MQ_JOB_DONE) {
-    timed_wait(&j->cv, &j->mu, 50);
+    timed_wait(&j->cv, &j->mu, 50); /* woken at every token */
     if (j->n_text != st->sent || j->state == MQ_JOB_DONE) break;
     if (client_gone(st->fd)) {
       pthread_mutex_unlock(&j->mu);
@@ -741,7 +746,7 @@ static enum MHD_Result do_generate(req *q, struct MHD_Connection *c, json_t *bod
   /* wait for the whole reply, watching the client */
   pthread_mutex_lock(&j->mu);
   while (j->state != MQ_JOB_DONE) {
-    timed_wait(&j->cv, &j->mu, 50);
+    timed_wait(&j->cv, &j->mu, 50); /* woken at every token */
     if (j->state != MQ_JOB_DONE && client_gone(q->fd)) {
       pthread_mutex_unlock(&j->mu);
       mq_job_cancel(j);
@@ -854,6 +859,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     q->fd = -1;
     snprintf(q->method, sizeof q->method, "%s", method);
     snprintf(q->path, sizeof q->path, "%s", url);
+    for (char *p = q->method; *p; p++) /* both go to the log: no control bytes */
+      if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '"') *p = '?';
+    for (char *p = q->path; *p; p++)
+      if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '"') *p = '?';
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (ci) q->fd = ci->connect_fd;
     ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -870,9 +879,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   }
   if (*upload_size) {
     size_t k = *upload_size;
-    if (k > S->o.max_body - q->n) { /* a chunked body past the limit: hang up */
-      q->status = 413;
-      return MHD_NO;
+    if (q->too_big || k > S->o.max_body - q->n) {
+      /* A body without Content-Length (chunked) past the limit: read and drop
+       * the rest to answer 413 at its end; hang up on one 8 times too long. */
+      q->too_big += k;
+      *upload_size = 0;
+      if (q->too_big / 8 > S->o.max_body) {
+        q->status = 413;
+        return MHD_NO;
+      }
+      return MHD_YES;
     }
     if (q->n + k > q->cap) {
       size_t cap = q->cap ? q->cap : 4096;
@@ -888,6 +904,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     *upload_size = 0;
     return MHD_YES;
   }
+  if (q->too_big)
+    return send_err(q, c, 413, "invalid_request_error", NULL,
+                    "the request body is larger than %zu bytes", S->o.max_body);
   return dispatch(q, c);
 }
 

@@ -39,8 +39,8 @@ struct mq_sched {
 
 /* ---- finishing a job ---- */
 
-static void end_job(mq_sched *S, slot *sl, mq_job *j, const char *reason, int status,
-                    const char *type, const char *msg) {
+static void end_job_(mq_sched *S, slot *sl, mq_job *j, const char *reason, int status,
+                     const char *type, const char *msg, int locked) {
   pthread_mutex_lock(&j->mu);
   j->state = MQ_JOB_DONE;
   j->finish_reason = reason;
@@ -52,16 +52,21 @@ static void end_job(mq_sched *S, slot *sl, mq_job *j, const char *reason, int st
   j->t_end = mq_srv_now();
   pthread_cond_broadcast(&j->cv);
   pthread_mutex_unlock(&j->mu);
-  pthread_mutex_lock(&S->mu);
+  if (!locked) pthread_mutex_lock(&S->mu);
   S->st.jobs_done++;
   if (atomic_load(&j->cancel) && !status) S->st.jobs_cancelled++;
   if (sl) S->st.n_active--;
-  pthread_mutex_unlock(&S->mu);
+  if (!locked) pthread_mutex_unlock(&S->mu);
   if (sl) {
     sl->job = NULL;
     sl->phase = SLOT_FREE;
   }
   mq_job_unref(j);
+}
+
+static void end_job(mq_sched *S, slot *sl, mq_job *j, const char *reason, int status,
+                    const char *type, const char *msg) {
+  end_job_(S, sl, j, reason, status, type, msg, 0);
 }
 
 /* Emit what the detokenizer and the stop filter still hold (the sequence
@@ -151,6 +156,7 @@ static void sample(mq_sched *S, slot *sl) {
   mq_sampler_accept(j->smp, id);
   pthread_mutex_lock(&j->mu);
   int n_gen = ++j->n_gen;
+  pthread_cond_broadcast(&j->cv); /* its connection checks its client at every token */
   pthread_mutex_unlock(&j->mu);
   pthread_mutex_lock(&S->mu);
   S->st.gen_tokens++;
@@ -341,9 +347,23 @@ int mq_sched_init(const mq_model *m, const mq_tokenizer *tok, int n_slots, int q
   return MQ_OK;
 }
 
+/* Drop the queued jobs whose clients are gone (under S->mu), so that they
+ * do not hold places in a full queue until a slot frees up. */
+static void purge_cancelled(mq_sched *S) {
+  int n = 0;
+  for (int i = 0; i < S->q_len; i++) {
+    mq_job *j = S->queue[(S->q_head + i) % S->q_cap];
+    if (atomic_load(&j->cancel)) end_job_(S, NULL, j, "stop", 0, NULL, NULL, 1);
+    else S->queue[(S->q_head + n++) % S->q_cap] = j;
+  }
+  S->q_len = n;
+  S->st.n_queued = n;
+}
+
 int mq_sched_submit(mq_sched *S, mq_job *j) {
   pthread_mutex_lock(&S->mu);
   int rc = 0;
+  if (S->q_len >= S->q_cap) purge_cancelled(S);
   if (S->stopping) {
     rc = -2;
   } else if (S->q_len >= S->q_cap) {

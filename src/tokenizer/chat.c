@@ -94,14 +94,16 @@ static int chatml_default_system(const char *src, size_t len, char **out) {
   static const char head[] = "<|im_start|>system";
   for (const char *at = src; (at = find_n(at, len - (size_t)(at - src), head)) != NULL; at++) {
     const char *p = at + sizeof head - 1, *end = src + len;
-    if (end - p >= 2 && p[0] == '\\' && p[1] == 'n') p += 2;
-    else if (p < end && p[0] == '\n') p += 1;
-    else continue;
+    if (end - p >= 2 && p[0] == '\\' && p[1] == 'n')
+      p += 2;
+    else if (p < end && p[0] == '\n')
+      p += 1;
+    else
+      continue;
     const char *stop = find_n(p, (size_t)(end - p), "<|im_end|>");
     if (!stop) break;
     size_t n = (size_t)(stop - p);
-    if (n == 0 || memchr(p, '\'', n) || memchr(p, '"', n) || memchr(p, '{', n) ||
-        memchr(p, '}', n))
+    if (n == 0 || memchr(p, '\'', n) || memchr(p, '"', n) || memchr(p, '{', n) || memchr(p, '}', n))
       continue;
     char *s = malloc(n + 1), *o = s;
     if (!s) return -1;
@@ -139,9 +141,12 @@ int mq_chat_template_parse(const char *src, size_t len, const mq_tokenizer *tok,
   *out = NULL;
   if (!src) return mq_errf(err, MQ_ERR_ARG, "chat template: no source");
   int kind = -1;
-  if (find_n(src, len, "<|im_start|>")) kind = K_CHATML;
-  else if (find_n(src, len, "<|start_header_id|>")) kind = K_LLAMA3;
-  else if (find_n(src, len, "[INST]") && find_n(src, len, "<<SYS>>")) kind = K_LLAMA2;
+  if (find_n(src, len, "<|im_start|>"))
+    kind = K_CHATML;
+  else if (find_n(src, len, "<|start_header_id|>"))
+    kind = K_LLAMA3;
+  else if (find_n(src, len, "[INST]") && find_n(src, len, "<<SYS>>"))
+    kind = K_LLAMA2;
   if (kind < 0) {
     int rc = mq_chat_template_parse_jinja(src, len, tok, out, err);
     if (rc == MQ_OK || !find_n(src, len, "[INST]")) return rc;
@@ -300,14 +305,22 @@ static void json_quote(rb *o, const char *s) {
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
     char esc[8];
-    if (c == '"' || c == '\\') put(o, "\\", 1), put(o, s, 1);
-    else if (c == '\n') puts_(o, "\\n");
-    else if (c == '\r') puts_(o, "\\r");
-    else if (c == '\t') puts_(o, "\\t");
-    else if (c == '\b') puts_(o, "\\b");
-    else if (c == '\f') puts_(o, "\\f");
-    else if (c < 0x20) snprintf(esc, sizeof esc, "\\u%04x", c), puts_(o, esc);
-    else put(o, s, 1);
+    if (c == '"' || c == '\\')
+      put(o, "\\", 1), put(o, s, 1);
+    else if (c == '\n')
+      puts_(o, "\\n");
+    else if (c == '\r')
+      puts_(o, "\\r");
+    else if (c == '\t')
+      puts_(o, "\\t");
+    else if (c == '\b')
+      puts_(o, "\\b");
+    else if (c == '\f')
+      puts_(o, "\\f");
+    else if (c < 0x20)
+      snprintf(esc, sizeof esc, "\\u%04x", c), puts_(o, esc);
+    else
+      put(o, s, 1);
   }
   puts_(o, "\"");
 }

@@ -119,7 +119,7 @@ static void step(R *r, size_t off) {
 
 static const char *kind_name(int k) {
   static const char *const names[] = {"undefined", "none", "boolean", "integer", "float",
-                                      "string", "list", "dict", "loop"};
+                                      "string",    "list", "dict",    "loop"};
   return names[k];
 }
 
@@ -184,9 +184,9 @@ static size_t n_cps(jstr s) {
 
 /* Python's str.isspace() */
 static int py_space(uint32_t c) {
-  return (c >= 9 && c <= 13) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
-         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
-         c == 0x202F || c == 0x205F || c == 0x3000;
+  return (c >= 9 && c <= 13) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
+         c == 0x3000;
 }
 
 static int in_chars(uint32_t c, const jstr *chars) {
@@ -223,9 +223,12 @@ static jv case_map(R *r, jstr s, int mode) { /* 0 lower, 1 upper, 2 capitalize, 
   for (size_t i = 0; i < s.n; i++) {
     char x = s.p[i];
     int up = mode == 1 || (mode == 2 && i == 0) || (mode == 3 && at_word);
-    if (up && x >= 'a' && x <= 'z') x = (char)(x - 32);
-    else if (!up && mode != 0 && mode != 1 && x >= 'A' && x <= 'Z') x = (char)(x + 32);
-    else if (mode == 0 && x >= 'A' && x <= 'Z') x = (char)(x + 32);
+    if (up && x >= 'a' && x <= 'z')
+      x = (char)(x - 32);
+    else if (!up && mode != 0 && mode != 1 && x >= 'A' && x <= 'Z')
+      x = (char)(x + 32);
+    else if (mode == 0 && x >= 'A' && x <= 'Z')
+      x = (char)(x + 32);
     at_word = !((x >= 'a' && x <= 'z') || (x >= 'A' && x <= 'Z') || (x >= '0' && x <= '9') ||
                 ((unsigned char)x & 0x80));
     c[i] = x;
@@ -258,11 +261,16 @@ static void repr_str(R *r, sb *b, jstr s) {
   sb_add(r, b, &q, 1);
   for (size_t i = 0; i < s.n; i++) {
     char c = s.p[i];
-    if (c == q || c == '\\') sb_add(r, b, "\\", 1), sb_add(r, b, &c, 1);
-    else if (c == '\n') sb_addz(r, b, "\\n");
-    else if (c == '\r') sb_addz(r, b, "\\r");
-    else if (c == '\t') sb_addz(r, b, "\\t");
-    else sb_add(r, b, &c, 1);
+    if (c == q || c == '\\')
+      sb_add(r, b, "\\", 1), sb_add(r, b, &c, 1);
+    else if (c == '\n')
+      sb_addz(r, b, "\\n");
+    else if (c == '\r')
+      sb_addz(r, b, "\\r");
+    else if (c == '\t')
+      sb_addz(r, b, "\\t");
+    else
+      sb_add(r, b, &c, 1);
   }
   sb_add(r, b, &q, 1);
 }
@@ -277,8 +285,10 @@ static void repr(R *r, sb *b, jv v, int top) {
   case V_INT: snprintf(buf, sizeof buf, "%lld", (long long)v.u.i), sb_addz(r, b, buf); break;
   case V_FLOAT: fmt_float(v.u.f, buf, sizeof buf), sb_addz(r, b, buf); break;
   case V_STR:
-    if (top) sb_add(r, b, v.u.s.p, v.u.s.n);
-    else repr_str(r, b, v.u.s);
+    if (top)
+      sb_add(r, b, v.u.s.p, v.u.s.n);
+    else
+      repr_str(r, b, v.u.s);
     break;
   case V_LIST:
     sb_addz(r, b, "[");
@@ -318,15 +328,24 @@ static void json_str(R *r, sb *b, jstr s) {
   for (size_t i = 0; i < s.n; i++) {
     unsigned char c = (unsigned char)s.p[i];
     char esc[8];
-    if (c == '"') sb_addz(r, b, "\\\"");
-    else if (c == '\\') sb_addz(r, b, "\\\\");
-    else if (c == '\n') sb_addz(r, b, "\\n");
-    else if (c == '\r') sb_addz(r, b, "\\r");
-    else if (c == '\t') sb_addz(r, b, "\\t");
-    else if (c == '\b') sb_addz(r, b, "\\b");
-    else if (c == '\f') sb_addz(r, b, "\\f");
-    else if (c < 0x20) snprintf(esc, sizeof esc, "\\u%04x", c), sb_addz(r, b, esc);
-    else sb_add(r, b, (const char *)&c, 1);
+    if (c == '"')
+      sb_addz(r, b, "\\\"");
+    else if (c == '\\')
+      sb_addz(r, b, "\\\\");
+    else if (c == '\n')
+      sb_addz(r, b, "\\n");
+    else if (c == '\r')
+      sb_addz(r, b, "\\r");
+    else if (c == '\t')
+      sb_addz(r, b, "\\t");
+    else if (c == '\b')
+      sb_addz(r, b, "\\b");
+    else if (c == '\f')
+      sb_addz(r, b, "\\f");
+    else if (c < 0x20)
+      snprintf(esc, sizeof esc, "\\u%04x", c), sb_addz(r, b, esc);
+    else
+      sb_add(r, b, (const char *)&c, 1);
   }
   sb_addz(r, b, "\"");
 }
@@ -341,9 +360,12 @@ static void json(R *r, sb *b, jv v, int indent, int level, size_t off) {
   case V_BOOL: sb_addz(r, b, v.u.i ? "true" : "false"); return;
   case V_INT: snprintf(buf, sizeof buf, "%lld", (long long)v.u.i), sb_addz(r, b, buf); return;
   case V_FLOAT:
-    if (isnan(v.u.f)) sb_addz(r, b, "NaN");
-    else if (isinf(v.u.f)) sb_addz(r, b, v.u.f > 0 ? "Infinity" : "-Infinity");
-    else fmt_float(v.u.f, buf, sizeof buf), sb_addz(r, b, buf);
+    if (isnan(v.u.f))
+      sb_addz(r, b, "NaN");
+    else if (isinf(v.u.f))
+      sb_addz(r, b, v.u.f > 0 ? "Infinity" : "-Infinity");
+    else
+      fmt_float(v.u.f, buf, sizeof buf), sb_addz(r, b, buf);
     return;
   case V_STR: json_str(r, b, v.u.s); return;
   case V_LIST:
@@ -444,7 +466,8 @@ static int contains(R *r, size_t off, jv hay, jv x) {
     return 0;
   case V_DICT: return x.k == V_STR && dict_get(hay.u.d, x.u.s) != NULL;
   case V_UNDEF: return 0;
-  default: rfail(r, MQ_ERR_ARG, off, "'in' needs a string, list or dict, not a %s", kind_name(hay.k));
+  default:
+    rfail(r, MQ_ERR_ARG, off, "'in' needs a string, list or dict, not a %s", kind_name(hay.k));
   }
 }
 
@@ -474,7 +497,8 @@ static jv arith(R *r, const jexpr *e, jv a, jv b) {
     jstr s = a.k == V_STR ? a.u.s : b.u.s;
     int64_t k = a.k == V_INT ? a.u.i : b.u.i;
     if (k < 0) k = 0;
-    if (s.n && (uint64_t)k > J_MAX_OUT / s.n) rfail(r, MQ_ERR_UNSUPPORTED, e->off, "string too long");
+    if (s.n && (uint64_t)k > J_MAX_OUT / s.n)
+      rfail(r, MQ_ERR_UNSUPPORTED, e->off, "string too long");
     sb o = {0};
     for (int64_t i = 0; i < k; i++) sb_add(r, &o, s.p, s.n);
     return o.p ? sb_val(&o) : vstr(r, "", 0);
@@ -493,7 +517,8 @@ static jv arith(R *r, const jexpr *e, jv a, jv b) {
     case OP_FDIV:
     case OP_MOD:
       if (y == 0) rfail(r, MQ_ERR_ARG, e->off, "division by zero");
-      if (x == INT64_MIN && y == -1) ovf = 1;
+      if (x == INT64_MIN && y == -1)
+        ovf = 1;
       else {
         int64_t q = x / y, m = x % y;
         if (m != 0 && ((m < 0) != (y < 0))) q--, m += y; /* Python floors */
@@ -698,7 +723,8 @@ static int run_test(R *r, const jexpr *e, jstr name, jv v, int n_args, const jv 
     int64_t x = want_int(r, e, v, "'odd'/'even'");
     return (x % 2 != 0) == jstr_is(name, "odd");
   }
-  if (n_args < 1) rfail(r, MQ_ERR_ARG, e->off, "test '%.*s' needs an argument", (int)name.n, name.p);
+  if (n_args < 1)
+    rfail(r, MQ_ERR_ARG, e->off, "test '%.*s' needs an argument", (int)name.n, name.p);
   if (jstr_is(name, "divisibleby")) {
     int64_t d = want_int(r, e, args[0], "divisibleby");
     if (d == 0) rfail(r, MQ_ERR_ARG, e->off, "division by zero");
@@ -739,7 +765,8 @@ static jv eval_filter(R *r, const jexpr *e, jv v) {
   if (jstr_is(f, "int")) {
     if (v.k == V_INT) return v;
     if (v.k == V_BOOL) return vint(v.u.i);
-    if (v.k == V_FLOAT) return isfinite(v.u.f) && fabs(v.u.f) < 9e18 ? vint((int64_t)v.u.f) : vint(0);
+    if (v.k == V_FLOAT)
+      return isfinite(v.u.f) && fabs(v.u.f) < 9e18 ? vint((int64_t)v.u.f) : vint(0);
     if (v.k == V_STR) {
       char buf[32];
       jstr s = strip(v.u.s, NULL, 1, 1);
@@ -843,7 +870,8 @@ static jv eval_filter(R *r, const jexpr *e, jv v) {
   }
   if (jstr_is(f, "map")) {
     jv at = arg_or(r, e, -1, "attribute", UNDEF);
-    if (at.k != V_STR) rfail(r, MQ_ERR_UNSUPPORTED, e->off, "map is supported with attribute= only");
+    if (at.k != V_STR)
+      rfail(r, MQ_ERR_UNSUPPORTED, e->off, "map is supported with attribute= only");
     jlist *o = newlist(r, l->n);
     for (size_t i = 0; i < l->n; i++) o->v[i] = attr_of(r, e, l->v[i], at.u.s);
     return (jv){V_LIST, {.l = o}};
@@ -859,8 +887,9 @@ static jv eval_filter(R *r, const jexpr *e, jv v) {
     jlist *o = newlist(r, l->n);
     size_t k = 0;
     for (size_t i = 0; i < l->n; i++) {
-      int t = tname.k == V_STR ? run_test(r, e, tname.u.s, l->v[i], targ.k == V_UNDEF ? 0 : 1, &targ)
-                               : truthy(l->v[i]);
+      int t = tname.k == V_STR
+                  ? run_test(r, e, tname.u.s, l->v[i], targ.k == V_UNDEF ? 0 : 1, &targ)
+                  : truthy(l->v[i]);
       if (t == keep_if) o->v[k++] = l->v[i];
     }
     o->n = k;
@@ -900,8 +929,10 @@ static jv eval_method(R *r, const jexpr *e) {
       jlist *l = newlist(r, d->n);
       for (size_t i = 0; i < d->n; i++) {
         jv key = (jv){V_STR, {.s = d->key[i]}};
-        if (jstr_is(m, "keys")) l->v[i] = key;
-        else if (jstr_is(m, "values")) l->v[i] = d->val[i];
+        if (jstr_is(m, "keys"))
+          l->v[i] = key;
+        else if (jstr_is(m, "values"))
+          l->v[i] = d->val[i];
         else {
           jlist *pair = newlist(r, 2);
           pair->v[0] = key;
@@ -960,15 +991,15 @@ static jv eval_method(R *r, const jexpr *e) {
     int64_t left = want_int(r, e, mx, ".split maxsplit");
     size_t cap = 8, n = 0;
     jv *items = ralloc(r, sizeof(jv) * cap);
-#define PUSH(pp, nn)                                                   \
-  do {                                                                 \
-    if (n == cap) {                                                    \
-      jv *ni = ralloc(r, sizeof(jv) * cap * 2);                        \
-      memcpy(ni, items, sizeof(jv) * n);                               \
-      items = ni;                                                      \
-      cap *= 2;                                                        \
-    }                                                                  \
-    items[n++] = (jv){V_STR, {.s = {(pp), (nn)}}};                     \
+#define PUSH(pp, nn)                                                                               \
+  do {                                                                                             \
+    if (n == cap) {                                                                                \
+      jv *ni = ralloc(r, sizeof(jv) * cap * 2);                                                    \
+      memcpy(ni, items, sizeof(jv) * n);                                                           \
+      items = ni;                                                                                  \
+      cap *= 2;                                                                                    \
+    }                                                                                              \
+    items[n++] = (jv){V_STR, {.s = {(pp), (nn)}}};                                                 \
   } while (0)
     if (sep.k == V_NONE) {
       size_t i = 0;
@@ -1027,21 +1058,24 @@ static jv eval_call(R *r, const jexpr *e) {
   if (jstr_is(f, "namespace") || jstr_is(f, "dict")) {
     jdict *d = newdict(r, (size_t)e->n_kw + 4);
     d->ns = jstr_is(f, "namespace");
-    if (e->n_args) rfail(r, MQ_ERR_UNSUPPORTED, e->off, "%.*s() takes keyword arguments only",
-                         (int)f.n, f.p);
+    if (e->n_args)
+      rfail(r, MQ_ERR_UNSUPPORTED, e->off, "%.*s() takes keyword arguments only", (int)f.n, f.p);
     for (int k = 0; k < e->n_kw; k++) dict_set(r, d, e->kwn[k], eval(r, e->kwv[k]));
     return (jv){V_DICT, {.d = d}};
   }
   if (jstr_is(f, "range")) {
     int64_t a = 0, b, st = 1;
-    if (e->n_args == 1) b = want_int(r, e, eval(r, e->args[0]), "range");
+    if (e->n_args == 1)
+      b = want_int(r, e, eval(r, e->args[0]), "range");
     else if (e->n_args >= 2) {
       a = want_int(r, e, eval(r, e->args[0]), "range");
       b = want_int(r, e, eval(r, e->args[1]), "range");
       if (e->n_args >= 3) st = want_int(r, e, eval(r, e->args[2]), "range");
-    } else rfail(r, MQ_ERR_ARG, e->off, "range() needs arguments");
+    } else
+      rfail(r, MQ_ERR_ARG, e->off, "range() needs arguments");
     if (st == 0) rfail(r, MQ_ERR_ARG, e->off, "range() step cannot be zero");
-    double cnt = st > 0 ? ceil(((double)b - (double)a) / (double)st) : ceil(((double)a - (double)b) / (double)-st);
+    double cnt = st > 0 ? ceil(((double)b - (double)a) / (double)st)
+                        : ceil(((double)a - (double)b) / (double)-st);
     if (cnt < 0) cnt = 0;
     if (cnt > 10000000) rfail(r, MQ_ERR_UNSUPPORTED, e->off, "range() too long");
     jlist *l = newlist(r, (size_t)cnt);
@@ -1154,7 +1188,8 @@ static void exec_for(R *r, const jnode *n) {
     for (size_t i = 0; i < all->n; i++) {
       size_t mark = r->nvars, fr = r->frame;
       r->frame = r->nvars;
-      if (n->n_names == 1) setvar(r, n->names[0], all->v[i]);
+      if (n->n_names == 1)
+        setvar(r, n->names[0], all->v[i]);
       else if (all->v[i].k == V_LIST)
         for (int t = 0; t < n->n_names && (size_t)t < all->v[i].u.l->n; t++)
           setvar(r, n->names[t], all->v[i].u.l->v[t]);
@@ -1235,7 +1270,8 @@ static void exec(R *r, const jnode *n) {
       break;
     }
     case N_SETBLOCK: {
-      if (r->n_cap == J_MAX_CAPTURE) rfail(r, MQ_ERR_UNSUPPORTED, n->off, "set blocks nested too deep");
+      if (r->n_cap == J_MAX_CAPTURE)
+        rfail(r, MQ_ERR_UNSUPPORTED, n->off, "set blocks nested too deep");
       mq_bbuf *saved = r->out, *cap = &r->cap[r->n_cap++];
       cap->n = 0;
       r->out = cap;
@@ -1254,7 +1290,7 @@ static void exec(R *r, const jnode *n) {
 
 /* The globals, then the template (runs under r's setjmp). */
 static void render(R *r, const mq_jinja_vars *v) {
-    jlist *msgs = newlist(r, (size_t)v->n_msgs);
+  jlist *msgs = newlist(r, (size_t)v->n_msgs);
   for (int i = 0; i < v->n_msgs; i++) {
     jdict *d = newdict(r, 4);
     const char *role = v->msgs[i].role, *content = v->msgs[i].content;

@@ -108,11 +108,42 @@ typedef struct jtok {
 } jtok;
 
 enum {
-  E_LIT, E_NAME, E_ATTR, E_INDEX, E_SLICE, E_CALL, E_METHOD, E_FILTER, E_TEST, E_NOT, E_NEG,
-  E_BIN, E_AND, E_OR, E_COND, E_LIST, E_DICT
+  E_LIT,
+  E_NAME,
+  E_ATTR,
+  E_INDEX,
+  E_SLICE,
+  E_CALL,
+  E_METHOD,
+  E_FILTER,
+  E_TEST,
+  E_NOT,
+  E_NEG,
+  E_BIN,
+  E_AND,
+  E_OR,
+  E_COND,
+  E_LIST,
+  E_DICT
 };
-enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_FDIV, OP_MOD, OP_POW, OP_CAT, OP_EQ, OP_NE, OP_LT,
-       OP_LE, OP_GT, OP_GE, OP_IN, OP_NOTIN };
+enum {
+  OP_ADD,
+  OP_SUB,
+  OP_MUL,
+  OP_DIV,
+  OP_FDIV,
+  OP_MOD,
+  OP_POW,
+  OP_CAT,
+  OP_EQ,
+  OP_NE,
+  OP_LT,
+  OP_LE,
+  OP_GT,
+  OP_GE,
+  OP_IN,
+  OP_NOTIN
+};
 
 typedef struct jexpr {
   int kind, op; /* op: E_BIN operator; E_TEST: negated */
@@ -166,7 +197,9 @@ static inline void line_col(const char *src, size_t off, int *line, int *col) {
   }
 }
 
-static inline int jstr_is(jstr s, const char *z) { return s.n == strlen(z) && !memcmp(s.p, z, s.n); }
+static inline int jstr_is(jstr s, const char *z) {
+  return s.n == strlen(z) && !memcmp(s.p, z, s.n);
+}
 
 static inline int in_list(jstr s, const char *const *list) {
   for (; *list; list++)

@@ -63,7 +63,9 @@ static void push_tok(P *p, int t, size_t off, jstr s) {
   k->s = s;
 }
 
-static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+static int is_ws(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
 static int is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 
@@ -78,7 +80,10 @@ static int put_utf8(char *o, uint32_t cp) {
 }
 
 static int hexval(char c) {
-  return is_digit(c) ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+  return is_digit(c)              ? c - '0'
+         : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+         : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                  : -1;
 }
 
 /* A string literal at s[q] (the quote); Python escapes. Returns the end. */
@@ -111,8 +116,10 @@ static size_t lex_string(P *p, const char *s, size_t n, size_t q) {
     const char *m = NULL;
     for (const char *x = map; *x; x += 2)
       if (*x == c) m = x;
-    if (c == '0') *o++ = 0;
-    else if (m) *o++ = m[1];
+    if (c == '0')
+      *o++ = 0;
+    else if (m)
+      *o++ = m[1];
     else if (c == '\n') { /* line continuation */
     } else {
       *o++ = '\\';
@@ -173,15 +180,18 @@ static void lex(P *p) {
   int strip_lead = 0, trim_nl = 0;
   for (;;) {
     size_t open = pos;
-    while (open + 1 < n && !(s[open] == '{' && (s[open + 1] == '{' || s[open + 1] == '%' || s[open + 1] == '#')))
+    while (open + 1 < n &&
+           !(s[open] == '{' && (s[open + 1] == '{' || s[open + 1] == '%' || s[open + 1] == '#')))
       open++;
     if (open + 1 >= n) open = n;
     size_t a = pos, b = open;
     if (strip_lead) {
       while (a < b && is_ws(s[a])) a++;
     } else if (trim_nl) {
-      if (a < b && s[a] == '\n') a++;
-      else if (a + 1 < b && s[a] == '\r' && s[a + 1] == '\n') a += 2;
+      if (a < b && s[a] == '\n')
+        a++;
+      else if (a + 1 < b && s[a] == '\r' && s[a + 1] == '\n')
+        a += 2;
     }
     if (open == n) {
       push_text(p, a, b);
@@ -317,20 +327,21 @@ static jexpr *mk(P *p, int kind, size_t off) {
   return e;
 }
 
-
 static const char *const FILTERS[] = {
-    "trim", "length", "count", "upper", "lower", "capitalize", "title", "tojson", "string", "int",
-    "float", "default", "d", "first", "last", "join", "list", "reverse", "replace", "safe", "abs",
-    "items", "map", "selectattr", "rejectattr", "select", "reject", NULL};
-const char *const mq_jinja_tests[] = {"defined", "undefined", "none", "string", "number", "integer",
-                                    "float", "boolean", "true", "false", "mapping", "iterable",
-                                    "sequence", "odd", "even", "divisibleby", "equalto", "eq",
-                                    "ne", "lower", "upper", NULL};
-static const char *const FUNCS[] = {"raise_exception", "namespace", "range", "strftime_now", "dict",
-                                    NULL};
-static const char *const METHODS[] = {"strip", "lstrip", "rstrip", "startswith", "endswith",
-                                      "split", "upper", "lower", "replace", "title", "capitalize",
-                                      "find", "join", "items", "keys", "values", "get", NULL};
+    "trim",   "length", "count",      "upper",      "lower",   "capitalize", "title",
+    "tojson", "string", "int",        "float",      "default", "d",          "first",
+    "last",   "join",   "list",       "reverse",    "replace", "safe",       "abs",
+    "items",  "map",    "selectattr", "rejectattr", "select",  "reject",     NULL};
+const char *const mq_jinja_tests[] = {
+    "defined", "undefined", "none",    "string",   "number",   "integer", "float", "boolean",
+    "true",    "false",     "mapping", "iterable", "sequence", "odd",     "even",  "divisibleby",
+    "equalto", "eq",        "ne",      "lower",    "upper",    NULL};
+static const char *const FUNCS[] = {"raise_exception", "namespace", "range",
+                                    "strftime_now",    "dict",      NULL};
+static const char *const METHODS[] = {"strip",      "lstrip", "rstrip", "startswith", "endswith",
+                                      "split",      "upper",  "lower",  "replace",    "title",
+                                      "capitalize", "find",   "join",   "items",      "keys",
+                                      "values",     "get",    NULL};
 static const char *const KEYWORDS[] = {"and", "or", "not", "in", "is", "if", "else", NULL};
 
 static jexpr *parse_expr(P *p);
@@ -338,7 +349,8 @@ static jexpr *parse_or(P *p);
 static jexpr *parse_unary(P *p);
 
 static void enter(P *p, size_t off) {
-  if (++p->depth > J_MAX_DEPTH) pfail(p, MQ_ERR_UNSUPPORTED, off, "nesting deeper than %d", J_MAX_DEPTH);
+  if (++p->depth > J_MAX_DEPTH)
+    pfail(p, MQ_ERR_UNSUPPORTED, off, "nesting deeper than %d", J_MAX_DEPTH);
 }
 
 /* '(' [arg {',' arg}] ')' with arg := name '=' expr | expr */
@@ -379,9 +391,12 @@ static jexpr *parse_primary(P *p) {
   case T_NAME:
     next_tok(p);
     e = mk(p, E_LIT, t->off);
-    if (jstr_is(t->s, "true") || jstr_is(t->s, "True")) e->lit = (jv){V_BOOL, {.i = 1}};
-    else if (jstr_is(t->s, "false") || jstr_is(t->s, "False")) e->lit = (jv){V_BOOL, {.i = 0}};
-    else if (jstr_is(t->s, "none") || jstr_is(t->s, "None")) e->lit = (jv){V_NONE, {0}};
+    if (jstr_is(t->s, "true") || jstr_is(t->s, "True"))
+      e->lit = (jv){V_BOOL, {.i = 1}};
+    else if (jstr_is(t->s, "false") || jstr_is(t->s, "False"))
+      e->lit = (jv){V_BOOL, {.i = 0}};
+    else if (jstr_is(t->s, "none") || jstr_is(t->s, "None"))
+      e->lit = (jv){V_NONE, {0}};
     else {
       e->kind = E_NAME;
       e->name = t->s;
@@ -522,7 +537,8 @@ static jexpr *parse_postfix(P *p, jexpr *e) {
       }
       e = x;
     } else if (is_op(t, "(")) {
-      if (e->kind != E_NAME) pfail(p, MQ_ERR_UNSUPPORTED, t->off, "only named functions can be called");
+      if (e->kind != E_NAME)
+        pfail(p, MQ_ERR_UNSUPPORTED, t->off, "only named functions can be called");
       if (!in_list(e->name, FUNCS))
         pfail(p, MQ_ERR_UNSUPPORTED, e->off, "function '%.*s()' is not supported", (int)e->name.n,
               e->name.p);
@@ -535,7 +551,8 @@ static jexpr *parse_postfix(P *p, jexpr *e) {
       jtok *nt = peek(p);
       jstr name = expect_name(p);
       if (!in_list(name, FILTERS))
-        pfail(p, MQ_ERR_UNSUPPORTED, nt->off, "filter '%.*s' is not supported", (int)name.n, name.p);
+        pfail(p, MQ_ERR_UNSUPPORTED, nt->off, "filter '%.*s' is not supported", (int)name.n,
+              name.p);
       jexpr *x = mk(p, E_FILTER, nt->off);
       x->a = e;
       x->name = name;
@@ -550,14 +567,21 @@ static jexpr *parse_postfix(P *p, jexpr *e) {
       }
       jtok *nt = peek(p);
       jstr name;
-      if (nt->t == T_NAME) name = next_tok(p)->s;
-      else if (is_op(nt, "==")) next_tok(p), name = (jstr){"eq", 2};
-      else unexpected(p, "a test name");
-      if (jstr_is(name, "none") || jstr_is(name, "None")) name = (jstr){"none", 4};
-      else if (jstr_is(name, "true") || jstr_is(name, "True")) name = (jstr){"true", 4};
-      else if (jstr_is(name, "false") || jstr_is(name, "False")) name = (jstr){"false", 5};
+      if (nt->t == T_NAME)
+        name = next_tok(p)->s;
+      else if (is_op(nt, "=="))
+        next_tok(p), name = (jstr){"eq", 2};
+      else
+        unexpected(p, "a test name");
+      if (jstr_is(name, "none") || jstr_is(name, "None"))
+        name = (jstr){"none", 4};
+      else if (jstr_is(name, "true") || jstr_is(name, "True"))
+        name = (jstr){"true", 4};
+      else if (jstr_is(name, "false") || jstr_is(name, "False"))
+        name = (jstr){"false", 5};
       if (!in_list(name, mq_jinja_tests))
-        pfail(p, MQ_ERR_UNSUPPORTED, nt->off, "test 'is %.*s' is not supported", (int)name.n, name.p);
+        pfail(p, MQ_ERR_UNSUPPORTED, nt->off, "test 'is %.*s' is not supported", (int)name.n,
+              name.p);
       x->a = e;
       x->name = name;
       if (is_op(peek(p), "(")) {
@@ -615,8 +639,11 @@ static jexpr *parse_math2(P *p) {
   jexpr *a = parse_pow(p);
   for (;;) {
     jtok *t = peek(p);
-    int op = is_op(t, "*") ? OP_MUL : is_op(t, "/") ? OP_DIV : is_op(t, "//") ? OP_FDIV
-             : is_op(t, "%") ? OP_MOD : -1;
+    int op = is_op(t, "*")    ? OP_MUL
+             : is_op(t, "/")  ? OP_DIV
+             : is_op(t, "//") ? OP_FDIV
+             : is_op(t, "%")  ? OP_MOD
+                              : -1;
     if (op < 0) return a;
     next_tok(p);
     a = bin(p, op, t->off, a, parse_pow(p));
@@ -647,9 +674,14 @@ static jexpr *parse_compare(P *p) {
   jexpr *a = parse_math1(p);
   for (;;) {
     jtok *t = peek(p);
-    int op = is_op(t, "==") ? OP_EQ : is_op(t, "!=") ? OP_NE : is_op(t, "<") ? OP_LT
-             : is_op(t, "<=") ? OP_LE : is_op(t, ">") ? OP_GT : is_op(t, ">=") ? OP_GE
-             : is_name(t, "in") ? OP_IN : -1;
+    int op = is_op(t, "==")     ? OP_EQ
+             : is_op(t, "!=")   ? OP_NE
+             : is_op(t, "<")    ? OP_LT
+             : is_op(t, "<=")   ? OP_LE
+             : is_op(t, ">")    ? OP_GT
+             : is_op(t, ">=")   ? OP_GE
+             : is_name(t, "in") ? OP_IN
+                                : -1;
     if (op < 0 && is_name(t, "not") && is_name(peek2(p), "in")) {
       next_tok(p);
       op = OP_NOTIN;
@@ -726,9 +758,9 @@ static jnode *mknode(P *p, int kind, size_t off) {
 static jnode *parse_body(P *p, const char *const *ends, int *which, size_t open_off,
                          const char *open_what);
 
-static const char *const UNSUPPORTED_STMTS[] = {"macro", "call", "filter", "include", "import",
-                                                "from", "extends", "block", "with", "raw",
-                                                "autoescape", "do", "endmacro", NULL};
+static const char *const UNSUPPORTED_STMTS[] = {
+    "macro", "call", "filter", "include",    "import", "from",     "extends",
+    "block", "with", "raw",    "autoescape", "do",     "endmacro", NULL};
 
 static jnode *parse_stmt(P *p, size_t boff) {
   jtok *t = peek(p);
@@ -808,7 +840,8 @@ static jnode *parse_stmt(P *p, size_t boff) {
       node->attr = expect_name(p);
     }
     if (is_op(peek(p), ","))
-      pfail(p, MQ_ERR_UNSUPPORTED, peek(p)->off, "setting several variables at once is not supported");
+      pfail(p, MQ_ERR_UNSUPPORTED, peek(p)->off,
+            "setting several variables at once is not supported");
     if (is_op(peek(p), "=")) {
       next_tok(p);
       node->e = parse_expr(p);
@@ -823,8 +856,7 @@ static jnode *parse_stmt(P *p, size_t boff) {
       expect_t(p, T_BEND, "'%}'");
     }
   } else if (jstr_is(nm, "break") || jstr_is(nm, "continue")) {
-    if (!p->loops)
-      pfail(p, MQ_ERR_FORMAT, t->off, "{%% %.*s %%} outside a loop", (int)nm.n, nm.p);
+    if (!p->loops) pfail(p, MQ_ERR_FORMAT, t->off, "{%% %.*s %%} outside a loop", (int)nm.n, nm.p);
     expect_t(p, T_BEND, "'%}'");
     node = mknode(p, jstr_is(nm, "break") ? N_BREAK : N_CONTINUE, t->off);
   } else if (jstr_is(nm, "generation")) { /* Hugging Face's assistant-mask marker: no output */
@@ -899,7 +931,8 @@ int mq_jinja_parse(const char *src, size_t len, mq_jinja **out, mq_err *err) {
   *out = NULL;
   if (!src) return mq_errf(err, MQ_ERR_ARG, "chat template: no source");
   if (len > ((size_t)16 << 20))
-    return mq_errf(err, MQ_ERR_UNSUPPORTED, "chat template: %zu bytes is over the 16 MiB limit", len);
+    return mq_errf(err, MQ_ERR_UNSUPPORTED, "chat template: %zu bytes is over the 16 MiB limit",
+                   len);
   mq_jinja *j = calloc(1, sizeof *j);
   P *p = calloc(1, sizeof *p);
   if (!j || !p || !(j->src = malloc(len + 4))) {

@@ -61,7 +61,7 @@ int main(int argc, char **argv) {
       names[nn++] = strdup(de->d_name);
     }
     closedir(d);
-    qsort(names, nn, sizeof *names, cmp_str);
+    if (nn) qsort(names, nn, sizeof *names, cmp_str);
     for (size_t k = 0; k < nn; k++) {
       char p[4096];
       snprintf(p, sizeof p, "%s/%s", argv[i], names[k]);

@@ -70,7 +70,7 @@ run_one() { # target -> 0 ok, 1 failed
   t0=$(date +%s)
   rc=0
   "$exe" "$@" "$work" "tests/fuzz/corpus/$t" >"$log" 2>&1 || rc=$?
-  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   cov=$(grep -E '^#[0-9]+' "$log" | tail -1 | sed -n 's/.*cov: \([0-9]*\).*/\1/p')
   # history of every run (docs/robustness.md reports the totals)
   echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $t $(($(date +%s) - t0))s execs=${execs:-?} cov=${cov:-?} rc=$rc" \
