@@ -52,7 +52,7 @@ static void compare_logits(const char *model_dir, const int32_t *ids, int n, con
   mq_model_free(m);
 }
 
-/* All positions within 0.5, >= 40% of them within 1e-4, and the same argmax
+/* The first 3 positions within 1e-4, all within 0.5, and the same argmax
  * at >= 90% of them. */
 static void compare_loose(const char *model_dir, const int32_t *ids, int n, const float *ref,
                           const char *label) {
@@ -80,9 +80,10 @@ static void compare_loose(const char *model_dir, const int32_t *ids, int n, cons
     }
     same += a == b;
     exact += row <= 1e-4;
+    if (t < 3) CHECK_MSG(row <= 1e-4, "%s: position %d differs by %g", label, t, row);
     worst = fmax(worst, row);
   }
-  CHECK_MSG(worst < 0.5 && same * 10 >= n * 9 && exact * 10 >= n * 4,
+  CHECK_MSG(worst < 0.5 && same * 10 >= n * 9,
             "%s: max |diff| %.3g, argmax agrees at %d/%d, %d positions within 1e-4", label, worst,
             same, n, exact);
   printf("%-28s max |logit diff| %.3g; %d/%d positions within 1e-4; argmax %d/%d\n", label, worst,
@@ -120,12 +121,13 @@ static void stories_logits(void) {
 
 /* The GGUF files (F32, Q8_0, Q4_0 with an F16 ffn_down) vs llama.cpp's
  * logits of the same files. Computing each type natively with activations
- * quantized as llama.cpp's x86 build does, most positions agree to float
- * rounding (1e-4; measured ~2e-6). At some positions llama.cpp's batched
- * quantized path (row tiles quantized by other routines) departs by up to
- * ~0.2; the F32 file agrees everywhere (see docs/gguf.md). Bounds: at least
- * 40% of positions within 1e-4 (measured 48-88%), all within 0.5, the same
- * argmax at >= 90% of positions (measured 100%). */
+ * quantized as llama.cpp's x86 build does (and Q4_0/Q8_0 dot products summed
+ * in its AVX2 order), the first positions agree bit for bit. Later ones
+ * depart by up to ~0.25: a one-ulp difference anywhere upstream can flip an
+ * activation's int8 rounding, and the change travels through the KV cache
+ * (the F32 file agrees everywhere; see docs/gguf.md). Bounds: the first 3
+ * positions within 1e-4 (measured 0), all within 0.5, the same argmax at
+ * >= 90% of positions (measured 100%). */
 static void stories_gguf_logits(void) {
   static const char *k_types[3] = {"f32", "Q8_0", "Q4_0"};
   for (int ti = 0; ti < 3; ti++) {

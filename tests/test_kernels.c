@@ -62,6 +62,22 @@ static void check_table(const mq_kernels *k) {
         double one = ref->dot_u4_q8(cu, q4[jj], d4[jj], n);
         CHECK_NEAR(o4[jj], one, 1e-5 * (fabs(one) + s4));
       }
+      /* GGUF Q4_0 / Q8_0 rows against Q8_0 activation blocks */
+      static uint8_t w40[10 * 18], w80[10 * 34], a80[10 * 34];
+      for (int bb = 0; bb < n / 32; bb++) {
+        uint16_t d1 = mq_f32_to_f16(mqt_randf(-0.1f, 0.1f)), d2 = mq_f32_to_f16(mqt_randf(0.001f, 0.1f));
+        memcpy(w40 + 18 * bb, &d1, 2);
+        memcpy(w80 + 34 * bb, &d1, 2);
+        memcpy(a80 + 34 * bb, &d2, 2);
+        for (int i = 0; i < 16; i++) w40[18 * bb + 2 + i] = (uint8_t)(mqt_rand() >> 56);
+        for (int i = 0; i < 32; i++) {
+          w80[34 * bb + 2 + i] = (uint8_t)(mqt_rand() >> 56);
+          a80[34 * bb + 2 + i] = (uint8_t)(int8_t)((int)(mqt_rand() % 255) - 127);
+        }
+      }
+      double g4 = ref->gguf_q4_0(n, w40, a80), g8 = ref->gguf_q8_0(n, w80, a80);
+      CHECK_NEAR(k->gguf_q4_0(n, w40, a80), g4, 1e-5 * fabs(g4) + 1e-4);
+      CHECK_NEAR(k->gguf_q8_0(n, w80, a80), g8, 1e-5 * fabs(g8) + 1e-4);
       /* and the fast dot approximates the exact one within the int8 step */
       CHECK_NEAR(r8, ref->dot_u8_f32(cu, a, n), 0.01 * s8 + 1e-6);
     }

@@ -6,6 +6,7 @@
 const mq_kernels *mq_kern_avx2(void) { return 0; }
 #else
 #include <immintrin.h>
+#include <string.h>
 
 #include "core/cpu.h"
 
@@ -165,9 +166,51 @@ static float dot_u8_q8_avx2(const uint8_t *c, const int8_t *q, const float *d, i
   return hsum(acc);
 }
 
+/* Q4_0 (fp16 d, 16 bytes: low nibbles elements 0..15, high 16..31, value
+ * q - 8) and Q8_0 (fp16 d, 32 int8) rows against Q8_0 activation blocks. */
+static inline float fp16_at(const uint8_t *p) {
+  uint16_t h;
+  memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+static inline __m256i signed_dot32(__m256i w, __m256i a) { /* exact: |w| <= 128, |a| <= 127 */
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(a, w)),
+                           _mm256_set1_epi16(1));
+}
+
+static float gguf_q4_0_avx2(int n, const void *wv, const void *av) {
+  const uint8_t *x = wv, *y = av;
+  const __m128i m4 = _mm_set1_epi8(15);
+  const __m256i eight = _mm256_set1_epi8(8);
+  __m256 acc = _mm256_setzero_ps();
+  for (int b = 0; b < n / 32; b++, x += 18, y += 34) {
+    __m128i raw = _mm_loadu_si128((const __m128i *)(x + 2));
+    __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), m4), _mm_and_si128(raw, m4));
+    q = _mm256_sub_epi8(q, eight);
+    __m256i a = _mm256_loadu_si256((const __m256i *)(y + 2));
+    __m256 sum = _mm256_cvtepi32_ps(signed_dot32(q, a));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16_at(x) * fp16_at(y)), sum, acc);
+  }
+  return hsum(acc);
+}
+
+static float gguf_q8_0_avx2(int n, const void *wv, const void *av) {
+  const uint8_t *x = wv, *y = av;
+  __m256 acc = _mm256_setzero_ps();
+  for (int b = 0; b < n / 32; b++, x += 34, y += 34) {
+    __m256i q = _mm256_loadu_si256((const __m256i *)(x + 2));
+    __m256i a = _mm256_loadu_si256((const __m256i *)(y + 2));
+    __m256 sum = _mm256_cvtepi32_ps(signed_dot32(q, a));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16_at(x) * fp16_at(y)), sum, acc);
+  }
+  return hsum(acc);
+}
+
 static const mq_kernels k_avx2 = {"avx2",          dot_f32_avx2,    f16_to_f32_avx2, bf16_to_f32_avx2,
                                   dot_u4_f32_avx2, dot_u8_f32_avx2, dot_s8_f32_avx2, dot_s8s8_avx2,
-                                  dot_u4_q8_avx2,  dot_u8_q8_avx2,  dot4_u4_q8_avx2};
+                                  dot_u4_q8_avx2,  dot_u8_q8_avx2,  dot4_u4_q8_avx2,
+                                  gguf_q4_0_avx2,  gguf_q8_0_avx2};
 
 const mq_kernels *mq_kern_avx2(void) {
   return mq_cpu_has_avx2() ? &k_avx2 : 0;

@@ -32,6 +32,10 @@ typedef struct mq_kernels {
    * weight block is decoded once for the four. */
   void (*dot4_u4_q8)(const uint8_t *codes, const int8_t *q, int q_stride, const float *d,
                      int d_stride, int n, float out[4]);
+  /* GGUF rows of n values (n % 32 == 0) against Q8_0 activation blocks:
+   * Q4_0 and Q8_0 weights (the scalar entries are quant/gguf_blocks.c's). */
+  float (*gguf_q4_0)(int n, const void *w, const void *act);
+  float (*gguf_q8_0)(int n, const void *w, const void *act);
 } mq_kernels;
 
 /* x [n] (n % 32 == 0) into int8 blocks of 32: d[b] = max|x_b| / 127,

@@ -28,6 +28,7 @@ typedef struct {
   size_t stride, row_bytes;
   float *y;
   int n_tok;
+  float (*dot)(int n, const void *w, const void *act); /* SIMD row kernel, or NULL */
 } gguf_job;
 
 static void gguf_rows(void *ctx, int begin, int end, int tid) {
@@ -39,9 +40,11 @@ static void gguf_rows(void *ctx, int begin, int end, int tid) {
   for (int r = r0; r < r1; r++) {
     const uint8_t *w = (const uint8_t *)l->w + (size_t)r * j->row_bytes;
     float b = l->bias ? l->bias[r] : 0.0f;
-    for (int t = 0; t < j->n_tok; t++)
-      j->y[(size_t)t * l->n_out + r] =
-          mq_gguf_vec_dot(l->gtype, l->n_in, w, j->act + (size_t)t * j->stride) + b;
+    for (int t = 0; t < j->n_tok; t++) {
+      const uint8_t *a = j->act + (size_t)t * j->stride;
+      float d = j->dot ? j->dot(l->n_in, w, a) : mq_gguf_vec_dot(l->gtype, l->n_in, w, a);
+      j->y[(size_t)t * l->n_out + r] = d + b;
+    }
   }
 }
 
@@ -66,7 +69,9 @@ void mq_linear_forward_gguf(const mq_linear *l, const float *x, int n_tok, float
     default: mq_gguf_quantize_act(l->gtype, xt, at, K); break;
     }
   }
-  gguf_job j = {l, act, stride, (size_t)mq_ggml_row_size(l->gtype, K), y, n_tok};
+  gguf_job j = {l, act, stride, (size_t)mq_ggml_row_size(l->gtype, K), y, n_tok, NULL};
+  if (l->gtype == MQ_GGML_TYPE_Q4_0) j.dot = ex->k->gguf_q4_0;
+  if (l->gtype == MQ_GGML_TYPE_Q8_0) j.dot = ex->k->gguf_q8_0;
   mq_pool_for(mq_pool_if(ex->pool, (double)l->n_out * l->n_in * n_tok),
               (l->n_out + ROWS_PER_TASK - 1) / ROWS_PER_TASK, gguf_rows, &j);
 }

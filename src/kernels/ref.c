@@ -6,6 +6,8 @@
 
 #include "core/numconv.h"
 #include "kernels/kernels.h"
+#include "quant/gguf_blocks.h"
+#include "quant/gguf_types.h"
 
 static float dot_f32_ref(const float *a, const float *b, int n) {
   double s = 0; /* double accumulation: the oracle should be the most exact */
@@ -70,6 +72,14 @@ static void dot4_u4_q8_ref(const uint8_t *c, const int8_t *q, int qs, const floa
   for (int j = 0; j < 4; j++) out[j] = dot_u4_q8_ref(c, q + (size_t)j * qs, d + (size_t)j * ds, n);
 }
 
+static float gguf_q4_0_ref(int n, const void *w, const void *a) {
+  return mq_gguf_vec_dot(MQ_GGML_TYPE_Q4_0, n, w, a);
+}
+
+static float gguf_q8_0_ref(int n, const void *w, const void *a) {
+  return mq_gguf_vec_dot(MQ_GGML_TYPE_Q8_0, n, w, a);
+}
+
 void mq_quantize_q8_32(const float *x, int n, int8_t *q, float *d) {
   for (int b = 0; b < n / 32; b++) {
     float amax = 0;
@@ -85,7 +95,8 @@ void mq_quantize_q8_32(const float *x, int n, int8_t *q, float *d) {
 
 static const mq_kernels k_ref = {"scalar",       dot_f32_ref,    f16_to_f32_ref, bf16_to_f32_ref,
                                  dot_u4_f32_ref, dot_u8_f32_ref, dot_s8_f32_ref, dot_s8s8_ref,
-                                 dot_u4_q8_ref,  dot_u8_q8_ref,  dot4_u4_q8_ref};
+                                 dot_u4_q8_ref,  dot_u8_q8_ref,  dot4_u4_q8_ref,
+                                 gguf_q4_0_ref,  gguf_q8_0_ref};
 
 const mq_kernels *mq_kern_ref(void) { return &k_ref; }
 
