@@ -3,6 +3,8 @@
 #include "core/pool.h"
 #include "kernels/kernels.h"
 #include "kernels/linear.h"
+#include "quant/gguf_blocks.h"
+#include "quant/gguf_types.h"
 #include "test.h"
 
 static void check_table(const mq_kernels *k) {
@@ -171,8 +173,35 @@ static void mark(void *ctx, int b, int e, int tid) {
   for (int i = b; i < e; i++) ((cover *)ctx)->hits[i]++;
 }
 
+/* GGUF K-quant rows (random bits, sane fp16 scales) against Q8_K blocks
+ * quantized by the reference quantizer: the table's kernel vs the scalar
+ * reference dot product. */
+static void check_kquants(const mq_kernels *k) {
+  enum { NB = 3, N = 256 * NB };
+  static uint8_t w4[144 * NB], w6[210 * NB], act[292 * NB];
+  static float x[N];
+  for (int i = 0; i < N; i++) x[i] = mqt_randf(-2, 2);
+  mq_gguf_quantize_row_q8_K(x, act, N);
+  for (size_t i = 0; i < sizeof w4; i++) w4[i] = (uint8_t)(mqt_rand() >> 56);
+  for (size_t i = 0; i < sizeof w6; i++) w6[i] = (uint8_t)(mqt_rand() >> 56);
+  for (int b = 0; b < NB; b++) {
+    uint16_t d = mq_f32_to_f16(mqt_randf(0.001f, 0.01f)), dm = mq_f32_to_f16(mqt_randf(0.001f, 0.01f));
+    memcpy(w4 + 144 * b, &d, 2);
+    memcpy(w4 + 144 * b + 2, &dm, 2);
+    memcpy(w6 + 210 * b + 208, &d, 2);
+  }
+  double r4 = mq_gguf_vec_dot(MQ_GGML_TYPE_Q4_K, N, w4, act);
+  double r6 = mq_gguf_vec_dot(MQ_GGML_TYPE_Q6_K, N, w6, act);
+  CHECK_NEAR(k->gguf_q4_k(N, w4, act), r4, 1e-5 * fabs(r4) + 1e-4);
+  CHECK_NEAR(k->gguf_q6_k(N, w6, act), r6, 1e-5 * fabs(r6) + 1e-4);
+}
+
 int main(void) {
   printf("active kernels: %s\n", mq_kern()->name);
+  for (int rep = 0; rep < 20; rep++) {
+    check_kquants(mq_kern_ref());
+    if (mq_kern_avx2()) check_kquants(mq_kern_avx2());
+  }
   check_table(mq_kern_ref());
   const mq_kernels *avx2 = mq_kern_avx2();
   if (avx2) check_table(avx2);

@@ -207,10 +207,96 @@ static float gguf_q8_0_avx2(int n, const void *wv, const void *av) {
   return hsum(acc);
 }
 
+static inline int32_t hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+
+static inline int16_t i16_at(const uint8_t *p) {
+  int16_t v;
+  memcpy(&v, p, 2);
+  return v;
+}
+
+/* Q4_K: d, dmin (fp16), 12 bytes of 6-bit scales/mins, 128 bytes of nibbles
+ * (chunk c of 64: low nibbles of qs[32c..] are sub-block 2c, high 2c+1).
+ * Q8_K: f32 d, 256 int8, 16 int16 sums of 16. */
+static float gguf_q4_k_avx2(int n, const void *wv, const void *av) {
+  const uint8_t *x = wv, *y = av;
+  const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+  float sumf = 0;
+  for (int b = 0; b < n / 256; b++, x += 144, y += 292) {
+    const uint8_t *s = x + 4;
+    int sc[8], mn[8];
+    for (int j = 0; j < 8; j++) {
+      if (j < 4) sc[j] = s[j] & 63, mn[j] = s[j + 4] & 63;
+      else sc[j] = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4), mn[j] = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+    }
+    __m256i isum = _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++) {
+      __m256i q = _mm256_loadu_si256((const __m256i *)(x + 16 + 32 * c));
+      __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+      __m256i y0 = _mm256_loadu_si256((const __m256i *)(y + 4 + 64 * c));
+      __m256i y1 = _mm256_loadu_si256((const __m256i *)(y + 4 + 64 * c + 32));
+      __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), ones);
+      __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), ones);
+      isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(p0, _mm256_set1_epi32(sc[2 * c])));
+      isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(p1, _mm256_set1_epi32(sc[2 * c + 1])));
+    }
+    int msum = 0;
+    for (int j = 0; j < 16; j++) msum += i16_at(y + 260 + 2 * j) * mn[j / 2];
+    float dy;
+    memcpy(&dy, y, 4);
+    sumf += fp16_at(x) * dy * (float)hsum_i32(isum) - fp16_at(x + 2) * dy * (float)msum;
+  }
+  return sumf;
+}
+
+/* Q6_K: ql[128], qh[64], 16 int8 scales (one per 16), fp16 d; values q - 32
+ * (the -32 is taken out through Q8_K's sums of 16). */
+static float gguf_q6_k_avx2(int n, const void *wv, const void *av) {
+  const uint8_t *x = wv, *y = av;
+  const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
+  float sumf = 0;
+  for (int b = 0; b < n / 256; b++, x += 210, y += 292) {
+    const int8_t *sc = (const int8_t *)(x + 192);
+    __m256i isum = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+      __m256i ql0 = _mm256_loadu_si256((const __m256i *)(x + 64 * h));
+      __m256i ql1 = _mm256_loadu_si256((const __m256i *)(x + 64 * h + 32));
+      __m256i qh = _mm256_loadu_si256((const __m256i *)(x + 128 + 32 * h));
+      __m256i q[4];
+      q[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+      q[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+      for (int k = 0; k < 4; k++) {
+        int e0 = 128 * h + 32 * k; /* first element of these 32 */
+        __m256i yy = _mm256_loadu_si256((const __m256i *)(y + 4 + e0));
+        __m256i p = _mm256_maddubs_epi16(q[k], yy); /* 16 pairs, lanes 0-7: first 16 elements */
+        __m256i scv = _mm256_set_m128i(_mm_set1_epi16(sc[e0 / 16 + 1]), _mm_set1_epi16(sc[e0 / 16]));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scv));
+      }
+    }
+    int off = 0;
+    for (int j = 0; j < 16; j++) off += sc[j] * i16_at(y + 260 + 2 * j);
+    float dy;
+    memcpy(&dy, y, 4);
+    sumf += fp16_at(x + 208) * dy * (float)(hsum_i32(isum) - 32 * off);
+  }
+  return sumf;
+}
+
 static const mq_kernels k_avx2 = {"avx2",          dot_f32_avx2,    f16_to_f32_avx2, bf16_to_f32_avx2,
                                   dot_u4_f32_avx2, dot_u8_f32_avx2, dot_s8_f32_avx2, dot_s8s8_avx2,
                                   dot_u4_q8_avx2,  dot_u8_q8_avx2,  dot4_u4_q8_avx2,
-                                  gguf_q4_0_avx2,  gguf_q8_0_avx2};
+                                  gguf_q4_0_avx2,  gguf_q8_0_avx2,  gguf_q4_k_avx2,
+                                  gguf_q6_k_avx2};
 
 const mq_kernels *mq_kern_avx2(void) {
   return mq_cpu_has_avx2() ? &k_avx2 : 0;

@@ -36,6 +36,9 @@ typedef struct mq_kernels {
    * Q4_0 and Q8_0 weights (the scalar entries are quant/gguf_blocks.c's). */
   float (*gguf_q4_0)(int n, const void *w, const void *act);
   float (*gguf_q8_0)(int n, const void *w, const void *act);
+  /* ... and Q4_K / Q6_K weights against Q8_K blocks (n % 256 == 0) */
+  float (*gguf_q4_k)(int n, const void *w, const void *act);
+  float (*gguf_q6_k)(int n, const void *w, const void *act);
 } mq_kernels;
 
 /* x [n] (n % 32 == 0) into int8 blocks of 32: d[b] = max|x_b| / 127,

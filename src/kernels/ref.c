@@ -80,6 +80,14 @@ static float gguf_q8_0_ref(int n, const void *w, const void *a) {
   return mq_gguf_vec_dot(MQ_GGML_TYPE_Q8_0, n, w, a);
 }
 
+static float gguf_q4_k_ref(int n, const void *w, const void *a) {
+  return mq_gguf_vec_dot(MQ_GGML_TYPE_Q4_K, n, w, a);
+}
+
+static float gguf_q6_k_ref(int n, const void *w, const void *a) {
+  return mq_gguf_vec_dot(MQ_GGML_TYPE_Q6_K, n, w, a);
+}
+
 void mq_quantize_q8_32(const float *x, int n, int8_t *q, float *d) {
   for (int b = 0; b < n / 32; b++) {
     float amax = 0;
@@ -96,7 +104,8 @@ void mq_quantize_q8_32(const float *x, int n, int8_t *q, float *d) {
 static const mq_kernels k_ref = {"scalar",       dot_f32_ref,    f16_to_f32_ref, bf16_to_f32_ref,
                                  dot_u4_f32_ref, dot_u8_f32_ref, dot_s8_f32_ref, dot_s8s8_ref,
                                  dot_u4_q8_ref,  dot_u8_q8_ref,  dot4_u4_q8_ref,
-                                 gguf_q4_0_ref,  gguf_q8_0_ref};
+                                 gguf_q4_0_ref,  gguf_q8_0_ref,  gguf_q4_k_ref,
+                                 gguf_q6_k_ref};
 
 const mq_kernels *mq_kern_ref(void) { return &k_ref; }
 
