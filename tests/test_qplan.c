@@ -149,6 +149,16 @@ int main(void) {
   expect_plan(&q, "model.layers.3.mlp.gate", "FLOAT", 16, -1, MQ_FMT_FLOAT);
   mq_qconfig_free(&q);
 
+  /* W4A8 with activation clip is refused clearly, not computed wrongly */
+  CHECK(detect(Q "{\"quant_method\": \"compressed-tensors\", \"format\": \"int-quantized\", "
+               "\"config_groups\": {\"group_1\": {\"targets\": [\"Linear\"], \"activation_use_clip\": true, "
+               "\"weights\": {\"num_bits\": 4, \"type\": \"int\", \"symmetric\": true, \"strategy\": \"channel\"}, "
+               "\"input_activations\": {\"num_bits\": 8, \"type\": \"int\", \"strategy\": \"token\", "
+               "\"dynamic\": true}}}}}", NULL, &q, &err) == MQ_OK);
+  CHECK(mq_plan_linear(&q, NULL, L0 "mlp.up_proj", &s, &err) == MQ_ERR_UNSUPPORTED);
+  CHECK(strstr(err.msg, "activation_use_clip") != NULL);
+  mq_qconfig_free(&q);
+
   /* ModelSlim's description wins over config.json */
   write_file("quant_model_description.json", "{\"model_quant_type\": \"W8A8_DYNAMIC\", \"version\": \"1.0.0\"}");
   CHECK(detect(Q "{\"quant_method\": \"awq\"}}", NULL, &q, &err) == MQ_OK && q.method == MQ_METHOD_MODELSLIM);

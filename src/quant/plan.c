@@ -291,6 +291,14 @@ static int plan_ct(const mq_qconfig *q, const char *name, mq_lspec *s, mq_err *e
   if (!best) return set_float(s), MQ_OK;
   const char *fmt = global_fmt;
   if ((rc = mq_json_str_opt(best, "format", global_fmt, &fmt, q->source, err))) return rc;
+  /* W4A8 with a learned activation clamp (SGLang PR #14736): its per-expert
+   * bias tensors replace the kernel's correction term and the clamp values
+   * are not in the checkpoint; computing it without them would be wrong */
+  if (json_is_true(json_object_get(best, "activation_use_clip")))
+    return mq_errf(err, MQ_ERR_UNSUPPORTED,
+                   "%s: layer %s: activation_use_clip (W4A8 with a learned activation clip) is not "
+                   "supported: its clamp is not stored in the checkpoint",
+                   q->source, name);
   if (strcmp(fmt, "mixed-precision") == 0)
     return mq_errf(err, MQ_ERR_FORMAT, "%s: layer %s: mixed-precision needs a per-group \"format\"",
                    q->source, name);
