@@ -191,9 +191,11 @@ static void greedy(const char *model_rel, const char *golden_rel) {
   json_decref(j);
 }
 
-static void dense_fixture(const char *name) {
-  char dir[1024], js[1100], bin[1100];
+/* model: a file or folder under tests/data; golden files in folder `name` */
+static void fixture_model(const char *name, const char *model) {
+  char dir[1024], js[1100], bin[1100], path[1100];
   snprintf(dir, sizeof dir, "%s/%s", MQ_TEST_DATA, name);
+  snprintf(path, sizeof path, "%s/%s", MQ_TEST_DATA, model);
   snprintf(js, sizeof js, "%s/golden.json", dir);
   snprintf(bin, sizeof bin, "%s/logits.f32", dir);
   json_t *j = json_load_file(js, 0, NULL);
@@ -202,11 +204,13 @@ static void dense_fixture(const char *name) {
   int32_t ids[256];
   int n = load_ids(json_object_get(j, "tokens"), ids, 256);
   float *ref = mqt_read(bin, NULL);
-  compare_logits(dir, ids, n, ref, 2e-5, 1, 64, name);
-  compare_logits(dir, ids, n, ref, 2e-5, 2, 3, name);
+  compare_logits(path, ids, n, ref, 2e-5, 1, 64, model);
+  compare_logits(path, ids, n, ref, 2e-5, 2, 3, model);
   free(ref);
   json_decref(j);
 }
+
+static void dense_fixture(const char *name) { fixture_model(name, name); }
 
 int main(void) {
   stories_logits();
@@ -226,5 +230,9 @@ int main(void) {
   dense_fixture("tiny-mixtral");
   dense_fixture("tiny-qwen2-moe");
   dense_fixture("tiny-qwen3-moe-top1");
+  /* the same weights as GGUF files (tools/hf_to_gguf_tiny.py): qwen3 and
+   * qwen3moe metadata, names and stacked experts */
+  fixture_model("tiny-qwen3", "tiny-qwen3/tiny-qwen3-f32.gguf");
+  fixture_model("tiny-qwen3-moe", "tiny-qwen3-moe/tiny-qwen3-moe-f32.gguf");
   return mqt_report("golden");
 }

@@ -249,7 +249,8 @@ static int bind_layer(struct mq_model *m, int i, mq_err *err) {
       ((rc = bind_vec(m, NM("attn_q_norm.weight"), c->head_dim, 0, &L->q_norm, err)) ||
        (rc = bind_vec(m, NM("attn_k_norm.weight"), c->head_dim, 0, &L->k_norm, err))))
     return rc;
-  if (c->n_expert > 0) return bind_moe(m, i, err);
+  /* sparse when the layer has a router (a model may keep some layers dense) */
+  if (c->n_expert > 0 && mq_gguf_find_tensor(&m->gguf, NM("ffn_gate_inp.weight"))) return bind_moe(m, i, err);
   return (rc = bind_tensor(m, NM("ffn_gate.weight"), c->n_ff, D, 0, 0, &L->gate, 1, err)) ||
                  (rc = bind_tensor(m, NM("ffn_up.weight"), c->n_ff, D, 0, 0, &L->up, 1, err)) ||
                  (rc = bind_tensor(m, NM("ffn_down.weight"), D, c->n_ff, 0, 0, &L->down, 1, err))
