@@ -1,8 +1,9 @@
 /* Corrupted checkpoints: valid checkpoints of every format mixq can write
  * (float llama / qwen2 with biases / MoE, AWQ, GPTQ v1 and v2, AutoRound in
- * GPTQ and AWQ packings, compressed-tensors W4A16 / W8A16, ModelSlim W8A8 +
- * W8A8_DYNAMIC made by hand) are generated into a scratch folder, then
- * broken one way at a time:
+ * GPTQ and AWQ packings, compressed-tensors W4A16 / W8A16 / W8A8 / W4A8,
+ * ModelSlim W8A8 + W8A8_DYNAMIC made by hand and W8A8 / W4A8_DYNAMIC /
+ * W4A4_DYNAMIC / W8A8_MXFP8 from the writer) are generated into a scratch
+ * folder, then broken one way at a time:
  *   - model weights file truncated at every structural boundary;
  *   - bytes flipped in the safetensors header (targeted, and a sweep);
  *   - a tensor's shape, dtype or data_offsets lied about (header rewritten);
@@ -11,7 +12,8 @@
  *   - config.json missing, empty, garbage, or with bad values;
  *   - quantization_config inconsistent with itself or with the tensors;
  *   - ModelSlim descriptions with unknown types, missing layers, fused
- *     shards of different types.
+ *     shards of different types; bad values in the activation-quantized
+ *     formats (deq_scale high bits, int4 range, E8M0 NaN scales).
  * Each case must make mq_model_load fail with a nonzero status, err.code
  * equal to it, and a message naming the problem (checked with strstr), no
  * crash, no sanitizer report, no leak (the ASan build runs this too).
@@ -321,12 +323,20 @@ enum {
   B_AR_AWQ,  /* AutoRound auto_awq */
   B_CT4,     /* compressed-tensors pack-quantized W4A16 g32 asym, actorder */
   B_CT8,     /* compressed-tensors W8A16 per channel */
-  B_MS,      /* ModelSlim W8A8 (attention) + W8A8_DYNAMIC (MLP) */
+  B_MS,      /* ModelSlim W8A8 (attention) + W8A8_DYNAMIC (MLP), by hand */
+  B_MS_W8A8, /* the ModelSlim writer: W8A8 static on F32 llama3 (deq_scale I64) */
+  B_MS_W4A8, /* ModelSlim W4A8_DYNAMIC on qwen2 (int4 packed along N, scale_bias, bias) */
+  B_MS_W4A4, /* ModelSlim W4A4_DYNAMIC */
+  B_MS_MXFP8, /* ModelSlim W8A8_MXFP8 (F8_E4M3 weights, E8M0 scales) */
+  B_CT_W8A8, /* compressed-tensors int-quantized W8A8 (dynamic int8 tokens) on qwen2 */
+  B_CT_W4A8, /* compressed-tensors int-quantized W4A8, group 32 */
   N_BASE
 };
-static const char *k_base_name[N_BASE] = {"float", "qwen2", "moe",    "awq", "gptq", "gptq-v2",
-                                          "autoround", "autoround-awq", "ct-w4a16", "ct-w8a16",
-                                          "modelslim"};
+static const char *k_base_name[N_BASE] = {
+    "float",     "qwen2",        "moe",          "awq",          "gptq",
+    "gptq-v2",   "autoround",    "autoround-awq", "ct-w4a16",    "ct-w8a16",
+    "modelslim", "modelslim-w8a8", "modelslim-w4a8", "modelslim-w4a4", "modelslim-mxfp8",
+    "ct-w8a8",   "ct-w4a8"};
 static char g_base[N_BASE][600];
 
 static void make_quant(int b, const char *src, mq_qformat fmt, int bits, int gs, int sym, int desc,
@@ -359,6 +369,12 @@ static void make_bases(void) {
   make_quant(B_AR_AWQ, "tiny-llama3", MQ_QFORMAT_AUTOROUND, 4, 32, 1, 0, MQ_QPACKING_AUTO_AWQ);
   make_quant(B_CT4, "tiny-llama3", MQ_QFORMAT_CT_W4A16, 4, 32, 0, 1, MQ_QPACKING_DEFAULT);
   make_quant(B_CT8, "tiny-qwen2", MQ_QFORMAT_CT_W8A16, 8, -1, 1, 0, MQ_QPACKING_DEFAULT);
+  make_quant(B_MS_W8A8, "tiny-llama3", MQ_QFORMAT_MS_W8A8, 0, 0, -1, 0, MQ_QPACKING_DEFAULT);
+  make_quant(B_MS_W4A8, "tiny-qwen2", MQ_QFORMAT_MS_W4A8, 0, 0, -1, 0, MQ_QPACKING_DEFAULT);
+  make_quant(B_MS_W4A4, "tiny-llama3", MQ_QFORMAT_MS_W4A4, 0, 0, -1, 0, MQ_QPACKING_DEFAULT);
+  make_quant(B_MS_MXFP8, "tiny-llama3", MQ_QFORMAT_MS_MXFP8, 0, 0, -1, 0, MQ_QPACKING_DEFAULT);
+  make_quant(B_CT_W8A8, "tiny-qwen2", MQ_QFORMAT_CT_W8A8, 0, 0, -1, 0, MQ_QPACKING_DEFAULT);
+  make_quant(B_CT_W4A8, "tiny-llama3", MQ_QFORMAT_CT_W4A8, 0, 32, -1, 0, MQ_QPACKING_DEFAULT);
   mkdir(g_base[B_MS], 0700);
   snprintf(s, sizeof s, "%.900s/tiny-llama3", MQ_TEST_DATA);
   mq_err err;
@@ -367,7 +383,8 @@ static void make_bases(void) {
   /* every base loads and names its method */
   static const char *k_method[N_BASE] = {"none", "none", "none", "awq", "gptq", "gptq", "auto-round",
                                          "auto-round", "compressed-tensors", "compressed-tensors",
-                                         "modelslim"};
+                                         "modelslim", "modelslim", "modelslim", "modelslim",
+                                         "modelslim", "compressed-tensors", "compressed-tensors"};
   for (int b = 0; b < N_BASE; b++) {
     mq_model *m = NULL;
     int rc = mq_model_load(g_base[b], NULL, &m, &err);
@@ -949,6 +966,21 @@ static void test_qconfig(void) {
 
 /* ---- 7. ModelSlim descriptions -------------------------------------------- */
 
+static void deq_garbage(uint8_t *data, const mq_tensor *t) {
+  (void)t;
+  data[3 * 8 + 5] ^= 0x12; /* deq_scale[3]: bits 40..47 of its int64 */
+}
+
+static void int4_out_of_range(uint8_t *data, const mq_tensor *t) {
+  (void)t;
+  data[0] = 100;
+}
+
+static void e8m0_nan(uint8_t *data, const mq_tensor *t) {
+  (void)t;
+  data[1] = 0xff;
+}
+
 static void test_modelslim(void) {
   char d[1200];
   const char *ms = g_base[B_MS];
@@ -1023,6 +1055,47 @@ static void test_modelslim(void) {
     snprintf(label, sizeof label, "modelslim: %s", vals[i].label);
     FAIL(label, d, MQ_ERR_FORMAT, vals[i].needle);
   }
+  /* checkpoints of the ModelSlim and compressed-tensors writers */
+  variant(g_base[B_MS_W8A8], d, sizeof d);
+  st_rewrite(d, NULL, L0 ".deq_scale", deq_garbage);
+  FAIL("modelslim-w8a8: deq_scale I64 with garbage high bits", d, MQ_ERR_FORMAT, "deq_scale[3]",
+       "high 32 bits");
+  variant(g_base[B_MS_W8A8], d, sizeof d);
+  st_set(d, L0 ".deq_scale", "dtype", json_string("U64"));
+  FAIL("modelslim-w8a8: deq_scale dtype I64 -> U64", d, MQ_ERR_FORMAT, L0 ".deq_scale", "U64");
+  variant(g_base[B_MS_W4A8], d, sizeof d);
+  st_drop(d, L0 ".weight_scale");
+  FAIL("modelslim-w4a8: weight_scale removed", d, MQ_ERR_FORMAT, L0 ".weight_scale");
+  variant(g_base[B_MS_W4A8], d, sizeof d);
+  st_set(d, L0 ".weight", "shape", json_pack("[ii]", 64, 32));
+  FAIL("modelslim-w4a8: packed weight shape [64, 32] (same bytes)", d, MQ_ERR_FORMAT, L0 ".weight");
+  variant(g_base[B_MS_W4A4], d, sizeof d);
+  st_rewrite(d, NULL, L0 ".weight", int4_out_of_range);
+  FAIL("modelslim-w4a4: int4 weight value 100", d, MQ_ERR_FORMAT, L0, "int4");
+  variant(g_base[B_MS_MXFP8], d, sizeof d);
+  st_rewrite(d, NULL, L0 ".weight_scale", e8m0_nan);
+  FAIL("modelslim-mxfp8: E8M0 scale 0xFF (NaN)", d, MQ_ERR_FORMAT, L0, "0xFF");
+  variant(g_base[B_MS_MXFP8], d, sizeof d);
+  st_set(d, L0 ".weight", "dtype", json_string("I8"));
+  FAIL("modelslim-mxfp8: weight dtype F8_E4M3 -> I8", d, MQ_ERR_FORMAT, L0 ".weight", "F8_E4M3");
+  variant(g_base[B_MS_MXFP8], d, sizeof d);
+  st_drop(d, "model.layers.1.mlp.down_proj.weight_scale");
+  FAIL("modelslim-mxfp8: weight_scale removed", d, MQ_ERR_FORMAT, "model.layers.1.mlp.down_proj.weight_scale");
+  variant(g_base[B_CT_W8A8], d, sizeof d);
+  st_drop(d, L0 ".weight_scale");
+  FAIL("ct-w8a8: weight_scale removed", d, MQ_ERR_FORMAT, L0 ".weight_scale");
+  variant(g_base[B_CT_W8A8], d, sizeof d);
+  st_set(d, L0 ".weight", "dtype", json_string("U8"));
+  FAIL("ct-w8a8: weight dtype I8 -> U8", d, 0, L0 ".weight", "U8");
+  ct_group_set(B_CT_W8A8, "input_activations", json_pack("{s:i,s:s,s:b}", "num_bits", 4, "type", "int",
+                                                          "dynamic", 0), d, sizeof d);
+  FAIL("ct-w8a8: static 4-bit input activations", d, MQ_ERR_UNSUPPORTED, "input activations");
+  variant(g_base[B_CT_W4A8], d, sizeof d);
+  st_set(d, L0 ".weight_scale", "shape", json_pack("[ii]", 32, 4));
+  FAIL("ct-w4a8: weight_scale [32, 4] for N = 64", d, MQ_ERR_FORMAT, L0 ".weight_scale");
+  variant(g_base[B_CT_W4A8], d, sizeof d);
+  st_rewrite(d, NULL, L0 ".weight", int4_out_of_range);
+  FAIL("ct-w4a8: int4 weight value 100 stored in I8", d, MQ_ERR_FORMAT, L0, "4-bit range");
   variant(ms, d, sizeof d);
   st_set(d, L0 ".deq_scale", "shape", json_pack("[ii]", 16, 4));
   FAIL("modelslim: deq_scale [16, 4] instead of [64]", d, MQ_ERR_FORMAT, L0 ".deq_scale");
@@ -1076,7 +1149,7 @@ int main(void) {
   test_qconfig();
   printf("quantization metadata: %d cases\n", g_cases - before), before = g_cases;
   test_modelslim();
-  printf("ModelSlim descriptions: %d cases\n", g_cases - before), before = g_cases;
+  printf("ModelSlim and activation-quantized formats: %d cases\n", g_cases - before), before = g_cases;
   test_shards();
   printf("sharded: %d cases\n", g_cases - before);
   printf("test_corrupt: %d corrupted-checkpoint cases over %d valid checkpoints, %d known gaps\n",

@@ -143,6 +143,18 @@ static int ct_int(struct mq_model *m, const char *name, const mq_lspec *s, int N
       (rc = mq_adapt_tensor(m, name, s, "weight_zero_point", k_zp_int, 2, N, G, 1, &zp, err)))
     return rc;
   if (s->sym) zp = NULL; /* older writers kept an unused zero point */
+  if (s->bits < 8) { /* one value per byte (W4A8): it must fit the declared bits */
+    int lo = -(1 << (s->bits - 1)), hi = (1 << (s->bits - 1)) - 1;
+    for (uint64_t i = 0; i < w->n_elems; i++) {
+      int v = (int8_t)w->data[i];
+      if (v < lo || v > hi)
+        return mq_errf(err, MQ_ERR_FORMAT,
+                       "layer %s (%s): weight value %d at [%llu, %llu] is outside the %d-bit range "
+                       "[%d, %d]",
+                       name, s->scheme, v, (unsigned long long)(i / (uint64_t)K),
+                       (unsigned long long)(i % (uint64_t)K), s->bits, lo, hi);
+    }
+  }
   /* signed bytes are the canonical S8 layout: used in place */
   if ((rc = mq_adapt_alloc(m, name, l, N, K, s->bits, gs, MQ_CODES_S8, zp != NULL, w->data, err)))
     return rc;

@@ -435,8 +435,9 @@ def seeds_load(tmp):
     open(os.path.join(src, "model.safetensors"), "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
     def seed(name, d):
-        c = open(os.path.join(d, "config.json"), "rb").read()
-        c = json.dumps(json.loads(c), separators=(",", ":")).encode()
+        c = json.loads(open(os.path.join(d, "config.json"), "rb").read())
+        c.get("quantization_config", {}).pop("model_name_or_path", None)  # a temp path: not reproducible
+        c = json.dumps(c, separators=(",", ":")).encode()
         out("load", name, c + b"\0" + open(os.path.join(d, "model.safetensors"), "rb").read())
 
     seed("float_f16", src)
@@ -446,7 +447,8 @@ def seeds_load(tmp):
             "autoround_gptqmodel": ["--format", "auto-round", "--packing", "gptqmodel", "--desc-act"],
             "autoround_awq": ["--format", "auto-round", "--packing", "auto_awq"],
             "ct_w4a16_asym_act": ["--format", "ct-w4a16", "--asym", "--desc-act"],
-            "ct_w8a16": ["--format", "ct-w8a16"], "ct_3bit_dense": ["--format", "ct-w4a16", "--bits", "3", "--packing", "dense"]}
+            "ct_w8a16": ["--format", "ct-w8a16"], "ct_3bit_dense": ["--format", "ct-w4a16", "--bits", "3", "--packing", "dense"],
+            "ct_w8a8": ["--format", "ct-w8a8"], "ct_w4a8": ["--format", "ct-w4a8"]}
     for name, args in sorted(runs.items()):
         d = os.path.join(tmp, "q-" + name)
         subprocess.run([mixq, "quantize", src, d, "--group-size", "32", "--seed", "1"] + args, check=True,
