@@ -5,14 +5,14 @@
 # target finds one, or if a reproducer already there still fails.
 #
 # usage: tests/fuzz/run.sh [SECONDS] [TARGET ...]   (targets: safetensors config
-#        qconfig modelslim_desc tokenizer tokenize gguf load; default all)
+#        qconfig modelslim_desc tokenizer tokenize gguf load chat oai; default all)
 # env:   MQ_FUZZ_BUILD (build folder, default build-fuzz), MQ_FUZZ_JOBS
 #        (targets run at once, default 1), MQ_SHARED_DIR (fixtures)
 set -eu
 cd "$(dirname "$0")/../.."
 SECS=${1:-60}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-safetensors config qconfig modelslim_desc tokenizer tokenize gguf load}
+TARGETS=${*:-safetensors config qconfig modelslim_desc tokenizer tokenize gguf load chat oai}
 B=${MQ_FUZZ_BUILD:-build-fuzz}
 JOBS=${MQ_FUZZ_JOBS:-1}
 
@@ -25,7 +25,7 @@ cmake --build "$B" -j "$(nproc)" --target fuzz_all >/dev/null
 max_len() {
   case $1 in
   tokenizer | load) echo 32768 ;;
-  tokenize) echo 4096 ;;
+  tokenize | chat | oai) echo 4096 ;;
   config | qconfig) echo 8192 ;;
   *) echo 16384 ;;
   esac
