@@ -36,7 +36,8 @@ typedef struct {
 } moe_item;
 
 /* The MoE layer of expert linear i (aggregating all its experts), or NULL
- * when i is not an expert; *first is 1 at the layer's first expert. */
+ * when i is not an expert; *first is 1 at the layer's first expert. A
+ * layer's experts are contiguous in load order, so this is one pass. */
 static const moe_item *moe_of(const mq_model *m, int i, int *first) {
   static moe_item item;
   mq_linear_info li;
@@ -45,12 +46,12 @@ static const moe_item *moe_of(const mq_model *m, int i, int *first) {
   mq_model_linear(m, i, &li);
   if (!expert_of(li.name, prefix, sizeof prefix, &role)) return NULL;
   *first = 1;
-  for (int j = 0; j < i && *first; j++) {
-    mq_linear_info lj;
-    char pj[128];
-    int rj;
-    mq_model_linear(m, j, &lj);
-    if (expert_of(lj.name, pj, sizeof pj, &rj) && !strcmp(pj, prefix)) *first = 0;
+  if (i > 0) {
+    mq_linear_info lp;
+    char pp[128];
+    int rp;
+    mq_model_linear(m, i - 1, &lp);
+    if (expert_of(lp.name, pp, sizeof pp, &rp) && !strcmp(pp, prefix)) *first = 0;
   }
   if (!*first) return &item;
   memset(&item, 0, sizeof item);
@@ -60,7 +61,7 @@ static const moe_item *moe_of(const mq_model *m, int i, int *first) {
     char pj[128];
     int rj;
     mq_model_linear(m, j, &lj);
-    if (!expert_of(lj.name, pj, sizeof pj, &rj) || strcmp(pj, prefix)) continue;
+    if (!expert_of(lj.name, pj, sizeof pj, &rj) || strcmp(pj, prefix)) break;
     if (rj == 2) item.w2 = lj, item.n_w2++;
     else item.w13 = lj;
     item.bytes += lj.bytes;
