@@ -11,38 +11,9 @@
 #include "model/model.h"
 #include "quant/adapt.h"
 #include "test.h"
+#include "adapter_ckpt.h"
 
-static char g_dir[256];
-
-/* A fresh checkpoint dir holding the tensors added to w. */
-static struct mq_model *open_model(mq_st_writer *w) {
-  static int seq;
-  snprintf(g_dir, sizeof g_dir, "%s/qa-%d-%d", MQ_BUILD_DIR, (int)getpid(), seq++);
-  mkdir(g_dir, 0777);
-  char p[300];
-  snprintf(p, sizeof p, "%s/model.safetensors", g_dir);
-  mq_err err;
-  CHECK(mq_st_writer_save(w, p, &err) == MQ_OK);
-  mq_st_writer_free(w);
-  struct mq_model *m = calloc(1, sizeof *m);
-  CHECK(mq_ckpt_open(g_dir, &m->ckpt, &err) == MQ_OK);
-  return m;
-}
-
-static void close_model(struct mq_model *m) {
-  char p[300];
-  snprintf(p, sizeof p, "%s/model.safetensors", g_dir);
-  unlink(p);
-  rmdir(g_dir);
-  mq_model_free(m);
-}
-
-static void add(mq_st_writer *w, const char *name, mq_dtype dt, int nd, int64_t d0, int64_t d1,
-                const void *data) {
-  int64_t sh[2] = {d0, d1};
-  mq_err err;
-  CHECK(mq_st_writer_add(w, name, dt, nd, sh, data, &err) == MQ_OK);
-}
+static struct mq_model *open_model(mq_st_writer *w) { return open_model_as(w, "model.safetensors"); }
 
 /* Compare every dequantized weight of l with want[n*K + k]. */
 static void expect_weights(const mq_linear *l, const float *want, const char *what) {
