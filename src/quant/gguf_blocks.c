@@ -554,65 +554,34 @@ static inline int8_t q8_code(float r) {
   return r >= 127.0f ? 127 : (r <= -128.0f ? -128 : (r == r ? (int8_t)r : 0));
 }
 
-void mq_gguf_quantize_row_q8_0(const float *x, void *dst, int64_t n) {
+/* Q8_0 (34 bytes: fp16 d, 32 int8) or, with_sum, Q8_1 (36 bytes: fp16 d,
+ * fp16 d * sum(q), 32 int8) blocks of x. x86: the multiplier and rounding of
+ * llama.cpp's x86 SIMD builds (127/amax, ties to even) instead of the
+ * reference's (1/(amax/127), ties away from zero). */
+static void quantize_q8(const float *x, uint8_t *y, int64_t n, int with_sum, int x86) {
   assert(n % QK == 0);
-  uint8_t *y = dst;
-  for (int64_t i = 0; i < n / QK; i++, x += QK, y += 34) {
+  int qoff = with_sum ? 4 : 2;
+  for (int64_t i = 0; i < n / QK; i++, x += QK, y += qoff + QK) {
     float amax = 0;
     for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
-    float d = amax / 127, id = d != 0 ? 1.0f / d : 0.0f;
-    wr_f16(y, d);
-    for (int j = 0; j < QK; j++) y[2 + j] = (uint8_t)q8_code(roundf(x[j] * id));
-  }
-}
-
-void mq_gguf_quantize_row_q8_1(const float *x, void *dst, int64_t n) {
-  assert(n % QK == 0);
-  uint8_t *y = dst;
-  for (int64_t i = 0; i < n / QK; i++, x += QK, y += 36) {
-    float amax = 0;
-    for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
-    float d = amax / 127, id = d != 0 ? 1.0f / d : 0.0f;
+    float d = amax / 127.0f, id;
+    if (x86) id = amax != 0 ? 127.0f / amax : 0.0f;
+    else id = d != 0 ? 1.0f / d : 0.0f;
     int sum = 0;
     for (int j = 0; j < QK; j++) {
-      int8_t q = q8_code(roundf(x[j] * id));
-      y[4 + j] = (uint8_t)q;
+      int8_t q = q8_code(x86 ? rintf(x[j] * id) : roundf(x[j] * id));
+      y[qoff + j] = (uint8_t)q;
       sum += q;
     }
     wr_f16(y, d);
-    wr_f16(y + 2, (float)sum * d);
+    if (with_sum) wr_f16(y + 2, d * (float)sum);
   }
 }
 
-void mq_gguf_quantize_row_q8_0_x86(const float *x, void *dst, int64_t n) {
-  assert(n % QK == 0);
-  uint8_t *y = dst;
-  for (int64_t i = 0; i < n / QK; i++, x += QK, y += 34) {
-    float amax = 0;
-    for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
-    float d = amax / 127.0f, id = amax != 0 ? 127.0f / amax : 0.0f;
-    wr_f16(y, d);
-    for (int j = 0; j < QK; j++) y[2 + j] = (uint8_t)q8_code(rintf(x[j] * id));
-  }
-}
-
-void mq_gguf_quantize_row_q8_1_x86(const float *x, void *dst, int64_t n) {
-  assert(n % QK == 0);
-  uint8_t *y = dst;
-  for (int64_t i = 0; i < n / QK; i++, x += QK, y += 36) {
-    float amax = 0;
-    for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
-    float d = amax / 127.0f, id = amax != 0 ? 127.0f / amax : 0.0f;
-    int sum = 0;
-    for (int j = 0; j < QK; j++) {
-      int8_t q = q8_code(rintf(x[j] * id));
-      y[4 + j] = (uint8_t)q;
-      sum += q;
-    }
-    wr_f16(y, d);
-    wr_f16(y + 2, d * (float)sum);
-  }
-}
+void mq_gguf_quantize_row_q8_0(const float *x, void *dst, int64_t n) { quantize_q8(x, dst, n, 0, 0); }
+void mq_gguf_quantize_row_q8_1(const float *x, void *dst, int64_t n) { quantize_q8(x, dst, n, 1, 0); }
+void mq_gguf_quantize_row_q8_0_x86(const float *x, void *dst, int64_t n) { quantize_q8(x, dst, n, 0, 1); }
+void mq_gguf_quantize_row_q8_1_x86(const float *x, void *dst, int64_t n) { quantize_q8(x, dst, n, 1, 1); }
 
 void mq_gguf_quantize_row_q8_K(const float *x, void *dst, int64_t n) {
   assert(n % QKK == 0);
