@@ -37,14 +37,10 @@ typedef struct R {
 
 static _Noreturn void rfail(R *r, int code, size_t off, const char *fmt, ...) MQ_PRINTF(4, 5);
 static _Noreturn void rfail(R *r, int code, size_t off, const char *fmt, ...) {
-  char msg[768];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  jinja_verr(r->err, r->j->src, off, code, fmt, ap);
   va_end(ap);
-  int line, col;
-  line_col(r->j->src, off, &line, &col);
-  mq_errf(r->err, code, "chat template line %d, column %d: %s", line, col, msg);
   longjmp(r->jb, 1);
 }
 

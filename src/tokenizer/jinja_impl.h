@@ -3,10 +3,13 @@
 #ifndef MQ_TOKENIZER_JINJA_IMPL_H
 #define MQ_TOKENIZER_JINJA_IMPL_H
 
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/err.h"
 #include "tokenizer/jinja.h"
 
 #define J_MAX_DEPTH 200                 /* nesting of expressions / statements */
@@ -195,6 +198,16 @@ static inline void line_col(const char *src, size_t off, int *line, int *col) {
       ++*col;
     }
   }
+}
+
+/* err = "chat template line L, column C: <fmt ...>" for byte off of src. */
+static inline void jinja_verr(mq_err *err, const char *src, size_t off, int code, const char *fmt,
+                              va_list ap) {
+  char msg[768];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  int line, col;
+  line_col(src, off, &line, &col);
+  mq_errf(err, code, "chat template line %d, column %d: %s", line, col, msg);
 }
 
 static inline int jstr_is(jstr s, const char *z) {

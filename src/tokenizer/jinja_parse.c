@@ -24,14 +24,10 @@ typedef struct P {
 
 static _Noreturn void pfail(P *p, int code, size_t off, const char *fmt, ...) MQ_PRINTF(4, 5);
 static _Noreturn void pfail(P *p, int code, size_t off, const char *fmt, ...) {
-  char msg[768];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  jinja_verr(p->err, p->j->src, off, code, fmt, ap);
   va_end(ap);
-  int line, col;
-  line_col(p->j->src, off, &line, &col);
-  mq_errf(p->err, code, "chat template line %d, column %d: %s", line, col, msg);
   longjmp(p->jb, 1);
 }
 
