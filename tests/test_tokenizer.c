@@ -6,56 +6,9 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "vocab_vectors.h"
 #include "tokenizer/tok_impl.h"
 #include "tokenizer/utf8.h"
-
-static const char *SEP = "\n__ggml_vocab_test__\n";
-
-/* Split a .inp file into its strings (each followed by SEP). */
-static int read_inp(const char *path, char ***out, size_t **lens) {
-  size_t n;
-  char *buf = mqt_read(path, &n);
-  if (!buf) return -1;
-  int cnt = 0, cap = 64;
-  char **v = malloc((size_t)cap * sizeof *v);
-  size_t *l = malloc((size_t)cap * sizeof *l);
-  char *p = buf, *end = buf + n;
-  while (p < end) {
-    char *q = strstr(p, SEP);
-    if (!q) break;
-    v[cnt] = p;
-    l[cnt] = (size_t)(q - p);
-    *q = 0;
-    cnt++;
-    p = q + strlen(SEP);
-  }
-  *out = v;
-  *lens = l;
-  return cnt; /* v[0] points at buf: free(v[0]) frees the text */
-}
-
-/* Parse one .out line (" 1 2 3") into ids. */
-static int parse_ids(const char *line, int32_t *ids, int cap) {
-  int n = 0;
-  while (*line && *line != '\n' && n < cap) {
-    char *end;
-    long v = strtol(line, &end, 10);
-    if (end == line) break;
-    ids[n++] = (int32_t)v;
-    line = end;
-  }
-  return n;
-}
-
-static int same(const int32_t *a, int na, const int32_t *b, int nb) {
-  return na == nb && (na == 0 || !memcmp(a, b, (size_t)na * sizeof *a));
-}
-
-static void print_ids(const char *what, const int32_t *ids, int n) {
-  fprintf(stderr, "  %s:", what);
-  for (int i = 0; i < n; i++) fprintf(stderr, " %d", (int)ids[i]);
-  fputc('\n', stderr);
-}
 
 /* Encode every string of inp without special tokens and compare with out;
  * also decode back. Returns the number of matching cases. */
