@@ -7,6 +7,11 @@
 #include "quant/gguf_types.h"
 #include "test.h"
 
+/* A tier's GGUF kernel for type t, or the scalar definition where it has none. */
+static float gdot(const mq_kernels *k, int t, int n, const void *w, const void *a) {
+  return k->gguf_dot[t] ? k->gguf_dot[t](n, w, a) : mq_gguf_vec_dot(t, n, w, a);
+}
+
 static void check_table(const mq_kernels *k) {
   const mq_kernels *ref = mq_kern_ref();
   for (int n = 1; n <= 300; n += (n < 40 ? 1 : (n == 40 ? 24 : 37))) { /* includes 64, 288 */
@@ -77,9 +82,9 @@ static void check_table(const mq_kernels *k) {
           a80[34 * bb + 2 + i] = (uint8_t)(int8_t)((int)(mqt_rand() % 255) - 127);
         }
       }
-      double g4 = ref->gguf_q4_0(n, w40, a80), g8 = ref->gguf_q8_0(n, w80, a80);
-      CHECK_NEAR(k->gguf_q4_0(n, w40, a80), g4, 1e-5 * fabs(g4) + 1e-4);
-      CHECK_NEAR(k->gguf_q8_0(n, w80, a80), g8, 1e-5 * fabs(g8) + 1e-4);
+      double g4 = mq_gguf_vec_dot(MQ_GGML_TYPE_Q4_0, n, w40, a80), g8 = mq_gguf_vec_dot(MQ_GGML_TYPE_Q8_0, n, w80, a80);
+      CHECK_NEAR(gdot(k, MQ_GGML_TYPE_Q4_0, n, w40, a80), g4, 1e-5 * fabs(g4) + 1e-4);
+      CHECK_NEAR(gdot(k, MQ_GGML_TYPE_Q8_0, n, w80, a80), g8, 1e-5 * fabs(g8) + 1e-4);
       /* and the fast dot approximates the exact one within the int8 step */
       CHECK_NEAR(r8, ref->dot_u8_f32(cu, a, n), 0.01 * s8 + 1e-6);
     }
@@ -192,8 +197,8 @@ static void check_kquants(const mq_kernels *k) {
   }
   double r4 = mq_gguf_vec_dot(MQ_GGML_TYPE_Q4_K, N, w4, act);
   double r6 = mq_gguf_vec_dot(MQ_GGML_TYPE_Q6_K, N, w6, act);
-  CHECK_NEAR(k->gguf_q4_k(N, w4, act), r4, 1e-5 * fabs(r4) + 1e-4);
-  CHECK_NEAR(k->gguf_q6_k(N, w6, act), r6, 1e-5 * fabs(r6) + 1e-4);
+  CHECK_NEAR(gdot(k, MQ_GGML_TYPE_Q4_K, N, w4, act), r4, 1e-5 * fabs(r4) + 1e-4);
+  CHECK_NEAR(gdot(k, MQ_GGML_TYPE_Q6_K, N, w6, act), r6, 1e-5 * fabs(r6) + 1e-4);
 }
 
 int main(void) {

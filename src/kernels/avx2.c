@@ -3,7 +3,10 @@
 #include "kernels/kernels.h"
 
 #if defined(MQ_SCALAR_ONLY) || !(defined(__x86_64__) || defined(__i386__))
-const mq_kernels *mq_kern_avx2(void) { return 0; }
+int mq_kern_fill_avx2(mq_kernels *k) {
+  (void)k;
+  return 0;
+}
 #else
 #include <immintrin.h>
 #include <string.h>
@@ -292,13 +295,23 @@ static float gguf_q6_k_avx2(int n, const void *wv, const void *av) {
   return sumf;
 }
 
-static const mq_kernels k_avx2 = {"avx2",          dot_f32_avx2,    f16_to_f32_avx2, bf16_to_f32_avx2,
-                                  dot_u4_f32_avx2, dot_u8_f32_avx2, dot_s8_f32_avx2, dot_s8s8_avx2,
-                                  dot_u4_q8_avx2,  dot_u8_q8_avx2,  dot4_u4_q8_avx2,
-                                  gguf_q4_0_avx2,  gguf_q8_0_avx2,  gguf_q4_k_avx2,
-                                  gguf_q6_k_avx2};
-
-const mq_kernels *mq_kern_avx2(void) {
-  return mq_cpu_has_avx2() ? &k_avx2 : 0;
+int mq_kern_fill_avx2(mq_kernels *k) {
+  if (!mq_cpu_has_avx2()) return 0;
+  k->name = "avx2";
+  k->dot_f32 = dot_f32_avx2;
+  k->f16_to_f32 = f16_to_f32_avx2;
+  k->bf16_to_f32 = bf16_to_f32_avx2;
+  k->dot_u4_f32 = dot_u4_f32_avx2;
+  k->dot_u8_f32 = dot_u8_f32_avx2;
+  k->dot_s8_f32 = dot_s8_f32_avx2;
+  k->dot_s8s8 = dot_s8s8_avx2;
+  k->dot_u4_q8 = dot_u4_q8_avx2;
+  k->dot_u8_q8 = dot_u8_q8_avx2;
+  k->dot4_u4_q8 = dot4_u4_q8_avx2;
+  k->gguf_dot[MQ_GGML_TYPE_Q4_0] = gguf_q4_0_avx2;
+  k->gguf_dot[MQ_GGML_TYPE_Q8_0] = gguf_q8_0_avx2;
+  k->gguf_dot[MQ_GGML_TYPE_Q4_K] = gguf_q4_k_avx2;
+  k->gguf_dot[MQ_GGML_TYPE_Q6_K] = gguf_q6_k_avx2;
+  return 1;
 }
 #endif

@@ -7,6 +7,9 @@
 #include <stdint.h>
 
 #include "io/dtype.h"
+#include "quant/gguf_types.h"
+
+typedef float (*mq_gguf_dot_fn)(int n, const void *w, const void *act);
 
 typedef struct mq_kernels {
   const char *name; /* "scalar", "avx2" ... */
@@ -32,13 +35,12 @@ typedef struct mq_kernels {
    * weight block is decoded once for the four. */
   void (*dot4_u4_q8)(const uint8_t *codes, const int8_t *q, int q_stride, const float *d,
                      int d_stride, int n, float out[4]);
-  /* GGUF rows of n values (n % 32 == 0) against Q8_0 activation blocks:
-   * Q4_0 and Q8_0 weights (the scalar entries are quant/gguf_blocks.c's). */
-  float (*gguf_q4_0)(int n, const void *w, const void *act);
-  float (*gguf_q8_0)(int n, const void *w, const void *act);
-  /* ... and Q4_K / Q6_K weights against Q8_K blocks (n % 256 == 0) */
-  float (*gguf_q4_k)(int n, const void *w, const void *act);
-  float (*gguf_q6_k)(int n, const void *w, const void *act);
+  /* GGUF: one row of n values of ggml type t against the activation blocks
+   * that type's dot product consumes (mq_gguf_act_size: Q8_0 for Q4_0/Q8_0,
+   * Q8_K for the K-quants ...). Indexed by ggml type id; NULL where a tier
+   * has no kernel for the type: callers then use mq_gguf_vec_dot, the
+   * scalar definition (quant/gguf_blocks.c), which the entries must equal. */
+  mq_gguf_dot_fn gguf_dot[MQ_GGML_TYPE_COUNT];
 } mq_kernels;
 
 /* x [n] (n % 32 == 0) into int8 blocks of 32: d[b] = max|x_b| / 127,
@@ -49,8 +51,17 @@ void mq_quantize_q8_32(const float *x, int n, int8_t *q, float *d);
 const mq_kernels *mq_kern(void);
 /* The scalar reference table, for tests and the scalar-only build. */
 const mq_kernels *mq_kern_ref(void);
-/* NULL when this CPU or build has no AVX2 variant. */
+/* A tier's table (the reference's entries where the tier has none), or NULL
+ * when this CPU or build lacks the tier. */
 const mq_kernels *mq_kern_avx2(void);
+const mq_kernels *mq_kern_neon(void);
+
+/* Each ISA source file overwrites the entries it implements in a copy of
+ * the reference table (one ISA per file; dispatch.c assembles the tiers).
+ * The fill functions return 0 when this CPU or build lacks the ISA. */
+int mq_kern_fill_avx2(mq_kernels *k);      /* kernels/avx2.c */
+void mq_kern_fill_avx2_gguf(mq_kernels *k); /* kernels/avx2_gguf.c: more GGUF types */
+int mq_kern_fill_neon(mq_kernels *k);      /* kernels/neon.c */
 
 /* Float row of any float dtype into dst (converted) — or, for F32 input,
  * the source itself when it is 4-byte aligned. */

@@ -69,11 +69,8 @@ void mq_linear_forward_gguf(const mq_linear *l, const float *x, int n_tok, float
     default: mq_gguf_quantize_act(l->gtype, xt, at, K); break;
     }
   }
-  gguf_job j = {l, act, stride, (size_t)mq_ggml_row_size(l->gtype, K), y, n_tok, NULL};
-  if (l->gtype == MQ_GGML_TYPE_Q4_0) j.dot = ex->k->gguf_q4_0;
-  if (l->gtype == MQ_GGML_TYPE_Q8_0) j.dot = ex->k->gguf_q8_0;
-  if (l->gtype == MQ_GGML_TYPE_Q4_K) j.dot = ex->k->gguf_q4_k;
-  if (l->gtype == MQ_GGML_TYPE_Q6_K) j.dot = ex->k->gguf_q6_k;
+  gguf_job j = {l, act, stride, (size_t)mq_ggml_row_size(l->gtype, K), y, n_tok,
+                l->gtype < MQ_GGML_TYPE_COUNT ? ex->k->gguf_dot[l->gtype] : NULL};
   mq_pool_for(mq_pool_if(ex->pool, (double)l->n_out * l->n_in * n_tok),
               (l->n_out + ROWS_PER_TASK - 1) / ROWS_PER_TASK, gguf_rows, &j);
 }

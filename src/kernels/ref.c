@@ -1,13 +1,9 @@
 /* Scalar reference kernels: the oracle every SIMD variant is tested against. */
 #include <math.h>
-#include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/numconv.h"
 #include "kernels/kernels.h"
-#include "quant/gguf_blocks.h"
-#include "quant/gguf_types.h"
 
 static float dot_f32_ref(const float *a, const float *b, int n) {
   double s = 0; /* double accumulation: the oracle should be the most exact */
@@ -72,22 +68,6 @@ static void dot4_u4_q8_ref(const uint8_t *c, const int8_t *q, int qs, const floa
   for (int j = 0; j < 4; j++) out[j] = dot_u4_q8_ref(c, q + (size_t)j * qs, d + (size_t)j * ds, n);
 }
 
-static float gguf_q4_0_ref(int n, const void *w, const void *a) {
-  return mq_gguf_vec_dot(MQ_GGML_TYPE_Q4_0, n, w, a);
-}
-
-static float gguf_q8_0_ref(int n, const void *w, const void *a) {
-  return mq_gguf_vec_dot(MQ_GGML_TYPE_Q8_0, n, w, a);
-}
-
-static float gguf_q4_k_ref(int n, const void *w, const void *a) {
-  return mq_gguf_vec_dot(MQ_GGML_TYPE_Q4_K, n, w, a);
-}
-
-static float gguf_q6_k_ref(int n, const void *w, const void *a) {
-  return mq_gguf_vec_dot(MQ_GGML_TYPE_Q6_K, n, w, a);
-}
-
 void mq_quantize_q8_32(const float *x, int n, int8_t *q, float *d) {
   for (int b = 0; b < n / 32; b++) {
     float amax = 0;
@@ -101,30 +81,22 @@ void mq_quantize_q8_32(const float *x, int n, int8_t *q, float *d) {
   }
 }
 
-static const mq_kernels k_ref = {"scalar",       dot_f32_ref,    f16_to_f32_ref, bf16_to_f32_ref,
-                                 dot_u4_f32_ref, dot_u8_f32_ref, dot_s8_f32_ref, dot_s8s8_ref,
-                                 dot_u4_q8_ref,  dot_u8_q8_ref,  dot4_u4_q8_ref,
-                                 gguf_q4_0_ref,  gguf_q8_0_ref,  gguf_q4_k_ref,
-                                 gguf_q6_k_ref};
+static const mq_kernels k_ref = {
+    .name = "scalar",
+    .dot_f32 = dot_f32_ref,
+    .f16_to_f32 = f16_to_f32_ref,
+    .bf16_to_f32 = bf16_to_f32_ref,
+    .dot_u4_f32 = dot_u4_f32_ref,
+    .dot_u8_f32 = dot_u8_f32_ref,
+    .dot_s8_f32 = dot_s8_f32_ref,
+    .dot_s8s8 = dot_s8s8_ref,
+    .dot_u4_q8 = dot_u4_q8_ref,
+    .dot_u8_q8 = dot_u8_q8_ref,
+    .dot4_u4_q8 = dot4_u4_q8_ref,
+    /* .gguf_dot: all NULL, mq_gguf_vec_dot is the reference */
+};
 
 const mq_kernels *mq_kern_ref(void) { return &k_ref; }
-
-static const mq_kernels *g_active;
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-
-/* The best tier this CPU and build have, or a lower one named by the
- * environment variable MIXQ_ISA (scalar, avx2) for comparisons. */
-static void choose(void) {
-  const char *want = getenv("MIXQ_ISA");
-  const mq_kernels *k = mq_kern_avx2();
-  if (want && strcmp(want, "scalar") == 0) k = NULL;
-  g_active = k ? k : &k_ref;
-}
-
-const mq_kernels *mq_kern(void) {
-  pthread_once(&g_once, choose);
-  return g_active;
-}
 
 const float *mq_row_f32(const mq_kernels *k, mq_dtype dt, const void *src, float *dst, int n) {
   switch (dt) {
