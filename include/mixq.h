@@ -50,6 +50,10 @@ typedef struct mq_model_params {
    * method name the checkpoint must agree with ("none" for float). */
   const char *quantization;
   mq_numerics numerics;
+  /* 1: keep every layer in its checkpoint layout (for comparisons); 0: 4-bit
+   * weight-only layers are repacked at load into the interleaved layout the
+   * kernels read fastest (same math; see docs/performance.md) */
+  int no_repack;
 } mq_model_params;
 
 void mq_model_params_default(mq_model_params *p);
@@ -91,6 +95,8 @@ typedef struct mq_linear_info {
   int n_out, n_in;
   uint64_t bytes;     /* bytes of all tensors of this layer as stored */
   uint64_t compute_bytes; /* bytes the kernels read per use (weights, scales) */
+  const char *layout; /* compute layout: "rows" (as stored, row-major), "x8" (4-bit
+                         codes repacked into 8-row interleaved tiles at load) */
 } mq_linear_info;
 
 /* Things the loader noticed and let pass (e.g. an inconsistent ModelSlim

@@ -43,6 +43,16 @@ static void check_table(const mq_kernels *k) {
       s4 += 15 * fabs(a[i]);
     }
     int ne = n & ~1;
+    { /* 16-bit float rows dotted in place: sum of |w x| bounds the f32 rounding */
+      double sh = 0, sb = 0;
+      for (int i = 0; i < n; i++)
+        sh += fabs((double)mq_f16_to_f32(h[i]) * a[i]), sb += fabs((double)mq_bf16_to_f32(bh[i]) * a[i]);
+      CHECK_NEAR(k->dot_f16_f32(h, a, n), ref->dot_f16_f32(h, a, n), 1e-6 * n * sh + 1e-30);
+      CHECK_NEAR(k->dot_bf16_f32(bh, a, n), ref->dot_bf16_f32(bh, a, n), 1e-6 * n * sb + 1e-30);
+      double dh = 0;
+      for (int i = 0; i < n; i++) dh += (double)mq_f16_to_f32(h[i]) * a[i];
+      CHECK_NEAR(ref->dot_f16_f32(h, a, n), dh, 1e-6 * sh + 1e-30);
+    }
     CHECK_NEAR(k->dot_u4_f32(cu, a, ne), ref->dot_u4_f32(cu, a, ne), 1e-6 * n * s4 + 1e-30);
     CHECK_NEAR(k->dot_u8_f32(cu, a, n), ref->dot_u8_f32(cu, a, n), 1e-6 * n * s8 + 1e-30);
     CHECK_NEAR(k->dot_s8_f32(cs, a, n), ref->dot_s8_f32(cs, a, n), 1e-6 * n * s8 + 1e-30);
@@ -203,14 +213,24 @@ static void check_kquants(const mq_kernels *k) {
 
 int main(void) {
   printf("active kernels: %s\n", mq_kern()->name);
+  /* every SIMD tier this build and CPU have (NULL where not) */
+  const mq_kernels *tiers[] = {mq_kern_avx2(), mq_kern_neon()};
+  enum { NT = sizeof tiers / sizeof tiers[0] };
   for (int rep = 0; rep < 20; rep++) {
     check_kquants(mq_kern_ref());
-    if (mq_kern_avx2()) check_kquants(mq_kern_avx2());
+    for (int i = 0; i < NT; i++)
+      if (tiers[i]) check_kquants(tiers[i]);
   }
   check_table(mq_kern_ref());
-  const mq_kernels *avx2 = mq_kern_avx2();
-  if (avx2) check_table(avx2);
-  else printf("no AVX2 variant in this build or CPU: checked the reference only\n");
+  printf("checked tiers: scalar");
+  int n_simd = 0;
+  for (int i = 0; i < NT; i++)
+    if (tiers[i]) {
+      check_table(tiers[i]);
+      printf(" %s", tiers[i]->name);
+      n_simd++;
+    }
+  printf("%s\n", n_simd ? "" : " (no SIMD tier in this build or CPU)");
   for (int t = 1; t <= 3; t++) {
     check_linear(MQ_DTYPE_F32, t);
     check_linear(MQ_DTYPE_F16, t);

@@ -32,7 +32,7 @@ typedef struct {
   char prefix[128];
   mq_linear_info w13, w2;
   int n_w2;
-  unsigned long long bytes, params;
+  unsigned long long bytes, params, compute;
 } moe_item;
 
 /* The MoE layer of expert linear i (aggregating all its experts), or NULL
@@ -65,6 +65,7 @@ static const moe_item *moe_of(const mq_model *m, int i, int *first) {
     if (rj == 2) item.w2 = lj, item.n_w2++;
     else item.w13 = lj;
     item.bytes += lj.bytes;
+    item.compute += lj.compute_bytes;
     item.params += (unsigned long long)lj.n_out * lj.n_in;
   }
   return &item;
@@ -85,18 +86,21 @@ static json_t *to_json(const mq_model *m, const mq_model_info *info) {
       if (!first) continue;
       int same = !strcmp(mo->w13.scheme, mo->w2.scheme);
       json_array_append_new(
-          layers, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:I}", "name", mo->prefix,
-                            "scheme", same ? mo->w13.scheme : "MIXED", "w13_scheme", mo->w13.scheme,
-                            "w2_scheme", mo->w2.scheme, "w13_act", mo->w13.act, "w2_act", mo->w2.act,
-                            "w13_bits", mo->w13.w_bits, "w2_bits", mo->w2.w_bits, "n_experts",
-                            mo->n_w2, "bytes", (json_int_t)mo->bytes));
+          layers, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:s, s:s, s:I}",
+                            "name", mo->prefix, "scheme", same ? mo->w13.scheme : "MIXED",
+                            "w13_scheme", mo->w13.scheme, "w2_scheme", mo->w2.scheme, "w13_act",
+                            mo->w13.act, "w2_act", mo->w2.act, "w13_bits", mo->w13.w_bits, "w2_bits",
+                            mo->w2.w_bits, "n_experts", mo->n_w2, "bytes", (json_int_t)mo->bytes,
+                            "w13_layout", mo->w13.layout, "w2_layout", mo->w2.layout,
+                            "compute_bytes", (json_int_t)mo->compute));
       continue;
     }
     json_array_append_new(
-        layers, json_pack("{s:s, s:s, s:s, s:i, s:s, s:i, s:b, s:[i, i], s:I}", "name", li.name,
-                          "scheme", li.scheme, "weight_format", li.weight_format, "w_bits",
+        layers, json_pack("{s:s, s:s, s:s, s:i, s:s, s:i, s:b, s:[i, i], s:I, s:s, s:I}", "name",
+                          li.name, "scheme", li.scheme, "weight_format", li.weight_format, "w_bits",
                           li.w_bits, "act", li.act, "group_size", li.group_size, "zero_point",
-                          li.has_zero, "shape", li.n_out, li.n_in, "bytes", (json_int_t)li.bytes));
+                          li.has_zero, "shape", li.n_out, li.n_in, "bytes", (json_int_t)li.bytes,
+                          "layout", li.layout, "compute_bytes", (json_int_t)li.compute_bytes));
   }
   json_object_set_new(root, "layers", layers);
   json_t *warn = json_array();
@@ -110,8 +114,8 @@ static void print_table(const mq_model *m, const mq_model_info *info) {
          "vocab %d)\n\n",
          info->quant_method, info->arch, info->n_layer, info->n_embd, info->n_head,
          info->n_head_kv, info->head_dim, info->n_ff, info->n_vocab);
-  printf("%-44s %-8s %-7s %5s %-8s %6s %4s %14s %12s\n", "layer", "scheme", "weights", "bits",
-         "act", "group", "zero", "shape", "bytes");
+  printf("%-44s %-8s %-7s %5s %-8s %6s %4s %14s %12s %-6s %12s\n", "layer", "scheme", "weights",
+         "bits", "act", "group", "zero", "shape", "bytes", "layout", "in memory");
   unsigned long long lin_params = 0, lin_bytes = 0;
   for (int i = 0; i < mq_model_n_linears(m); i++) {
     mq_linear_info li;
@@ -122,11 +126,12 @@ static void print_table(const mq_model *m, const mq_model_info *info) {
       if (first) {
         char experts[48];
         snprintf(experts, sizeof experts, "%d experts", mo->n_w2);
-        printf("%-44s %-8s %-7s %5d %-8s %6d %4s %14s %12llu\n", mo->prefix, "w13:", mo->w13.scheme,
-               mo->w13.w_bits, mo->w13.act, mo->w13.group_size, mo->w13.has_zero ? "yes" : "no",
-               experts, mo->bytes);
-        printf("%-44s %-8s %-7s %5d %-8s %6d %4s\n", "", "w2:", mo->w2.scheme, mo->w2.w_bits,
-               mo->w2.act, mo->w2.group_size, mo->w2.has_zero ? "yes" : "no");
+        printf("%-44s %-8s %-7s %5d %-8s %6d %4s %14s %12llu %-6s %12llu\n", mo->prefix, "w13:",
+               mo->w13.scheme, mo->w13.w_bits, mo->w13.act, mo->w13.group_size,
+               mo->w13.has_zero ? "yes" : "no", experts, mo->bytes, mo->w13.layout, mo->compute);
+        printf("%-44s %-8s %-7s %5d %-8s %6d %4s %14s %12s %-6s\n", "", "w2:", mo->w2.scheme,
+               mo->w2.w_bits, mo->w2.act, mo->w2.group_size, mo->w2.has_zero ? "yes" : "no", "", "",
+               mo->w2.layout);
       }
       lin_params += (unsigned long long)li.n_out * li.n_in;
       lin_bytes += li.bytes;
@@ -134,9 +139,9 @@ static void print_table(const mq_model *m, const mq_model_info *info) {
     }
     char shape[32];
     snprintf(shape, sizeof shape, "%dx%d", li.n_out, li.n_in);
-    printf("%-44s %-8s %-7s %5d %-8s %6d %4s %14s %12llu\n", li.name, li.scheme, li.weight_format,
-           li.w_bits, li.act, li.group_size, li.has_zero ? "yes" : "no", shape,
-           (unsigned long long)li.bytes);
+    printf("%-44s %-8s %-7s %5d %-8s %6d %4s %14s %12llu %-6s %12llu\n", li.name, li.scheme,
+           li.weight_format, li.w_bits, li.act, li.group_size, li.has_zero ? "yes" : "no", shape,
+           (unsigned long long)li.bytes, li.layout, (unsigned long long)li.compute_bytes);
     if (li.bytes) {
       lin_params += (unsigned long long)li.n_out * li.n_in;
       lin_bytes += li.bytes;

@@ -52,6 +52,38 @@ static void bf16_to_f32_avx2(const uint16_t *src, float *dst, int n) {
   mq_kern_ref()->bf16_to_f32(src + i, dst + i, n - i);
 }
 
+/* 16-bit float rows dotted straight from memory: 32 weights per step in
+ * four accumulators, the row streamed with a prefetch ahead (decode reads
+ * each weight once, so the converted copy the prefill path makes would only
+ * add traffic). */
+static inline __m256 bf16x8(const uint16_t *p) {
+  __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+
+static inline __m256 f16x8(const uint16_t *p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+#define DOT_H16(name, cvt, ref_fn)                                                                 \
+  static float name(const uint16_t *w, const float *x, int n) {                                    \
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(),           \
+           s3 = _mm256_setzero_ps();                                                               \
+    int i = 0;                                                                                     \
+    for (; i + 32 <= n; i += 32) {                                                                 \
+      _mm_prefetch((const char *)(w + i) + 1024, _MM_HINT_T0);                                     \
+      s0 = _mm256_fmadd_ps(cvt(w + i), _mm256_loadu_ps(x + i), s0);                                \
+      s1 = _mm256_fmadd_ps(cvt(w + i + 8), _mm256_loadu_ps(x + i + 8), s1);                        \
+      s2 = _mm256_fmadd_ps(cvt(w + i + 16), _mm256_loadu_ps(x + i + 16), s2);                      \
+      s3 = _mm256_fmadd_ps(cvt(w + i + 24), _mm256_loadu_ps(x + i + 24), s3);                      \
+    }                                                                                              \
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(cvt(w + i), _mm256_loadu_ps(x + i), s0);       \
+    return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3))) +                     \
+           (i < n ? ref_fn(w + i, x + i, n - i) : 0.0f);                                          \
+  }
+DOT_H16(dot_bf16_f32_avx2, bf16x8, mq_kern_ref()->dot_bf16_f32)
+DOT_H16(dot_f16_f32_avx2, f16x8, mq_kern_ref()->dot_f16_f32)
+
 /* 8 codes (as int32 lanes) times 8 floats, accumulated. */
 static inline __m256 fma_codes(__m256i c32, const float *x, __m256 acc) {
   return _mm256_fmadd_ps(_mm256_cvtepi32_ps(c32), _mm256_loadu_ps(x), acc);
@@ -151,6 +183,109 @@ static void dot4_u4_q8_avx2(const uint8_t *c, const int8_t *q, int qs, const flo
     }
   }
   for (int j = 0; j < 4; j++) out[j] = hsum(acc[j]);
+}
+
+/* x8 tiles (layout in kernels/linear_x8.h). Lanes are the tile's 8 rows:
+ * a 32-byte chunk holds 8 rows x 4 columns in each nibble half, the
+ * activation's 4 bytes of that column quad are broadcast, and maddubs + madd
+ * give each row's 4-column sum in its own lane, so no horizontal sums. The
+ * int16 partial sums of a block's 8 quads stay below 8 * 2 * 15 * 128 = 30720. */
+/* Bytes ahead of the loads that the x8 kernel prefetches (measured on Zen 3:
+ * decode of a TinyLlama-shape W4 model rose from 48% to 75-85% of the
+ * read-bandwidth roofline at 4-8 KiB; see docs/performance.md). */
+#define X8_PREFETCH 4096
+static inline void x8_decode(const uint8_t *blk, __m256i w[8]) {
+  const __m256i m4 = _mm256_set1_epi8(15);
+  for (int c = 0; c < 4; c++) {
+    __m256i v = _mm256_loadu_si256((const __m256i *)(blk + 32 * c));
+    w[c] = _mm256_and_si256(v, m4);
+    w[c + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+  }
+}
+
+static inline __m256 x8_block_dot(const __m256i w[8], const int8_t *q) {
+  __m256i s = _mm256_setzero_si256();
+  for (int c = 0; c < 8; c++) {
+    int32_t a;
+    memcpy(&a, q + 4 * c, 4);
+    s = _mm256_add_epi16(s, _mm256_maddubs_epi16(w[c], _mm256_set1_epi32(a)));
+  }
+  return _mm256_cvtepi32_ps(_mm256_madd_epi16(s, _mm256_set1_epi16(1)));
+}
+
+static inline void x8_q8_T(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
+                           const int8_t *q, int qs, const float *d, int ds, const float *gsum,
+                           int gss, float *out, const int T) {
+  __m256 acc[4];
+  for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+  int nb = K / 32, bpg = gs / 32;
+  for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
+    int b1 = b0 + bpg < nb ? b0 + bpg : nb;
+    __m256 gacc[4];
+    for (int t = 0; t < T; t++) gacc[t] = _mm256_setzero_ps();
+    for (int b = b0; b < b1; b++) {
+      __m256i w[8];
+      /* a second stream ahead of the loads (the next tile, near a tile's
+       * end): one hardware-prefetched stream alone leaves bandwidth unused */
+      _mm_prefetch((const char *)tile + (size_t)b * 128 + X8_PREFETCH, _MM_HINT_T0);
+      _mm_prefetch((const char *)tile + (size_t)b * 128 + X8_PREFETCH + 64, _MM_HINT_T0);
+      x8_decode(tile + (size_t)b * 128, w);
+      for (int t = 0; t < T; t++)
+        gacc[t] = _mm256_fmadd_ps(x8_block_dot(w, q + (size_t)t * qs + 32 * b),
+                                  _mm256_set1_ps(d[(size_t)t * ds + b]), gacc[t]);
+    }
+    __m256 s = _mm256_loadu_ps(sc + 8 * g);
+    for (int t = 0; t < T; t++) acc[t] = _mm256_fmadd_ps(gacc[t], s, acc[t]);
+    if (mn) {
+      __m256 m = _mm256_loadu_ps(mn + 8 * g);
+      for (int t = 0; t < T; t++)
+        acc[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(gsum[(size_t)t * gss + g]), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
+}
+
+static void x8_u4_q8_avx2(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
+                          const int8_t *q, int qs, const float *d, int ds, const float *gsum, int gss,
+                          int T, float *out) {
+  switch (T) { /* constant T: the token loops unroll, accumulators stay in registers */
+  case 1: x8_q8_T(tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 1); break;
+  case 2: x8_q8_T(tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 2); break;
+  case 3: x8_q8_T(tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 3); break;
+  default: x8_q8_T(tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 4); break;
+  }
+}
+
+/* Exact path: each column's 8 codes (one byte of each 32-bit lane) become 8
+ * floats and meet the broadcast activation in an FMA. */
+static void x8_u4_f32_avx2(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
+                           const float *x, int xs, const float *gsum, int gss, int T, float *out) {
+  const __m256i mff = _mm256_set1_epi32(0xff);
+  int nb = K / 32, bpg = gs / 32;
+  for (int t = 0; t < T; t++) {
+    const float *xt = x + (size_t)t * xs;
+    __m256 acc = _mm256_setzero_ps();
+    for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
+      int b1 = b0 + bpg < nb ? b0 + bpg : nb;
+      __m256 ga = _mm256_setzero_ps(), gb = _mm256_setzero_ps();
+      for (int b = b0; b < b1; b++) {
+        __m256i w[8];
+        x8_decode(tile + (size_t)b * 128, w);
+        const float *xb = xt + 32 * b;
+        for (int c = 0; c < 8; c++)
+          for (int j = 0; j < 4; j += 2) {
+            __m256 c0 = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(w[c], 8 * j), mff));
+            __m256 c1 = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(w[c], 8 * j + 8), mff));
+            ga = _mm256_fmadd_ps(c0, _mm256_broadcast_ss(xb + 4 * c + j), ga);
+            gb = _mm256_fmadd_ps(c1, _mm256_broadcast_ss(xb + 4 * c + j + 1), gb);
+          }
+      }
+      acc = _mm256_fmadd_ps(_mm256_add_ps(ga, gb), _mm256_loadu_ps(sc + 8 * g), acc);
+      if (mn)
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(mn + 8 * g), _mm256_set1_ps(gsum[(size_t)t * gss + g]), acc);
+    }
+    _mm256_storeu_ps(out + 8 * t, acc);
+  }
 }
 
 static float dot_u8_q8_avx2(const uint8_t *c, const int8_t *q, const float *d, int n) {
@@ -301,6 +436,8 @@ int mq_kern_fill_avx2(mq_kernels *k) {
   k->dot_f32 = dot_f32_avx2;
   k->f16_to_f32 = f16_to_f32_avx2;
   k->bf16_to_f32 = bf16_to_f32_avx2;
+  k->dot_f16_f32 = dot_f16_f32_avx2;
+  k->dot_bf16_f32 = dot_bf16_f32_avx2;
   k->dot_u4_f32 = dot_u4_f32_avx2;
   k->dot_u8_f32 = dot_u8_f32_avx2;
   k->dot_s8_f32 = dot_s8_f32_avx2;
@@ -308,6 +445,8 @@ int mq_kern_fill_avx2(mq_kernels *k) {
   k->dot_u4_q8 = dot_u4_q8_avx2;
   k->dot_u8_q8 = dot_u8_q8_avx2;
   k->dot4_u4_q8 = dot4_u4_q8_avx2;
+  k->x8_u4_q8 = x8_u4_q8_avx2;
+  k->x8_u4_f32 = x8_u4_f32_avx2;
   k->gguf_dot[MQ_GGML_TYPE_Q4_0] = gguf_q4_0_avx2;
   k->gguf_dot[MQ_GGML_TYPE_Q8_0] = gguf_q8_0_avx2;
   k->gguf_dot[MQ_GGML_TYPE_Q4_K] = gguf_q4_k_avx2;

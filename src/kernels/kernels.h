@@ -18,6 +18,10 @@ typedef struct mq_kernels {
   /* dst[0..n) = float(src[0..n)) for an F16 or BF16 row */
   void (*f16_to_f32)(const uint16_t *src, float *dst, int n);
   void (*bf16_to_f32)(const uint16_t *src, float *dst, int n);
+  /* sum_i float(w[i]) * x[i] for an F16 or BF16 row w (decode: no converted
+   * copy of the row) */
+  float (*dot_f16_f32)(const uint16_t *w, const float *x, int n);
+  float (*dot_bf16_f32)(const uint16_t *w, const float *x, int n);
   /* sum_i code_i * x[i] over n codes (n even for u4): unsigned nibbles
    * (low nibble first), unsigned bytes, signed bytes */
   float (*dot_u4_f32)(const uint8_t *codes, const float *x, int n);
@@ -35,6 +39,20 @@ typedef struct mq_kernels {
    * weight block is decoded once for the four. */
   void (*dot4_u4_q8)(const uint8_t *codes, const int8_t *q, int q_stride, const float *d,
                      int d_stride, int n, float out[4]);
+  /* x8 tiles of 4-bit weights (kernels/linear_x8.h): one tile of 8 rows
+   * against T tokens (1 <= T <= 4); sc (and mn) point at the tile's [G][8]
+   * scales (mins), K and gs are multiples of 32 (the last group may be
+   * shorter). out[t*8 + r] = sum_g sc[g][r] * D(t, g, r) + mn[g][r] * gsum_t[g],
+   * with gsum_t = gsum + t * gsum_stride (mn and gsum NULL: no mins) and
+   *   fast:  D = sum over the group's 32-blocks b of d_t[b] * sum_k code * q_t[k]
+   *          (q_t = q + t * q_stride, d_t = d + t * d_stride; exact int sums)
+   *   exact: D = sum_k code * x_t[k] (x_t = x + t * x_stride). */
+  void (*x8_u4_q8)(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
+                   const int8_t *q, int q_stride, const float *d, int d_stride, const float *gsum,
+                   int gsum_stride, int T, float *out);
+  void (*x8_u4_f32)(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
+                    const float *x, int x_stride, const float *gsum, int gsum_stride, int T,
+                    float *out);
   /* GGUF: one row of n values of ggml type t against the activation blocks
    * that type's dot product consumes (mq_gguf_act_size: Q8_0 for Q4_0/Q8_0,
    * Q8_K for the K-quants ...). Indexed by ggml type id; NULL where a tier

@@ -6,6 +6,7 @@
 #include "core/numconv.h"
 #include "kernels/linear_aq.h"
 #include "kernels/linear_gguf.h"
+#include "kernels/linear_x8.h"
 #include "quant/gguf_blocks.h"
 #include "quant/gguf_types.h"
 
@@ -38,6 +39,14 @@ static void float_rows(void *ctx, int begin, int end, int tid) {
   size_t esz = (size_t)mq_dtype_size(l->dtype);
   int r0 = begin * ROWS_PER_TASK, r1 = end * ROWS_PER_TASK;
   if (r1 > l->n_out) r1 = l->n_out;
+  if (j->n_tok == 1 && l->dtype != MQ_DTYPE_F32) { /* decode: dot straight from the row */
+    float (*dot)(const uint16_t *, const float *, int) =
+        l->dtype == MQ_DTYPE_BF16 ? k->dot_bf16_f32 : k->dot_f16_f32;
+    for (int r = r0; r < r1; r++)
+      j->y[r] = dot((const uint16_t *)((const char *)l->w + (size_t)r * l->n_in * esz), j->x, l->n_in) +
+                (l->bias ? l->bias[r] : 0.0f);
+    return;
+  }
   for (int r = r0; r < r1; r++) {
     /* Convert the weight row once, then reuse it for every token. */
     const float *w = mq_row_f32(k, l->dtype, (const char *)l->w + (size_t)r * l->n_in * esz,
@@ -147,6 +156,10 @@ static void int_forward(const mq_linear *l, const float *x, int n_tok, float *y,
       mq_quantize_q8_32(xin + (size_t)t * K, K, xq + (size_t)t * K, xd + (size_t)t * (K / 32));
     j.xq = xq, j.xd = xd;
   }
+  if (q->x8) {
+    mq_x8_forward(l, xin, gsum, j.xq, j.xd, n_tok, y, ex);
+    return;
+  }
   mq_pool_for(mq_pool_if(ex->pool, (double)l->n_out * l->n_in * n_tok),
               (l->n_out + ROWS_PER_TASK - 1) / ROWS_PER_TASK, int_rows, &j);
 }
@@ -184,6 +197,7 @@ unsigned long long mq_linear_bytes(const mq_linear *l) {
   if (l->kind == MQ_W_GGUF) return n * (unsigned long long)mq_ggml_row_size(l->gtype, l->n_in);
   unsigned long long codes = q->codes == MQ_CODES_U4 ? n * k / 2 : n * k;
   unsigned long long per_group = q->mins ? 8 : 4;
+  if (q->x8) codes = mq_x8_code_bytes(l->n_out, l->n_in), n = (n + 7) / 8 * 8; /* padded tiles */
   return codes + n * (unsigned long long)q->n_groups * per_group + (q->perm ? 4 * k : 0);
 }
 
@@ -211,6 +225,15 @@ void mq_linear_dequant_row(const mq_linear *l, int n, float *dst) {
     for (int k = 0; k < K; k++)
       dst[k] = ldexpf(mq_e4m3_to_f32(q->data[(size_t)n * K + k]),
                       (int)l->mx_exp[(size_t)n * (K / 32) + k / 32] - 127);
+    return;
+  }
+  if (q->x8) {
+    for (int j = 0; j < K; j++) {
+      int g = j / q->group_size;
+      float w = (float)mq_x8_code(l, n, j) * mq_x8_at(q->scales, q->n_groups, n, g) +
+                (q->mins ? mq_x8_at(q->mins, q->n_groups, n, g) : 0.0f);
+      dst[q->perm ? q->perm[j] : j] = w;
+    }
     return;
   }
   size_t row_bytes = q->codes == MQ_CODES_U4 ? (size_t)K / 2 : (size_t)K;

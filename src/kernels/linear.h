@@ -51,6 +51,8 @@ typedef struct mq_qint {
   const float *scales;   /* [N, n_groups] */
   const float *mins;     /* [N, n_groups] or NULL */
   const int32_t *perm;   /* [K] or NULL */
+  int x8;                /* data, scales, mins in the 8-row interleaved layout of
+                            kernels/linear_x8.h instead of row-major */
 } mq_qint;
 
 typedef struct mq_linear {

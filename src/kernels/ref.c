@@ -19,6 +19,18 @@ static void bf16_to_f32_ref(const uint16_t *src, float *dst, int n) {
   for (int i = 0; i < n; i++) dst[i] = mq_bf16_to_f32(src[i]);
 }
 
+static float dot_f16_f32_ref(const uint16_t *w, const float *x, int n) {
+  double s = 0;
+  for (int i = 0; i < n; i++) s += (double)mq_f16_to_f32(w[i]) * x[i];
+  return (float)s;
+}
+
+static float dot_bf16_f32_ref(const uint16_t *w, const float *x, int n) {
+  double s = 0;
+  for (int i = 0; i < n; i++) s += (double)mq_bf16_to_f32(w[i]) * x[i];
+  return (float)s;
+}
+
 static float dot_u4_f32_ref(const uint8_t *c, const float *x, int n) {
   double s = 0;
   for (int i = 0; i < n; i++) s += (double)((c[i / 2] >> (4 * (i & 1))) & 15) * x[i];
@@ -68,6 +80,50 @@ static void dot4_u4_q8_ref(const uint8_t *c, const int8_t *q, int qs, const floa
   for (int j = 0; j < 4; j++) out[j] = dot_u4_q8_ref(c, q + (size_t)j * qs, d + (size_t)j * ds, n);
 }
 
+/* Code of row r (0..7), column k of an x8 tile (layout in linear_x8.h). */
+static inline unsigned x8_code(const uint8_t *tile, int r, int k) {
+  int b = k / 32, i = k % 32, hi = i >= 16, c = (i % 16) / 4;
+  return (tile[(size_t)b * 128 + c * 32 + r * 4 + i % 4] >> (4 * hi)) & 15;
+}
+
+static void x8_u4_q8_ref(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
+                         const int8_t *q, int qs, const float *d, int ds, const float *gsum, int gss,
+                         int T, float *out) {
+  int G = (K + gs - 1) / gs;
+  for (int t = 0; t < T; t++)
+    for (int r = 0; r < 8; r++) {
+      float acc = 0;
+      for (int g = 0; g < G; g++) {
+        int k1 = (g + 1) * gs < K ? (g + 1) * gs : K;
+        float gacc = 0;
+        for (int b = g * gs / 32; b < k1 / 32; b++) {
+          int32_t isum = 0;
+          for (int k = 32 * b; k < 32 * b + 32; k++)
+            isum += (int32_t)x8_code(tile, r, k) * q[(size_t)t * qs + k];
+          gacc += d[(size_t)t * ds + b] * (float)isum;
+        }
+        acc += sc[g * 8 + r] * gacc + (mn ? mn[g * 8 + r] * gsum[(size_t)t * gss + g] : 0.0f);
+      }
+      out[t * 8 + r] = acc;
+    }
+}
+
+static void x8_u4_f32_ref(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
+                          const float *x, int xs, const float *gsum, int gss, int T, float *out) {
+  int G = (K + gs - 1) / gs;
+  for (int t = 0; t < T; t++)
+    for (int r = 0; r < 8; r++) {
+      double acc = 0;
+      for (int g = 0; g < G; g++) {
+        int k1 = (g + 1) * gs < K ? (g + 1) * gs : K;
+        double s = 0;
+        for (int k = g * gs; k < k1; k++) s += (double)x8_code(tile, r, k) * x[(size_t)t * xs + k];
+        acc += sc[g * 8 + r] * s + (mn ? (double)mn[g * 8 + r] * gsum[(size_t)t * gss + g] : 0.0);
+      }
+      out[t * 8 + r] = (float)acc;
+    }
+}
+
 void mq_quantize_q8_32(const float *x, int n, int8_t *q, float *d) {
   for (int b = 0; b < n / 32; b++) {
     float amax = 0;
@@ -86,6 +142,8 @@ static const mq_kernels k_ref = {
     .dot_f32 = dot_f32_ref,
     .f16_to_f32 = f16_to_f32_ref,
     .bf16_to_f32 = bf16_to_f32_ref,
+    .dot_f16_f32 = dot_f16_f32_ref,
+    .dot_bf16_f32 = dot_bf16_f32_ref,
     .dot_u4_f32 = dot_u4_f32_ref,
     .dot_u8_f32 = dot_u8_f32_ref,
     .dot_s8_f32 = dot_s8_f32_ref,
@@ -93,6 +151,8 @@ static const mq_kernels k_ref = {
     .dot_u4_q8 = dot_u4_q8_ref,
     .dot_u8_q8 = dot_u8_q8_ref,
     .dot4_u4_q8 = dot4_u4_q8_ref,
+    .x8_u4_q8 = x8_u4_q8_ref,
+    .x8_u4_f32 = x8_u4_f32_ref,
     /* .gguf_dot: all NULL, mq_gguf_vec_dot is the reference */
 };
 

@@ -139,6 +139,7 @@ int mq_model_describe(struct mq_model *m, const char *prefix, const mq_linear *l
   mq_linear_info *li = &m->linears[m->n_linears++];
   *li = (mq_linear_info){name, scheme, mq_dtype_name(l->dtype), 8 * mq_dtype_size(l->dtype),
                          mq_act_name(l->act), 0, 0, l->n_out, l->n_in, bytes, mq_linear_bytes(l)};
+  li->layout = l->kind == MQ_W_INT && l->q.x8 ? "x8" : "rows";
   if (l->kind == MQ_W_INT) {
     static const char *k_fmt[9] = {"", "", "int2", "int3", "int4", "", "", "", "int8"};
     li->weight_format = k_fmt[l->q.bits];
@@ -232,6 +233,7 @@ static int bind_slot(struct mq_model *m, slot *sl, mq_err *err) {
   /* ModelSlim W8A8 folds the float bias into quant_bias */
   if (sl->has_bias && !sl->dst->bias && sl->dst->act != MQ_ACT_INT8_STATIC)
     return mq_errf(err, MQ_ERR_FORMAT, "layer %s: tensor '%s.bias' is missing", sl->name, sl->name);
+  if ((rc = mq_model_repack(m, sl->dst, err))) return rc;
   return mq_model_describe(m, sl->name, sl->dst, s, module_bytes(m, sl->name), err);
 }
 
@@ -475,6 +477,7 @@ int mq_model_load(const char *path, const mq_model_params *params, mq_model **ou
   if ((rc = mq_qconfig_detect(path, root, params ? params->quantization : NULL, &q, err))) goto fail;
   m->method = q.method;
   m->npu_numerics = params && params->numerics == MQ_NUMERICS_NPU;
+  m->no_repack = params && params->no_repack;
   if ((rc = mq_ckpt_open(path, &m->ckpt, err))) goto fail;
   if (q.method == MQ_METHOD_MODELSLIM && (rc = mq_modelslim_validate(m, q.q, q.source, err))) goto fail;
   if ((rc = bind_all(m, &q, err))) goto fail;

@@ -50,6 +50,7 @@ struct mq_model {
   const mq_linear **linear_ptr; /* the bound linear of each description */
   json_t *config;          /* config.json as read (for exporters) */
   int n_linears, cap_linears;
+  int no_repack;     /* keep checkpoint layouts (mq_model_params.no_repack) */
   int npu_numerics;  /* round scales (and outputs) to bf16 where SGLang on Ascend does */
   char **warnings;   /* things the loader noticed and let pass (inspect shows them) */
   int n_warnings;
@@ -58,6 +59,10 @@ struct mq_model {
 
 /* Load a .gguf file (load_gguf.c). */
 int mq_model_load_gguf(const char *path, const mq_model_params *params, mq_model **out, mq_err *err);
+
+/* Repack a bound linear into the kernels' interleaved layout where that
+ * pays, freeing (or dropping the pages of) what it replaces (repack.c). */
+int mq_model_repack(struct mq_model *m, mq_linear *l, mq_err *err);
 
 /* Allocate model-owned memory (64-byte aligned, zeroed); NULL on failure. */
 void *mq_model_alloc(struct mq_model *m, size_t bytes);

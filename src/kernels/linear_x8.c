@@ -1,0 +1,115 @@
+/* The 8-row interleaved layout of 4-bit A16 weights: repacking, element
+ * access and the forward pass (tile kernels in the kernel table). */
+#include "kernels/linear_x8.h"
+
+#include <string.h>
+
+#define TILES_PER_TASK 2
+
+int mq_x8_eligible(const mq_linear *l) {
+  const mq_qint *q = &l->q;
+  return l->kind == MQ_W_INT && l->act == MQ_ACT_FLOAT && !q->x8 && q->codes == MQ_CODES_U4 &&
+         l->n_in % 32 == 0 && q->group_size % 32 == 0 && l->n_out > 0;
+}
+
+static size_t n_tiles(int n_out) { return ((size_t)n_out + 7) / 8; }
+
+size_t mq_x8_code_bytes(int n_out, int n_in) { return n_tiles(n_out) * 4 * (size_t)n_in; }
+
+size_t mq_x8_scale_bytes(int n_out, int n_groups) {
+  return n_tiles(n_out) * 8 * (size_t)n_groups * sizeof(float);
+}
+
+/* Byte and nibble of row r (in its tile), column k within a tile. */
+static inline size_t x8_byte(int r, int k, int *shift) {
+  int b = k / 32, i = k % 32;
+  *shift = i >= 16 ? 4 : 0;
+  return (size_t)b * 128 + (size_t)((i % 16) / 4) * 32 + (size_t)r * 4 + (size_t)(i % 4);
+}
+
+unsigned mq_x8_code(const mq_linear *l, int n, int k) {
+  int sh;
+  size_t off = x8_byte(n % 8, k, &sh);
+  const uint8_t *tile = l->q.data + (size_t)(n / 8) * 4 * (size_t)l->n_in;
+  return (tile[off] >> sh) & 15;
+}
+
+static void repack_groups(const float *src, float *dst, int N, int G) {
+  for (size_t t = 0; t < n_tiles(N); t++)
+    for (int g = 0; g < G; g++)
+      for (int r = 0; r < 8; r++) {
+        size_t n = t * 8 + (size_t)r;
+        dst[(t * (size_t)G + (size_t)g) * 8 + (size_t)r] = n < (size_t)N ? src[n * (size_t)G + (size_t)g] : 0.0f;
+      }
+}
+
+void mq_x8_repack(mq_linear *l, uint8_t *codes, float *scales, float *mins) {
+  mq_qint *q = &l->q;
+  int N = l->n_out, K = l->n_in;
+  size_t row_bytes = (size_t)K / 2;
+  memset(codes, 0, mq_x8_code_bytes(N, K));
+  for (int n = 0; n < N; n++) {
+    const uint8_t *row = q->data + (size_t)n * row_bytes;
+    uint8_t *tile = codes + (size_t)(n / 8) * 4 * (size_t)K;
+    for (int k = 0; k < K; k++) {
+      unsigned c = (row[k / 2] >> (4 * (k & 1))) & 15;
+      int sh;
+      tile[x8_byte(n % 8, k, &sh)] |= (uint8_t)(c << sh);
+    }
+  }
+  repack_groups(q->scales, scales, N, q->n_groups);
+  if (q->mins) repack_groups(q->mins, mins, N, q->n_groups);
+  q->data = codes;
+  q->scales = scales;
+  q->mins = q->mins ? mins : NULL;
+  q->x8 = 1;
+}
+
+typedef struct {
+  const mq_linear *l;
+  const float *xg, *gsum;
+  const int8_t *xq;
+  const float *xd;
+  float *y;
+  int n_tok;
+  const mq_exec *ex;
+} x8_job;
+
+static void x8_tiles(void *ctx, int begin, int end, int tid) {
+  (void)tid;
+  const x8_job *j = ctx;
+  const mq_linear *l = j->l;
+  const mq_qint *q = &l->q;
+  const mq_kernels *k = j->ex->k;
+  int N = l->n_out, K = l->n_in, G = q->n_groups, gs = q->group_size;
+  size_t t1 = (size_t)end * TILES_PER_TASK;
+  if (t1 > n_tiles(N)) t1 = n_tiles(N);
+  for (size_t t = (size_t)begin * TILES_PER_TASK; t < t1; t++) {
+    const uint8_t *tile = q->data + t * 4 * (size_t)K;
+    const float *sc = q->scales + t * (size_t)G * 8;
+    const float *mn = q->mins ? q->mins + t * (size_t)G * 8 : NULL;
+    /* token groups of 4 reuse the tile from L1 */
+    for (int t0 = 0; t0 < j->n_tok; t0 += 4) {
+      int T = j->n_tok - t0 < 4 ? j->n_tok - t0 : 4;
+      const float *gs_t = mn ? j->gsum + (size_t)t0 * G : NULL;
+      float out[32];
+      if (j->xq)
+        k->x8_u4_q8(tile, sc, mn, K, gs, j->xq + (size_t)t0 * K, K, j->xd + (size_t)t0 * (K / 32),
+                    K / 32, gs_t, G, T, out);
+      else
+        k->x8_u4_f32(tile, sc, mn, K, gs, j->xg + (size_t)t0 * K, K, gs_t, G, T, out);
+      for (int i = 0; i < T; i++)
+        for (int r = 0; r < 8; r++) {
+          size_t n = t * 8 + (size_t)r;
+          if (n < (size_t)N) j->y[(size_t)(t0 + i) * N + n] = out[i * 8 + r] + (l->bias ? l->bias[n] : 0.0f);
+        }
+    }
+  }
+}
+
+void mq_x8_forward(const mq_linear *l, const float *xg, const float *gsum, const int8_t *xq,
+                   const float *xd, int n_tok, float *y, const mq_exec *ex) {
+  x8_job j = {l, xg, gsum, xq, xd, y, n_tok, ex};
+  size_t tasks = (n_tiles(l->n_out) + TILES_PER_TASK - 1) / TILES_PER_TASK;
+  mq_pool_for(mq_pool_if(ex->pool, (double)l->n_out * l->n_in * n_tok), (int)tasks, x8_tiles, &j);
+}

@@ -1,0 +1,47 @@
+/* 4-bit integer weights repacked at load into tiles of 8 interleaved rows,
+ * the layout the A16 kernels read fastest (one activation load serves 8
+ * output rows; no horizontal sums).
+ *
+ * Tile t holds rows 8t..8t+7 (rows past N are zero codes with zero scales).
+ * For each 32-column block b of the tile, 128 bytes: 4 chunks of 32 bytes;
+ * byte r*4 + j of chunk c holds, in its low nibble, the code of row 8t+r at
+ * column 32b + 4c + j and, in its high nibble, the code at 32b + 16 + 4c + j.
+ * So the low nibbles of chunk c are column quad c and the high nibbles quad
+ * c + 4, each as 8 rows x 4 columns. Scales (and mins) become [N/8][G][8].
+ *
+ * The group structure, the codes and the scales are those of the row layout:
+ * only the order changes, so every path computes the same math. */
+#ifndef MQ_KERNELS_LINEAR_X8_H
+#define MQ_KERNELS_LINEAR_X8_H
+
+#include <stddef.h>
+
+#include "kernels/linear.h"
+
+/* Whether l (MQ_W_INT, A16, row layout) can take the x8 layout: 4-bit codes
+ * (2/3-bit widened included), K and the group size multiples of 32. */
+int mq_x8_eligible(const mq_linear *l);
+
+/* Bytes of the x8 codes, and of the x8 scales (or mins), of an n_out x n_in
+ * layer with n_groups groups. */
+size_t mq_x8_code_bytes(int n_out, int n_in);
+size_t mq_x8_scale_bytes(int n_out, int n_groups);
+
+/* Repack l's codes, scales and mins into the given buffers (sizes above) and
+ * point l at them (l->q.x8 = 1). The old buffers are left to the caller. */
+void mq_x8_repack(mq_linear *l, uint8_t *codes, float *scales, float *mins);
+
+/* Code of row n, column k of an x8 layer. */
+unsigned mq_x8_code(const mq_linear *l, int n, int k);
+/* Scale (or min) of row n, group g, in an x8 [N/8][G][8] array. */
+static inline float mq_x8_at(const float *a, int n_groups, int n, int g) {
+  return a[((size_t)(n / 8) * n_groups + g) * 8 + n % 8];
+}
+
+/* y = x W^T + b for an x8 layer, inputs already gathered (act-order) into xg
+ * [n_tok, K] with group sums gsum [n_tok, G] when the layer has mins; xq/xd:
+ * the fast path's int8 blocks of xg and their scales, or NULL (exact). */
+void mq_x8_forward(const mq_linear *l, const float *xg, const float *gsum, const int8_t *xq,
+                   const float *xd, int n_tok, float *y, const mq_exec *ex);
+
+#endif

@@ -1,0 +1,61 @@
+/* Repacking bound linears into the kernels' interleaved layout at load. The
+ * repacked buffers replace the ones they were made from: model-owned copies
+ * are freed, pages of the mapped checkpoint are dropped from memory. */
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "kernels/linear_x8.h"
+#include "model/model.h"
+
+/* Free a model-owned buffer made for the layer being bound (it is among the
+ * most recent allocations); 0 when p is not one of them. */
+static int release_recent(struct mq_model *m, const void *p) {
+  mq_alloc_node **link = &m->owned;
+  for (int i = 0; i < 16 && *link; i++, link = &(*link)->next) {
+    if ((const char *)*link + 64 == (const char *)p) {
+      mq_alloc_node *n = *link;
+      *link = n->next;
+      free(n);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* Let the kernel drop the whole pages of [p, p + n) when they lie in a
+ * mapped checkpoint file (read-only private mappings: a later read would
+ * fault them back in from the file, nothing is lost). */
+static void drop_mapped(const struct mq_model *m, const void *p, size_t n) {
+  const uint8_t *a = p;
+  for (int f = 0; f < m->ckpt.n_files; f++) {
+    const mq_mapped *mp = &m->ckpt.files[f].map;
+    if (!mp->data || a < mp->data || a + n > mp->data + mp->size) continue;
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)a + pg - 1) & ~(pg - 1), hi = ((uintptr_t)a + n) & ~(pg - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    return;
+  }
+}
+
+static void release(struct mq_model *m, const void *p, size_t n) {
+  if (p && !release_recent(m, p)) drop_mapped(m, p, n);
+}
+
+int mq_model_repack(struct mq_model *m, mq_linear *l, mq_err *err) {
+  if (!mq_x8_eligible(l) || m->no_repack) return MQ_OK;
+  mq_qint *q = &l->q;
+  size_t cb = mq_x8_code_bytes(l->n_out, l->n_in), sb = mq_x8_scale_bytes(l->n_out, q->n_groups);
+  uint8_t *codes = mq_model_alloc(m, cb);
+  float *scales = mq_model_alloc(m, sb), *mins = q->mins ? mq_model_alloc(m, sb) : NULL;
+  if (!codes || !scales || (q->mins && !mins))
+    return mq_errf(err, MQ_ERR_NOMEM, "out of memory repacking a %d x %d layer", l->n_out, l->n_in);
+  const void *old_codes = q->data, *old_scales = q->scales, *old_mins = q->mins;
+  mq_x8_repack(l, codes, scales, mins);
+  size_t ng = (size_t)l->n_out * q->n_groups * sizeof(float);
+  release(m, old_codes, (size_t)l->n_out * l->n_in / 2);
+  release(m, old_scales, ng);
+  release(m, old_mins, ng);
+  return MQ_OK;
+}

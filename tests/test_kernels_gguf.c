@@ -1,0 +1,206 @@
+/* The AVX2 GGUF row kernels (kernels/avx2.c, kernels/avx2_gguf.c) against
+ * the scalar definition mq_gguf_vec_dot, type by type, and the GGUF linear
+ * forward with and without them.
+ *
+ * Tolerance: the kernels compute the same integer sums as the scalar code
+ * and differ only in the order of float additions, so
+ *   |simd - scalar| <= 1e-5 * sum_i |w_i * a_i| + 1e-4
+ * with w the dequantized weights and a the dequantized activation blocks. */
+#include <stdlib.h>
+
+#include "core/numconv.h"
+#include "core/pool.h"
+#include "kernels/kernels.h"
+#include "kernels/linear.h"
+#include "quant/gguf_blocks.h"
+#include "quant/gguf_types.h"
+#include "test.h"
+
+#define MAX_BLOCKS 40
+
+/* The types with an AVX2 row kernel. */
+static const uint32_t k_types[] = {
+    MQ_GGML_TYPE_F16,  MQ_GGML_TYPE_Q4_0, MQ_GGML_TYPE_Q4_1,   MQ_GGML_TYPE_Q5_0,
+    MQ_GGML_TYPE_Q5_1, MQ_GGML_TYPE_Q8_0, MQ_GGML_TYPE_IQ4_NL, MQ_GGML_TYPE_Q2_K,
+    MQ_GGML_TYPE_Q3_K, MQ_GGML_TYPE_Q4_K, MQ_GGML_TYPE_Q5_K,   MQ_GGML_TYPE_Q6_K,
+    MQ_GGML_TYPE_IQ4_XS,
+};
+
+/* Offsets of the f16 scale fields (d, and dmin / m where the type has one)
+ * inside a block; -1 when absent. */
+static void f16_fields(uint32_t t, int *d, int *m) {
+  *d = 0, *m = -1;
+  switch (t) {
+  case MQ_GGML_TYPE_Q4_1:
+  case MQ_GGML_TYPE_Q5_1:
+  case MQ_GGML_TYPE_Q4_K:
+  case MQ_GGML_TYPE_Q5_K: *m = 2; break;
+  case MQ_GGML_TYPE_Q2_K: *d = 80, *m = 82; break;
+  case MQ_GGML_TYPE_Q3_K: *d = 108; break;
+  case MQ_GGML_TYPE_Q6_K: *d = 208; break;
+  default: break;
+  }
+}
+
+static void put_f16(uint8_t *p, float v) {
+  uint16_t h = mq_f32_to_f16(v);
+  memcpy(p, &h, 2);
+}
+
+static float rand_sign(void) { return (mqt_rand() >> 63) ? -1.0f : 1.0f; }
+
+/* A row of nb blocks of type t: random bytes (fill < 0) or every byte
+ * `fill` (the extreme codes and scales), then sane f16 scales. F16 rows
+ * (blocks of one element) get random values. */
+static void make_row(uint32_t t, int nb, int fill, uint8_t *row) {
+  const mq_ggml_type_info *ti = mq_ggml_type_get(t);
+  if (t == MQ_GGML_TYPE_F16) {
+    for (int i = 0; i < nb; i++) put_f16(row + 2 * i, fill < 0 ? mqt_randf(-2, 2) : (fill ? 2.0f : -0.5f));
+    return;
+  }
+  int od, om;
+  f16_fields(t, &od, &om);
+  for (int b = 0; b < nb; b++) {
+    uint8_t *blk = row + (size_t)b * ti->type_size;
+    for (int i = 0; i < ti->type_size; i++) blk[i] = fill < 0 ? (uint8_t)(mqt_rand() >> 56) : (uint8_t)fill;
+    put_f16(blk + od, rand_sign() * mqt_randf(0.001f, 0.05f));
+    if (om >= 0) put_f16(blk + om, rand_sign() * mqt_randf(0.001f, 0.05f));
+  }
+}
+
+/* Activations: uniform, with outliers, or one constant sign (mode 0..2). */
+static void make_x(float *x, int n, int mode) {
+  for (int i = 0; i < n; i++) {
+    x[i] = mqt_randf(-2, 2);
+    if (mode == 1 && mqt_rand() % 17 == 0) x[i] *= 50;
+    if (mode == 2) x[i] = fabsf(x[i]) + 0.25f;
+  }
+}
+
+/* sum_i |w_i a_i| from the dequantized row and the dequantized activations
+ * (act_type: Q8_0 / Q8_1 / Q8_K blocks, or F32). */
+static double sum_abs(uint32_t t, const uint8_t *row, int act_type, const uint8_t *act, int n) {
+  static float w[MAX_BLOCKS * 256], a[MAX_BLOCKS * 256];
+  CHECK(mq_gguf_dequant_row(t, row, w, n) == 0);
+  if (act_type == MQ_GGML_TYPE_F32) memcpy(a, act, (size_t)n * sizeof(float));
+  else CHECK(mq_gguf_dequant_row((uint32_t)act_type, act, a, n) == 0);
+  double s = 0;
+  for (int i = 0; i < n; i++) s += fabs((double)w[i] * a[i]);
+  return s;
+}
+
+/* The x86 SIMD builds' Q8_0 / Q8_1 rounding, which linear_gguf.c uses. */
+static void quantize_x86(int act_type, const float *x, uint8_t *act, int n) {
+  if (act_type == MQ_GGML_TYPE_Q8_0) mq_gguf_quantize_row_q8_0_x86(x, act, n);
+  else mq_gguf_quantize_row_q8_1_x86(x, act, n);
+}
+
+static double g_worst = 0; /* largest |simd - scalar| / tolerance seen */
+
+static void check_dot(const mq_kernels *k, uint32_t t, const uint8_t *row, int act_type,
+                      const uint8_t *act, int n, const char *what) {
+  double ref = mq_gguf_vec_dot(t, n, row, act);
+  double got = k->gguf_dot[t](n, row, act);
+  double tol = 1e-5 * sum_abs(t, row, act_type, act, n) + 1e-4;
+  double r = fabs(got - ref) / tol;
+  if (r > g_worst) g_worst = r;
+  CHECK_MSG(fabs(got - ref) <= tol && isfinite(got), "%s n=%d %s: avx2 %.9g vs scalar %.9g (tol %g)",
+            mq_ggml_type_name(t), n, what, got, ref, tol);
+}
+
+static void check_type(const mq_kernels *k, uint32_t t) {
+  const mq_ggml_type_info *ti = mq_ggml_type_get(t);
+  CHECK_MSG(k->gguf_dot[t] != NULL, "no AVX2 kernel for %s", mq_ggml_type_name(t));
+  if (!k->gguf_dot[t]) return;
+  int act_type = mq_gguf_act_type(t);
+  static uint8_t row[MAX_BLOCKS * 256 * 2], act[MAX_BLOCKS * 292 + 64];
+  static float x[MAX_BLOCKS * 256];
+  /* 1..8 blocks (odd counts included) and a longer row; F16 rows: every
+   * length 1..40 (the 16 / 8 / 1 element loops) and a few longer ones */
+  int lens[48], n_lens = 0;
+  if (t == MQ_GGML_TYPE_F16) {
+    for (int i = 1; i <= 40; i++) lens[n_lens++] = i;
+    lens[n_lens++] = 255, lens[n_lens++] = 1000, lens[n_lens++] = 2048;
+  } else {
+    for (int nb = 1; nb <= 8; nb++) lens[n_lens++] = nb * ti->blck;
+    if (ti->blck == 32) lens[n_lens++] = 37 * 32;
+  }
+  for (int li = 0; li < n_lens; li++) {
+    int n = lens[li], nb = n / ti->blck;
+    for (int rep = 0; rep < 6; rep++) {
+      /* rep 0..3: random bytes; 4: every byte 0x00; 5: every byte 0xFF */
+      make_row(t, nb, rep < 4 ? -1 : (rep == 4 ? 0x00 : 0xFF), row);
+      make_x(x, n, rep % 3);
+      if (rep == 5 && t != MQ_GGML_TYPE_F16) /* extreme activations: +-amax everywhere */
+        for (int i = 0; i < n; i++) x[i] = (i & 1) ? -1.0f : 1.0f;
+      CHECK(mq_gguf_quantize_act(t, x, act, n) == 0);
+      if (t == MQ_GGML_TYPE_F16) /* linear_gguf.c rounds activations to f16 first */
+        for (int i = 0; i < n; i++) ((float *)act)[i] = mq_f16_to_f32(mq_f32_to_f16(x[i]));
+      check_dot(k, t, row, act_type, act, n, "reference activations");
+      if (act_type == MQ_GGML_TYPE_Q8_0 || act_type == MQ_GGML_TYPE_Q8_1) {
+        quantize_x86(act_type, x, act, n);
+        check_dot(k, t, row, act_type, act, n, "x86 activations");
+      }
+    }
+  }
+}
+
+/* mq_linear_forward of a GGUF layer through the table k vs the same table
+ * with every gguf_dot entry removed (the scalar definition). */
+static void check_linear(const mq_kernels *k, uint32_t t, int n_tok, int n_threads) {
+  enum { N = 67, K = 512, T = 3 }; /* 3 tokens: > 65536 multiply-adds, the threaded path */
+  const mq_ggml_type_info *ti = mq_ggml_type_get(t);
+  size_t rb = (size_t)mq_ggml_row_size(t, K);
+  uint8_t *w = malloc(N * rb);
+  static float x[T * K], y_simd[T * N], y_ref[T * N], bias[N], wrow[K];
+  for (int r = 0; r < N; r++) make_row(t, K / ti->blck, -1, w + r * rb);
+  make_x(x, T * K, 1);
+  for (int i = 0; i < N; i++) bias[i] = mqt_randf(-1, 1);
+  mq_linear l = {.n_out = N, .n_in = K, .kind = MQ_W_GGUF, .gtype = t, .w = w, .bias = bias};
+  size_t gfloats = (size_t)mq_linear_gather_floats(&l) * T;
+  float *gather = aligned_alloc(64, (gfloats * sizeof(float) + 63) & ~(size_t)63);
+  mq_pool *pool = mq_pool_init(n_threads);
+  float *scratch[8];
+  for (int i = 0; i < mq_pool_size(pool); i++) scratch[i] = malloc(K * sizeof(float));
+  mq_kernels scalar = *k;
+  for (int i = 0; i < MQ_GGML_TYPE_COUNT; i++) scalar.gguf_dot[i] = NULL;
+  mq_exec ex = {pool, k, scratch, gather, 0};
+  mq_linear_forward(&l, x, n_tok, y_simd, &ex);
+  ex.k = &scalar;
+  mq_linear_forward(&l, x, n_tok, y_ref, &ex);
+  double worst = 0;
+  for (int o = 0; o < N; o++) {
+    mq_linear_dequant_row(&l, o, wrow);
+    for (int tk = 0; tk < n_tok; tk++) {
+      double s = 0; /* |w x| bounds |w a| up to the int8 step; 2x covers it */
+      for (int i = 0; i < K; i++) s += fabs((double)wrow[i] * x[tk * K + i]);
+      double tol = 2e-5 * s + 1e-4, d = fabs(y_simd[tk * N + o] - y_ref[tk * N + o]);
+      CHECK_MSG(d <= tol, "linear %s token %d row %d: %.9g vs %.9g", mq_ggml_type_name(t), tk, o,
+                y_simd[tk * N + o], y_ref[tk * N + o]);
+      worst = d > worst ? d : worst;
+    }
+  }
+  printf("linear %s (%s table, %d token%s, %d threads): max |simd - scalar| %.3g\n",
+         mq_ggml_type_name(t), k->name, n_tok, n_tok > 1 ? "s" : "", n_threads, worst);
+  for (int i = 0; i < mq_pool_size(pool); i++) free(scratch[i]);
+  mq_pool_free(pool);
+  free(gather);
+  free(w);
+}
+
+int main(void) {
+  const mq_kernels *avx2 = mq_kern_avx2();
+  if (!avx2) {
+    printf("no AVX2 tier in this build or on this CPU: checked nothing\n");
+    return 0;
+  }
+  printf("active kernels: %s\n", mq_kern()->name);
+  for (size_t i = 0; i < sizeof k_types / sizeof *k_types; i++) check_type(avx2, k_types[i]);
+  printf("worst |avx2 - scalar| / tolerance over all dots: %.3g\n", g_worst);
+  /* the dispatch: the active table (AVX2 unless MIXQ_ISA says otherwise) */
+  check_linear(mq_kern(), MQ_GGML_TYPE_Q5_K, 1, 1);
+  check_linear(mq_kern(), MQ_GGML_TYPE_Q5_K, 3, 2);
+  check_linear(avx2, MQ_GGML_TYPE_Q4_1, 1, 1);
+  check_linear(avx2, MQ_GGML_TYPE_Q4_1, 3, 2);
+  return mqt_report("kernels_gguf");
+}
