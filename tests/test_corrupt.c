@@ -1095,7 +1095,7 @@ static void test_modelslim(void) {
   FAIL("ct-w4a8: weight_scale [32, 4] for N = 64", d, MQ_ERR_FORMAT, L0 ".weight_scale");
   variant(g_base[B_CT_W4A8], d, sizeof d);
   st_rewrite(d, NULL, L0 ".weight", int4_out_of_range);
-  FAIL("ct-w4a8: int4 weight value 100 stored in I8", d, MQ_ERR_FORMAT, L0, "4-bit range");
+  FAIL("ct-w4a8: int4 weight value 100 stored in I8", d, MQ_ERR_FORMAT, L0, "int4 range");
   variant(ms, d, sizeof d);
   st_set(d, L0 ".deq_scale", "shape", json_pack("[ii]", 16, 4));
   FAIL("modelslim: deq_scale [16, 4] instead of [64]", d, MQ_ERR_FORMAT, L0 ".deq_scale");

@@ -149,14 +149,22 @@ int main(void) {
   expect_plan(&q, "model.layers.3.mlp.gate", "FLOAT", 16, -1, MQ_FMT_FLOAT);
   mq_qconfig_free(&q);
 
-  /* W4A8 with activation clip is refused clearly, not computed wrongly */
+  /* W4A8 with activation clip: planned with its flag; on another scheme it is an error */
   CHECK(detect(Q "{\"quant_method\": \"compressed-tensors\", \"format\": \"int-quantized\", "
                "\"config_groups\": {\"group_1\": {\"targets\": [\"Linear\"], \"activation_use_clip\": true, "
                "\"weights\": {\"num_bits\": 4, \"type\": \"int\", \"symmetric\": true, \"strategy\": \"channel\"}, "
                "\"input_activations\": {\"num_bits\": 8, \"type\": \"int\", \"strategy\": \"token\", "
                "\"dynamic\": true}}}}}", NULL, &q, &err) == MQ_OK);
+  CHECK(mq_plan_linear(&q, NULL, L0 "mlp.up_proj", &s, &err) == MQ_OK);
+  CHECK(s.act_clip == 1 && s.bits == 4 && s.act == MQ_ACT_INT8_TOKEN && s.fmt == MQ_FMT_CT_INT);
+  mq_qconfig_free(&q);
+  CHECK(detect(Q "{\"quant_method\": \"compressed-tensors\", \"format\": \"int-quantized\", "
+               "\"config_groups\": {\"group_1\": {\"targets\": [\"Linear\"], \"activation_use_clip\": true, "
+               "\"weights\": {\"num_bits\": 8, \"type\": \"int\", \"symmetric\": true, \"strategy\": \"channel\"}, "
+               "\"input_activations\": {\"num_bits\": 8, \"type\": \"int\", \"strategy\": \"token\", "
+               "\"dynamic\": true}}}}}", NULL, &q, &err) == MQ_OK);
   CHECK(mq_plan_linear(&q, NULL, L0 "mlp.up_proj", &s, &err) == MQ_ERR_UNSUPPORTED);
-  CHECK(strstr(err.msg, "activation_use_clip") != NULL);
+  CHECK(strstr(err.msg, "activation_use_clip") != NULL && strstr(err.msg, "up_proj") != NULL);
   mq_qconfig_free(&q);
 
   /* ModelSlim's description wins over config.json */

@@ -2,11 +2,13 @@
  * own packers (checked against the formats.md §8 vectors), writes the
  * producer's tensors, runs the adapter and compares every dequantized weight
  * with (q - z) * s computed here. Also the bad-tensor errors. */
+#include <math.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/numconv.h"
+#include "core/pool.h"
 #include "io/st_write.h"
 #include "model/model.h"
 #include "quant/adapt.h"
@@ -322,7 +324,83 @@ static void test_ct_int(void) {
   close_model(m);
 }
 
+/* compressed-tensors W4A8 with activation clip (cann-recipes-infer
+ * checkpoints as SGLang's NPU path reads them): int4 packed two per byte
+ * along N, int64 fp32-bit scales, and a bias that is the A8W4 kernel's
+ * 8 * s * sum(W) term written in bf16. The result must be the NPU's algebra
+ * y = s_x * (s * sum_k (x_q - 8) W + b), computed here in double. */
+static void test_ct_w4a8_clip(void) {
+  enum { N = 6, K = 64 };
+  static int8_t wq[N][K];
+  static uint8_t packed[N / 2][K];
+  static float scf[N], bias[N], x[K], y[N];
+  int64_t sc64[N];
+  for (int n = 0; n < N; n++) {
+    scf[n] = mqt_randf(0.001f, 0.02f);
+    sc64[n] = (int64_t)(uint32_t)mq_f32_to_bits(scf[n]); /* zero-extended, as the converter */
+    double sum = 0;
+    for (int k = 0; k < K; k++) wq[n][k] = (int8_t)((int)(mqt_rand() % 15) - 7), sum += wq[n][k];
+    bias[n] = mq_bf16_to_f32(mq_f32_to_bf16((float)(8.0 * scf[n] * sum))); /* converter's bf16 */
+  }
+  for (int j = 0; j < N / 2; j++)
+    for (int k = 0; k < K; k++)
+      packed[j][k] = (uint8_t)((wq[2 * j][k] & 15) | (wq[2 * j + 1][k] & 15) << 4);
+  for (int k = 0; k < K; k++) x[k] = mqt_randf(-2, 2);
+  mq_lspec sp = {.fmt = MQ_FMT_CT_INT, .scheme = "W4A8", .bits = 4, .group_size = -1, .sym = 1,
+                 .act = MQ_ACT_INT8_TOKEN, .act_clip = 1};
+  for (int wrong = 0; wrong < 2; wrong++) {
+    float b_used[N];
+    for (int n = 0; n < N; n++) b_used[n] = wrong ? -bias[n] + 0.5f : bias[n];
+    mq_st_writer *w = mq_st_writer_new();
+    add(w, "L.weight", MQ_DTYPE_I8, 2, N / 2, K, packed);
+    add(w, "L.weight_scale", MQ_DTYPE_I64, 2, N, 1, sc64);
+    add(w, "L.bias", MQ_DTYPE_F32, 1, N, 0, b_used);
+    struct mq_model *m = open_model(w);
+    mq_linear l;
+    mq_err err = {0};
+    CHECK_MSG(mq_adapt_ct(m, "L", &sp, N, K, &l, &err) == MQ_OK, "%s", err.msg);
+    CHECK(l.bias == NULL && l.qcorr != NULL && l.act == MQ_ACT_INT8_TOKEN);
+    /* the bias is the kernel's term, so a wrong one is reported, and applied */
+    CHECK(mq_model_n_warnings(m) == wrong);
+    if (wrong) CHECK(strstr(mq_model_warning(m, 0), "clip kernel") != NULL);
+    mq_pool *pool = mq_pool_init(1);
+    float scratch_row[K], *scratch[1] = {scratch_row};
+    static float gather[4096];
+    CHECK(mq_linear_gather_floats(&l) <= 4096);
+    mq_exec ex = {pool, mq_kern(), scratch, gather, 0};
+    mq_linear_forward(&l, x, 1, y, &ex);
+    double amax = 0;
+    for (int k = 0; k < K; k++) amax = fmax(amax, fabs(x[k]));
+    float pt = (float)amax / 127.0f, r = 127.0f / (float)amax;
+    for (int n = 0; n < N; n++) {
+      double acc = 0;
+      for (int k = 0; k < K; k++) acc += (double)(nearbyintf(x[k] * r) - 8) * wq[n][k];
+      double want = pt * (scf[n] * acc + b_used[n]);
+      CHECK_NEAR(y[n], want, 1e-4 * (fabs(want) + 1));
+    }
+    mq_pool_free(pool);
+    close_model(m);
+  }
+  /* the same without the clip flag: an 8 * s * sum(W) bias would be a real
+   * linear bias, so the packed weights alone must give s_x * s * sum(x_q W) */
+  mq_st_writer *w = mq_st_writer_new();
+  add(w, "L.weight", MQ_DTYPE_I8, 2, N / 2, K, packed);
+  add(w, "L.weight_scale", MQ_DTYPE_I64, 2, N, 1, sc64);
+  struct mq_model *m = open_model(w);
+  mq_linear l;
+  mq_err err = {0};
+  sp.act_clip = 0;
+  CHECK_MSG(mq_adapt_ct(m, "L", &sp, N, K, &l, &err) == MQ_OK, "%s", err.msg);
+  CHECK(l.qcorr == NULL && l.bias == NULL);
+  float want[N * K];
+  for (int n = 0; n < N; n++)
+    for (int k = 0; k < K; k++) want[n * K + k] = wq[n][k] * scf[n];
+  expect_weights(&l, want, "ct w4a8 packed along N");
+  close_model(m);
+}
+
 int main(void) {
+  test_ct_w4a8_clip();
   test_awq(1);
   test_awq(0);
   test_gptq_vectors();

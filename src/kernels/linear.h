@@ -74,6 +74,11 @@ typedef struct mq_linear {
                    multiplying by its reciprocal (vLLM, compressed-tensors) */
   int out_bf16; /* round each output to bf16 (NPU parity mode) */
   const float *bias; /* [n_out] or NULL */
+  /* Dynamic per-token activations: a term added to row n's integer-domain
+   * sum before the activation scale, y = s_x * (sum_g s_g <q_x, w_g> + qcorr[n])
+   * (compressed-tensors W4A8 with activation clip: the NPU kernel's bias less
+   * the 8 * s * sum(W) it compensates). [n_out] or NULL. */
+  const float *qcorr;
 } mq_linear;
 
 /* Where a forward pass runs: the thread pool, the kernel table, one scratch

@@ -123,6 +123,7 @@ static float row_int(const mq_linear *l, const mq_kernels *k, const int8_t *w, i
     int k0 = g * gs, n = K - k0 < gs ? K - k0 : gs;
     acc += sc[g] * (float)k->dot_s8s8(w + k0, xq + k0, n) + (mn ? mn[g] * gsum[g] : 0.0f);
   }
+  if (l->qcorr) acc += l->qcorr[r];
   return acc * s_x + (l->bias ? l->bias[r] : 0.0f);
 }
 

@@ -50,11 +50,13 @@ void mq_x8_repack(mq_linear *l, uint8_t *codes, float *scales, float *mins) {
   memset(codes, 0, mq_x8_code_bytes(N, K));
   for (int n = 0; n < N; n++) {
     const uint8_t *row = q->data + (size_t)n * row_bytes;
-    uint8_t *tile = codes + (size_t)(n / 8) * 4 * (size_t)K;
-    for (int k = 0; k < K; k++) {
-      unsigned c = (row[k / 2] >> (4 * (k & 1))) & 15;
-      int sh;
-      tile[x8_byte(n % 8, k, &sh)] |= (uint8_t)(c << sh);
+    uint8_t *dst = codes + (size_t)(n / 8) * 4 * (size_t)K + (size_t)(n % 8) * 4;
+    for (int b = 0; b < K / 32; b++, row += 16, dst += 128) {
+      /* row: 16 bytes = columns 0..31 of the block, low nibble first */
+      uint8_t c[32];
+      for (int i = 0; i < 16; i++) c[2 * i] = row[i] & 15, c[2 * i + 1] = row[i] >> 4;
+      for (int ch = 0; ch < 4; ch++)
+        for (int j = 0; j < 4; j++) dst[32 * ch + j] = (uint8_t)(c[4 * ch + j] | c[16 + 4 * ch + j] << 4);
     }
   }
   repack_groups(q->scales, scales, N, q->n_groups);

@@ -53,4 +53,10 @@ int mq_adapt_perm(struct mq_model *m, const char *name, const mq_tensor *g_idx, 
 /* The bias of a quantized linear (optional: NULL when absent). */
 int mq_adapt_bias(struct mq_model *m, const char *name, int N, const float **out, mq_err *err);
 
+/* int4 weights of name: [N,K] one value per byte (checked to lie in
+ * [-8, 7]) or [N/2,K] two per byte along N (low nibble = even row, the
+ * ModelSlim / Ascend packing); *out: S8 [N,K] (in place or model-owned). */
+int mq_adapt_int4(struct mq_model *m, const char *name, const mq_lspec *s, int N, int K,
+                  const uint8_t **out, mq_err *err);
+
 #endif

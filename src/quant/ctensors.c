@@ -8,6 +8,7 @@
  *    told apart by Kw. 4- and 8-bit rows are used in place (zero copy).
  *  int-/naive-quantized: I8 weight [N, K] (int4 values unpacked), scale,
  *    optional I8 zero point: used in place as signed codes. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -135,15 +136,58 @@ static int ct_packed(struct mq_model *m, const char *name, const mq_lspec *s, in
   return mq_adapt_bias(m, name, N, &l->bias, err);
 }
 
+/* W4A8 with activation clip: name.bias is not a linear bias but the term the
+ * Ascend A8W4 kernel adds to compensate for computing with x - 8 (it splits
+ * each int8 activation into two int4 halves): b[n] = 8 * s[n] * sum_k W[n,k],
+ * written by the converter in bf16. The kernel computes
+ *   y = s_x * (s * sum_k (x_q - 8) W + b) = s_x * (s * sum_k x_q W + c),
+ * c = b - 8 s sum(W); c is kept (it is the converter's rounding) so the
+ * result is the NPU's. A c that is not small next to b means the tensor is
+ * something else: warned, as the result then departs from the producer's. */
+static int clip_bias(struct mq_model *m, const char *name, const mq_lspec *s, int N, int K,
+                     mq_linear *l, mq_err *err) {
+  static const mq_dtype k_float[] = {MQ_DTYPE_F16, MQ_DTYPE_BF16, MQ_DTYPE_F32, MQ_DTYPE_INVALID};
+  const mq_tensor *t;
+  int rc = mq_adapt_tensor(m, name, s, "bias", k_float, 1, N, -1, 0, &t, err);
+  if (rc) return rc;
+  float *c = mq_model_alloc(m, (size_t)N * sizeof(float));
+  if (!c) return mq_errf(err, MQ_ERR_NOMEM, "out of memory");
+  const mq_qint *q = &l->q;
+  double worst = 0, bmax = 0;
+  int worst_n = 0;
+  for (int n = 0; n < N; n++) {
+    double want = 0;
+    for (int k = 0; k < K; k++)
+      want += 8.0 * q->scales[(size_t)n * q->n_groups + k / q->group_size] *
+              (int8_t)q->data[(size_t)n * K + k];
+    double b = mq_adapt_float_at(t, (uint64_t)n);
+    c[n] = (float)(b - want);
+    bmax = fmax(bmax, fabs(b));
+    if (fabs(b - want) > worst) worst = fabs(b - want), worst_n = n;
+  }
+  /* the converter's bf16 rounding leaves |c| <= 2^-8 |b| */
+  if (worst > 0.01 * bmax + 1e-6)
+    mq_model_warn(m, "layer %s: bias of the W4A8 clip kernel is not 8 * scale * sum(W) (row %d off "
+                     "by %g, largest bias %g); it is applied as the kernel would",
+                  name, worst_n, worst, bmax);
+  l->qcorr = c;
+  l->bias = NULL;
+  return MQ_OK;
+}
+
 static int ct_int(struct mq_model *m, const char *name, const mq_lspec *s, int N, int K,
                   mq_linear *l, mq_err *err) {
   int gs = s->group_size <= 0 ? K : s->group_size, G = (K + gs - 1) / gs, rc;
   const mq_tensor *w, *zp, *sc;
-  if ((rc = mq_adapt_tensor(m, name, s, "weight", k_i8, 2, N, K, 0, &w, err)) ||
-      (rc = mq_adapt_tensor(m, name, s, "weight_zero_point", k_zp_int, 2, N, G, 1, &zp, err)))
+  if ((rc = mq_adapt_tensor(m, name, s, "weight_zero_point", k_zp_int, 2, N, G, 1, &zp, err)))
     return rc;
   if (s->sym) zp = NULL; /* older writers kept an unused zero point */
-  if (s->bits < 8) { /* one value per byte (W4A8): it must fit the declared bits */
+  const uint8_t *codes;
+  if (s->bits == 4) { /* W4A8: one value per byte, or two per byte along N (Ascend) */
+    if ((rc = mq_adapt_int4(m, name, s, N, K, &codes, err))) return rc;
+  } else if ((rc = mq_adapt_tensor(m, name, s, "weight", k_i8, 2, N, K, 0, &w, err))) {
+    return rc;
+  } else if ((codes = w->data), s->bits < 8) { /* one value per byte: it must fit the declared bits */
     int lo = -(1 << (s->bits - 1)), hi = (1 << (s->bits - 1)) - 1;
     for (uint64_t i = 0; i < w->n_elems; i++) {
       int v = (int8_t)w->data[i];
@@ -156,7 +200,7 @@ static int ct_int(struct mq_model *m, const char *name, const mq_lspec *s, int N
     }
   }
   /* signed bytes are the canonical S8 layout: used in place */
-  if ((rc = mq_adapt_alloc(m, name, l, N, K, s->bits, gs, MQ_CODES_S8, zp != NULL, w->data, err)))
+  if ((rc = mq_adapt_alloc(m, name, l, N, K, s->bits, gs, MQ_CODES_S8, zp != NULL, codes, err)))
     return rc;
   if ((rc = read_scales(m, name, s, N, G, l, &sc, err))) return rc;
   if (zp)
@@ -166,6 +210,7 @@ static int ct_int(struct mq_model *m, const char *name, const mq_lspec *s, int N
         if (zp->dtype == MQ_DTYPE_I32) z = (int32_t)z;
         ((float *)l->q.mins)[(size_t)n * G + g] = -(float)z * l->q.scales[(size_t)n * G + g];
       }
+  if (s->act_clip) return clip_bias(m, name, s, N, K, l, err);
   return mq_adapt_bias(m, name, N, &l->bias, err);
 }
 

@@ -70,41 +70,6 @@ static int fill_scales(struct mq_model *m, const char *name, const mq_lspec *s, 
   return MQ_OK;
 }
 
-/* int4 weights: [N,K] one value per byte (checked to lie in [-8, 7]) or
- * [N/2,K] two per byte along N (low nibble = even row); *out: S8 [N,K]. */
-static int int4_weights(struct mq_model *m, const char *name, const mq_lspec *s, int N, int K,
-                        const uint8_t **out, mq_err *err) {
-  char tn[320];
-  snprintf(tn, sizeof tn, "%s.weight", name);
-  const mq_tensor *w = mq_ckpt_find(&m->ckpt, tn);
-  int packed = w && w->n_dims == 2 && w->shape[0] == N / 2 && N % 2 == 0;
-  int rc = mq_adapt_tensor(m, name, s, "weight", k_i8, 2, packed ? N / 2 : N, K, 0, &w, err);
-  if (rc) return rc;
-  if (!packed) {
-    for (uint64_t i = 0; i < w->n_elems; i++) {
-      int8_t v = (int8_t)w->data[i];
-      if (v < -8 || v > 7)
-        return mq_errf(err, MQ_ERR_FORMAT,
-                       "layer %s (%s): weight value %d at [%llu, %llu] is outside the int4 range "
-                       "[-8, 7]",
-                       name, s->scheme, v, (unsigned long long)(i / (uint64_t)K),
-                       (unsigned long long)(i % (uint64_t)K));
-    }
-    *out = w->data;
-    return MQ_OK;
-  }
-  int8_t *d = mq_model_alloc(m, (size_t)N * K);
-  if (!d) return mq_errf(err, MQ_ERR_NOMEM, "layer %s: out of memory", name);
-  for (int j = 0; j < N / 2; j++)
-    for (int k = 0; k < K; k++) {
-      uint8_t b = w->data[(size_t)j * K + k];
-      d[(size_t)(2 * j) * K + k] = (int8_t)((int8_t)(b << 4) >> 4); /* low nibble, signed */
-      d[(size_t)(2 * j + 1) * K + k] = (int8_t)((int8_t)b >> 4);
-    }
-  *out = (const uint8_t *)d;
-  return MQ_OK;
-}
-
 /* scale_bias = 8 * s * sum_k W (per row, or per K/16 chunk): a checksum. */
 static void check_scale_bias(struct mq_model *m, const char *name, const mq_linear *l) {
   char tn[320];
@@ -234,7 +199,7 @@ int mq_adapt_modelslim(struct mq_model *m, const char *name, const mq_lspec *s, 
       }
     }
     const uint8_t *codes = NULL;
-    if (s->bits == 4) rc = int4_weights(m, name, s, N, K, &codes, err);
+    if (s->bits == 4) rc = mq_adapt_int4(m, name, s, N, K, &codes, err);
     else if (!(rc = mq_adapt_tensor(m, name, s, "weight", k_i8, 2, N, K, 0, &w, err))) codes = w->data;
     if (rc || (rc = mq_adapt_alloc(m, name, l, N, K, s->bits, K / G, MQ_CODES_S8, a16, codes, err)) ||
         (rc = fill_scales(m, name, s, l, sc, sc2, !a16, err)))

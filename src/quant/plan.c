@@ -291,18 +291,22 @@ static int plan_ct(const mq_qconfig *q, const char *name, mq_lspec *s, mq_err *e
   if (!best) return set_float(s), MQ_OK;
   const char *fmt = global_fmt;
   if ((rc = mq_json_str_opt(best, "format", global_fmt, &fmt, q->source, err))) return rc;
-  /* W4A8 with a learned activation clamp (SGLang PR #14736): its per-expert
-   * bias tensors replace the kernel's correction term and the clamp values
-   * are not in the checkpoint; computing it without them would be wrong */
-  if (json_is_true(json_object_get(best, "activation_use_clip")))
-    return mq_errf(err, MQ_ERR_UNSUPPORTED,
-                   "%s: layer %s: activation_use_clip (W4A8 with a learned activation clip) is not "
-                   "supported: its clamp is not stored in the checkpoint",
-                   q->source, name);
   if (strcmp(fmt, "mixed-precision") == 0)
     return mq_errf(err, MQ_ERR_FORMAT, "%s: layer %s: mixed-precision needs a per-group \"format\"",
                    q->source, name);
-  return ct_args(q, name, best, fmt, s, err);
+  if ((rc = ct_args(q, name, best, fmt, s, err))) return rc;
+  /* W4A8 "with activation clip" (SGLang PR #14736, cann-recipes-infer
+   * checkpoints): per-channel int4 weights, int64 fp32-bit scales and a
+   * name.bias that is the kernel's 8 * s * sum(W) term (modelslim.md 3.7) */
+  if (json_is_true(json_object_get(best, "activation_use_clip"))) {
+    if (s->fmt != MQ_FMT_CT_INT || s->bits != 4 || s->act != MQ_ACT_INT8_TOKEN)
+      return mq_errf(err, MQ_ERR_UNSUPPORTED,
+                     "%s: layer %s: activation_use_clip is defined for W4A8 (int4 weights, dynamic "
+                     "per-token int8 activations), not for %s",
+                     q->source, name, s->scheme);
+    s->act_clip = 1;
+  }
+  return MQ_OK;
 }
 
 /* ---- ModelSlim: the description's type of name.weight; user-added
@@ -367,7 +371,8 @@ int mq_plan_linear(const mq_qconfig *q, const mq_ckpt *ck, const char *name, mq_
 
 int mq_lspec_same(const mq_lspec *a, const mq_lspec *b) {
   return a->fmt == b->fmt && strcmp(a->scheme, b->scheme) == 0 && a->bits == b->bits &&
-         a->group_size == b->group_size && a->sym == b->sym && a->act == b->act;
+         a->group_size == b->group_size && a->sym == b->sym && a->act == b->act &&
+         a->act_clip == b->act_clip;
 }
 
 const char *mq_lspec_str(const mq_lspec *s, char *buf, int cap) {

@@ -29,6 +29,8 @@ typedef struct mq_lspec {
   int gptq_v1;     /* GPTQ zeros stored minus one */
   int g_idx;       /* a g_idx tensor is expected (act-order) */
   mq_act act;
+  int act_clip;    /* compressed-tensors W4A8 "activation_use_clip": name.bias is
+                      the NPU kernel's 8 * s * sum(W) term, not a linear bias */
 } mq_lspec;
 
 /* Resolve the spec of linear module `name` (e.g. "model.layers.0.mlp.up_proj",
