@@ -4,7 +4,9 @@
  * reference, exact and fast paths, for awkward shapes. */
 #include <stdlib.h>
 
+#include "core/numconv.h"
 #include "core/pool.h"
+#include "quant/gguf_types.h"
 #include "kernels/linear_x8.h"
 #include "test.h"
 
@@ -86,7 +88,72 @@ static void check_shape(const shape *sh, int T, int n_threads) {
   free(xm), free(wr), free(wx), free(ref), free(mag), free(gather), free(yr), free(yx);
 }
 
+/* GGUF Q4_0 repacked into Q4_0x8: rows dequantize identically and the
+ * forward pass equals the row layout's (the Q4_0 x Q8_0 dot product of
+ * quant/gguf_blocks.c) to float rounding, relative to sum |w x|. */
+static void check_gguf(int N, int K, int T, int n_threads) {
+  int nb = K / 32;
+  uint8_t *rows = malloc((size_t)N * nb * 18);
+  float *x = malloc(sizeof(float) * T * K), *bias = malloc(sizeof(float) * N);
+  for (int n = 0; n < N; n++) {
+    bias[n] = mqt_randf(-1, 1);
+    for (int b = 0; b < nb; b++) {
+      uint8_t *blk = rows + ((size_t)n * nb + b) * 18;
+      uint16_t d = mq_f32_to_f16(mqt_randf(-0.05f, 0.05f));
+      memcpy(blk, &d, 2);
+      for (int i = 0; i < 16; i++) blk[2 + i] = (uint8_t)(mqt_rand() >> 56);
+    }
+  }
+  for (int i = 0; i < T * K; i++) x[i] = mqt_randf(-1, 1);
+  mq_linear row = {.n_out = N, .n_in = K, .kind = MQ_W_GGUF, .gtype = MQ_GGML_TYPE_Q4_0, .w = rows,
+                   .bias = bias};
+  mq_linear x8 = row;
+  CHECK(mq_x8_gguf_eligible(&row));
+  uint8_t *tiles = malloc(mq_x8_gguf_bytes(N, K));
+  mq_x8_gguf_repack(&x8, tiles);
+  float *wr = malloc(sizeof(float) * K), *wx = malloc(sizeof(float) * K);
+  double *mag = malloc(sizeof(double) * T * N);
+  int same = 1;
+  for (int n = 0; n < N; n++) {
+    mq_linear_dequant_row(&row, n, wr);
+    mq_linear_dequant_row(&x8, n, wx);
+    same &= memcmp(wr, wx, sizeof(float) * K) == 0;
+    for (int t = 0; t < T; t++) {
+      double a = 1;
+      for (int k = 0; k < K; k++) a += fabs((double)wr[k] * x[t * K + k]);
+      mag[t * N + n] = a;
+    }
+  }
+  CHECK_MSG(same, "Q4_0x8 rows differ from Q4_0 (N %d K %d)", N, K);
+  mq_pool *pool = mq_pool_init(n_threads);
+  float *scratch[8];
+  for (int t = 0; t < mq_pool_size(pool); t++) scratch[t] = malloc(sizeof(float) * K);
+  int gf = mq_linear_gather_floats(&x8);
+  CHECK(gf >= mq_linear_gather_floats(&row));
+  float *gather = malloc(sizeof(float) * (size_t)gf * T);
+  float *yr = malloc(sizeof(float) * T * N), *yx = malloc(sizeof(float) * T * N);
+  const mq_kernels *tiers[3] = {mq_kern_ref(), mq_kern_avx2(), mq_kern_neon()};
+  for (int tier = 0; tier < 3; tier++) {
+    if (!tiers[tier]) continue;
+    mq_exec ex = {pool, tiers[tier], scratch, gather, 0};
+    mq_linear_forward(&row, x, T, yr, &ex);
+    mq_linear_forward(&x8, x, T, yx, &ex);
+    double worst = 0;
+    for (int i = 0; i < T * N; i++) worst = fmax(worst, fabs(yx[i] - yr[i]) / mag[i]);
+    CHECK_MSG(worst < 2e-6, "%s Q4_0x8 N %d K %d T %d: %g", tiers[tier]->name, N, K, T, worst);
+  }
+  for (int t = 0; t < mq_pool_size(pool); t++) free(scratch[t]);
+  mq_pool_free(pool);
+  free(rows), free(x), free(bias), free(tiles), free(wr), free(wx), free(mag), free(gather);
+  free(yr), free(yx);
+}
+
 int main(void) {
+  for (int T = 1; T <= 9; T += 2) {
+    check_gguf(1, 32, T, 1);
+    check_gguf(13, 96, T, 2);
+    check_gguf(64, 2048, T, 2);
+  }
   static const shape shapes[] = {
       {1, 32, 32, 1, 0, 0},    {7, 64, 32, 0, 0, 1},   {8, 96, 64, 1, 0, 1},
       {9, 160, 160, 1, 1, 0},  {17, 256, 128, 0, 1, 1}, {33, 352, 64, 1, 0, 1},

@@ -4,6 +4,7 @@
 #ifndef MQ_KERNELS_H
 #define MQ_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "io/dtype.h"
@@ -53,6 +54,12 @@ typedef struct mq_kernels {
   void (*x8_u4_f32)(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
                     const float *x, int x_stride, const float *gsum, int gsum_stride, int T,
                     float *out);
+  /* GGUF Q4_0x8 tiles (kernels/linear_x8.h) against T (1..4) tokens' Q8_0
+   * activation blocks (act + t * act_stride; bsum + t * bsum_stride: each
+   * block's sum of codes): out[t*8 + r] = sum_b (d_w * d_x) * sum_k (u - 8) q,
+   * the Q4_0 dot product of each row. */
+  void (*x8_q4_0)(const uint8_t *tile, int K, const uint8_t *act, size_t act_stride,
+                  const int32_t *bsum, int bsum_stride, int T, float *out);
   /* GGUF: one row of n values of ggml type t against the activation blocks
    * that type's dot product consumes (mq_gguf_act_size: Q8_0 for Q4_0/Q8_0,
    * Q8_K for the K-quants ...). Indexed by ggml type id; NULL where a tier

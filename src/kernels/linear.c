@@ -194,7 +194,9 @@ unsigned long long mq_linear_bytes(const mq_linear *l) {
   if (l->kind == MQ_W_FLOAT) return n * k * (unsigned long long)mq_dtype_size(l->dtype);
   const mq_qint *q = &l->q;
   if (l->kind == MQ_W_MXFP8) return n * k + n * k / 32;
-  if (l->kind == MQ_W_GGUF) return n * (unsigned long long)mq_ggml_row_size(l->gtype, l->n_in);
+  if (l->kind == MQ_W_GGUF)
+    return l->q.x8 ? mq_x8_gguf_bytes(l->n_out, l->n_in)
+                   : n * (unsigned long long)mq_ggml_row_size(l->gtype, l->n_in);
   unsigned long long codes = q->codes == MQ_CODES_U4 ? n * k / 2 : n * k;
   unsigned long long per_group = q->mins ? 8 : 4;
   if (q->x8) codes = mq_x8_code_bytes(l->n_out, l->n_in), n = (n + 7) / 8 * 8; /* padded tiles */
@@ -216,6 +218,10 @@ void mq_linear_dequant_row(const mq_linear *l, int n, float *dst) {
     return;
   }
   const mq_qint *q = &l->q;
+  if (l->kind == MQ_W_GGUF && q->x8) {
+    mq_x8_gguf_dequant_row(l, n, dst);
+    return;
+  }
   if (l->kind == MQ_W_GGUF) {
     size_t rb = (size_t)mq_ggml_row_size(l->gtype, K);
     mq_gguf_dequant_row(l->gtype, (const uint8_t *)l->w + (size_t)n * rb, dst, K);

@@ -8,6 +8,7 @@
 
 #include "core/numconv.h"
 #include "kernels/linear_gguf.h"
+#include "kernels/linear_x8.h"
 #include "quant/gguf_blocks.h"
 #include "quant/gguf_types.h"
 
@@ -20,7 +21,11 @@ static size_t act_stride(const mq_linear *l) {
   return ((size_t)a + 63) & ~(size_t)63;
 }
 
-int mq_linear_gguf_gather_floats(const mq_linear *l) { return (int)(act_stride(l) / 4) + 16; }
+/* Per token: the activation blocks, then (x8 layers) one int32 code sum per
+ * 32-block. */
+int mq_linear_gguf_gather_floats(const mq_linear *l) {
+  return (int)(act_stride(l) / 4) + 16 + (l->q.x8 ? l->n_in / 32 : 0);
+}
 
 typedef struct {
   const mq_linear *l;
@@ -68,6 +73,19 @@ void mq_linear_forward_gguf(const mq_linear *l, const float *x, int n_tok, float
     case MQ_GGML_TYPE_Q5_1: mq_gguf_quantize_row_q8_1_x86(xt, at, K); break;
     default: mq_gguf_quantize_act(l->gtype, xt, at, K); break;
     }
+  }
+  if (l->q.x8) { /* Q4_0x8: block code sums after all tokens' blocks */
+    int nb = K / 32;
+    int32_t *bsum = (int32_t *)(act + (size_t)n_tok * stride);
+    for (int t = 0; t < n_tok; t++)
+      for (int b = 0; b < nb; b++) {
+        const int8_t *q = (const int8_t *)(act + (size_t)t * stride + (size_t)b * 34 + 2);
+        int32_t sum = 0;
+        for (int i = 0; i < 32; i++) sum += q[i];
+        bsum[(size_t)t * nb + b] = sum;
+      }
+    mq_x8_gguf_forward(l, act, stride, bsum, n_tok, y, ex);
+    return;
   }
   gguf_job j = {l, act, stride, (size_t)mq_ggml_row_size(l->gtype, K), y, n_tok,
                 l->gtype < MQ_GGML_TYPE_COUNT ? ex->k->gguf_dot[l->gtype] : NULL};

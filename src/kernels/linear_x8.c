@@ -4,6 +4,9 @@
 
 #include <string.h>
 
+#include "core/numconv.h"
+#include "quant/gguf_types.h"
+
 #define TILES_PER_TASK 2
 
 int mq_x8_eligible(const mq_linear *l) {
@@ -114,4 +117,90 @@ void mq_x8_forward(const mq_linear *l, const float *xg, const float *gsum, const
   x8_job j = {l, xg, gsum, xq, xd, y, n_tok, ex};
   size_t tasks = (n_tiles(l->n_out) + TILES_PER_TASK - 1) / TILES_PER_TASK;
   mq_pool_for(mq_pool_if(ex->pool, (double)l->n_out * l->n_in * n_tok), (int)tasks, x8_tiles, &j);
+}
+
+/* ---- GGUF Q4_0x8 ---- */
+
+int mq_x8_gguf_eligible(const mq_linear *l) {
+  return l->kind == MQ_W_GGUF && l->gtype == MQ_GGML_TYPE_Q4_0 && !l->q.x8 && l->n_in % 32 == 0 &&
+         l->n_out > 0;
+}
+
+size_t mq_x8_gguf_bytes(int n_out, int n_in) {
+  return n_tiles(n_out) * (size_t)(n_in / 32) * MQ_X8_Q4_0_BLOCK;
+}
+
+void mq_x8_gguf_repack(mq_linear *l, uint8_t *dst) {
+  int N = l->n_out, K = l->n_in, nb = K / 32;
+  memset(dst, 0, mq_x8_gguf_bytes(N, K));
+  for (int n = 0; n < N; n++) {
+    const uint8_t *row = (const uint8_t *)l->w + (size_t)n * nb * 18;
+    uint8_t *tile = dst + (size_t)(n / 8) * nb * MQ_X8_Q4_0_BLOCK;
+    int r = n % 8;
+    for (int b = 0; b < nb; b++, row += 18) {
+      /* Q4_0: f16 d, then byte i holds column i (low nibble) and i + 16 */
+      uint8_t *blk = tile + (size_t)b * MQ_X8_Q4_0_BLOCK;
+      for (int ch = 0; ch < 4; ch++)
+        for (int j = 0; j < 4; j++) blk[32 * ch + 4 * r + j] = row[2 + 4 * ch + j];
+      memcpy(blk + 128 + 2 * r, row, 2);
+    }
+  }
+  l->w = dst;
+  l->q.x8 = 1;
+}
+
+void mq_x8_gguf_dequant_row(const mq_linear *l, int n, float *dst) {
+  int nb = l->n_in / 32, r = n % 8;
+  const uint8_t *tile = (const uint8_t *)l->w + (size_t)(n / 8) * nb * MQ_X8_Q4_0_BLOCK;
+  for (int b = 0; b < nb; b++) {
+    const uint8_t *blk = tile + (size_t)b * MQ_X8_Q4_0_BLOCK;
+    uint16_t h;
+    memcpy(&h, blk + 128 + 2 * r, 2);
+    float d = mq_f16_to_f32(h);
+    for (int i = 0; i < 16; i++) {
+      uint8_t byte = blk[32 * (i / 4) + 4 * r + i % 4];
+      dst[32 * b + i] = (float)((int)(byte & 15) - 8) * d;
+      dst[32 * b + 16 + i] = (float)((int)(byte >> 4) - 8) * d;
+    }
+  }
+}
+
+typedef struct {
+  const mq_linear *l;
+  const uint8_t *act;
+  size_t stride;
+  const int32_t *bsum;
+  float *y;
+  int n_tok;
+  const mq_exec *ex;
+} gguf_x8_job;
+
+static void gguf_x8_tiles(void *ctx, int begin, int end, int tid) {
+  (void)tid;
+  const gguf_x8_job *j = ctx;
+  const mq_linear *l = j->l;
+  int N = l->n_out, K = l->n_in, nb = K / 32;
+  size_t t1 = (size_t)end * TILES_PER_TASK;
+  if (t1 > n_tiles(N)) t1 = n_tiles(N);
+  for (size_t t = (size_t)begin * TILES_PER_TASK; t < t1; t++) {
+    const uint8_t *tile = (const uint8_t *)l->w + t * (size_t)nb * MQ_X8_Q4_0_BLOCK;
+    for (int t0 = 0; t0 < j->n_tok; t0 += 4) {
+      int T = j->n_tok - t0 < 4 ? j->n_tok - t0 : 4;
+      float out[32];
+      j->ex->k->x8_q4_0(tile, K, j->act + (size_t)t0 * j->stride, j->stride, j->bsum + (size_t)t0 * nb,
+                        nb, T, out);
+      for (int i = 0; i < T; i++)
+        for (int r = 0; r < 8; r++) {
+          size_t n = t * 8 + (size_t)r;
+          if (n < (size_t)N) j->y[(size_t)(t0 + i) * N + n] = out[i * 8 + r] + (l->bias ? l->bias[n] : 0.0f);
+        }
+    }
+  }
+}
+
+void mq_x8_gguf_forward(const mq_linear *l, const uint8_t *act, size_t stride, const int32_t *bsum,
+                        int n_tok, float *y, const mq_exec *ex) {
+  gguf_x8_job j = {l, act, stride, bsum, y, n_tok, ex};
+  size_t tasks = (n_tiles(l->n_out) + TILES_PER_TASK - 1) / TILES_PER_TASK;
+  mq_pool_for(mq_pool_if(ex->pool, (double)l->n_out * l->n_in * n_tok), (int)tasks, gguf_x8_tiles, &j);
 }

@@ -44,4 +44,18 @@ static inline float mq_x8_at(const float *a, int n_groups, int n, int g) {
 void mq_x8_forward(const mq_linear *l, const float *xg, const float *gsum, const int8_t *xq,
                    const float *xd, int n_tok, float *y, const mq_exec *ex);
 
+/* GGUF Q4_0 rows, repacked the same way ("Q4_0x8", as llama.cpp's CPU
+ * backend does): per tile and 32-column block, the 128 code bytes of the
+ * layout above (the stored nibbles, value = (u - 8) * d) then the 8 rows'
+ * f16 scales d (16 bytes): 144 bytes per tile-block, the Q4_0 bytes. */
+#define MQ_X8_Q4_0_BLOCK 144
+int mq_x8_gguf_eligible(const mq_linear *l);
+size_t mq_x8_gguf_bytes(int n_out, int n_in);
+void mq_x8_gguf_repack(mq_linear *l, uint8_t *dst);
+void mq_x8_gguf_dequant_row(const mq_linear *l, int n, float *dst);
+/* y = W x + b for n_tok tokens whose Q8_0 activation blocks are at act
+ * (stride bytes per token), with bsum [n_tok, K/32] their per-block sums. */
+void mq_x8_gguf_forward(const mq_linear *l, const uint8_t *act, size_t stride, const int32_t *bsum,
+                        int n_tok, float *y, const mq_exec *ex);
+
 #endif

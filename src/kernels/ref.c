@@ -124,6 +124,25 @@ static void x8_u4_f32_ref(const uint8_t *tile, const float *sc, const float *mn,
     }
 }
 
+static void x8_q4_0_ref(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                        const int32_t *bsum, int bs, int T, float *out) {
+  int nb = K / 32;
+  for (int t = 0; t < T; t++)
+    for (int r = 0; r < 8; r++) {
+      float acc = 0;
+      for (int b = 0; b < nb; b++) {
+        const uint8_t *blk = tile + (size_t)b * 144, *a = act + (size_t)t * as + (size_t)b * 34;
+        int32_t isum = 0;
+        for (int k = 0; k < 32; k++) isum += (int32_t)x8_code(blk, r, k) * (int8_t)a[2 + k];
+        uint16_t hw, hx;
+        memcpy(&hw, blk + 128 + 2 * r, 2);
+        memcpy(&hx, a, 2);
+        acc += (float)(isum - 8 * bsum[(size_t)t * bs + b]) * (mq_f16_to_f32(hw) * mq_f16_to_f32(hx));
+      }
+      out[t * 8 + r] = acc;
+    }
+}
+
 void mq_quantize_q8_32(const float *x, int n, int8_t *q, float *d) {
   for (int b = 0; b < n / 32; b++) {
     float amax = 0;
@@ -153,6 +172,7 @@ static const mq_kernels k_ref = {
     .dot4_u4_q8 = dot4_u4_q8_ref,
     .x8_u4_q8 = x8_u4_q8_ref,
     .x8_u4_f32 = x8_u4_f32_ref,
+    .x8_q4_0 = x8_q4_0_ref,
     /* .gguf_dot: all NULL, mq_gguf_vec_dot is the reference */
 };
 

@@ -139,7 +139,7 @@ int mq_model_describe(struct mq_model *m, const char *prefix, const mq_linear *l
   mq_linear_info *li = &m->linears[m->n_linears++];
   *li = (mq_linear_info){name, scheme, mq_dtype_name(l->dtype), 8 * mq_dtype_size(l->dtype),
                          mq_act_name(l->act), 0, 0, l->n_out, l->n_in, bytes, mq_linear_bytes(l)};
-  li->layout = l->kind == MQ_W_INT && l->q.x8 ? "x8" : "rows";
+  li->layout = l->q.x8 ? "x8" : "rows";
   if (l->kind == MQ_W_INT) {
     static const char *k_fmt[9] = {"", "", "int2", "int3", "int4", "", "", "", "int8"};
     li->weight_format = k_fmt[l->q.bits];

@@ -165,7 +165,9 @@ static int bind_tensor(struct mq_model *m, const char *name, int N, int K, int e
     l->gtype = t->type;
     l->w = data;
   }
-  if (!describe) return MQ_OK;
+  if (!describe) return MQ_OK; /* token_embd: rows are looked up, left as stored */
+  int rc = mq_model_repack(m, l, err);
+  if (rc) return rc;
   mq_lspec s = {.fmt = MQ_FMT_GGUF, .bits = 16, .group_size = -1, .sym = 1};
   snprintf(s.scheme, sizeof s.scheme, "%s", mq_ggml_type_name(t->type));
   char desc[128];
@@ -269,6 +271,7 @@ int mq_model_load_gguf(const char *path, const mq_model_params *params, mq_model
   struct mq_model *m = calloc(1, sizeof *m);
   if (!m) return mq_errf(err, MQ_ERR_NOMEM, "out of memory");
   m->method = MQ_METHOD_GGUF;
+  m->no_repack = params && params->no_repack;
   int rc = mq_gguf_open(path, &m->gguf, err);
   if (rc == MQ_OK) rc = parse_config(&m->gguf, &m->cfg, err);
   if (rc) goto fail;

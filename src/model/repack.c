@@ -29,8 +29,8 @@ static int release_recent(struct mq_model *m, const void *p) {
  * fault them back in from the file, nothing is lost). */
 static void drop_mapped(const struct mq_model *m, const void *p, size_t n) {
   const uint8_t *a = p;
-  for (int f = 0; f < m->ckpt.n_files; f++) {
-    const mq_mapped *mp = &m->ckpt.files[f].map;
+  for (int f = -1; f < m->ckpt.n_files; f++) {
+    const mq_mapped *mp = f < 0 ? &m->gguf.map : &m->ckpt.files[f].map;
     if (!mp->data || a < mp->data || a + n > mp->data + mp->size) continue;
     uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t lo = ((uintptr_t)a + pg - 1) & ~(pg - 1), hi = ((uintptr_t)a + n) & ~(pg - 1);
@@ -44,7 +44,17 @@ static void release(struct mq_model *m, const void *p, size_t n) {
 }
 
 int mq_model_repack(struct mq_model *m, mq_linear *l, mq_err *err) {
-  if (!mq_x8_eligible(l) || m->no_repack) return MQ_OK;
+  if (m->no_repack) return MQ_OK;
+  if (mq_x8_gguf_eligible(l)) {
+    uint8_t *dst = mq_model_alloc(m, mq_x8_gguf_bytes(l->n_out, l->n_in));
+    if (!dst)
+      return mq_errf(err, MQ_ERR_NOMEM, "out of memory repacking a %d x %d layer", l->n_out, l->n_in);
+    const void *old = l->w;
+    mq_x8_gguf_repack(l, dst);
+    release(m, old, (size_t)l->n_out * (size_t)(l->n_in / 32) * 18);
+    return MQ_OK;
+  }
+  if (!mq_x8_eligible(l)) return MQ_OK;
   mq_qint *q = &l->q;
   size_t cb = mq_x8_code_bytes(l->n_out, l->n_in), sb = mq_x8_scale_bytes(l->n_out, q->n_groups);
   uint8_t *codes = mq_model_alloc(m, cb);
