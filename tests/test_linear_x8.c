@@ -88,28 +88,29 @@ static void check_shape(const shape *sh, int T, int n_threads) {
   free(xm), free(wr), free(wx), free(ref), free(mag), free(gather), free(yr), free(yx);
 }
 
-/* GGUF Q4_0 repacked into Q4_0x8: rows dequantize identically and the
- * forward pass equals the row layout's (the Q4_0 x Q8_0 dot product of
- * quant/gguf_blocks.c) to float rounding, relative to sum |w x|. */
-static void check_gguf(int N, int K, int T, int n_threads) {
-  int nb = K / 32;
-  uint8_t *rows = malloc((size_t)N * nb * 18);
+/* GGUF Q4_0 / Q4_K repacked into Q4_0x8 / Q4_Kx8: rows dequantize identically and the
+ * forward pass equals the row layout's (the Q4_0 x Q8_0 / Q4_K x Q8_K dot
+ * products of quant/gguf_blocks.c and the tiers' row kernels) to float rounding, relative to sum |w x|. */
+static void check_gguf(uint32_t type, int N, int K, int T, int n_threads) {
+  int q4k = type == MQ_GGML_TYPE_Q4_K, bsz = q4k ? 144 : 18, nb = K / (q4k ? 256 : 32);
+  uint8_t *rows = malloc((size_t)N * nb * bsz);
   float *x = malloc(sizeof(float) * T * K), *bias = malloc(sizeof(float) * N);
   for (int n = 0; n < N; n++) {
     bias[n] = mqt_randf(-1, 1);
     for (int b = 0; b < nb; b++) {
-      uint8_t *blk = rows + ((size_t)n * nb + b) * 18;
-      uint16_t d = mq_f32_to_f16(mqt_randf(-0.05f, 0.05f));
+      uint8_t *blk = rows + ((size_t)n * nb + b) * bsz;
+      for (int i = 0; i < bsz; i++) blk[i] = (uint8_t)(mqt_rand() >> 56);
+      uint16_t d = mq_f32_to_f16(mqt_randf(-0.05f, 0.05f)), dmin = mq_f32_to_f16(mqt_randf(0, 0.02f));
       memcpy(blk, &d, 2);
-      for (int i = 0; i < 16; i++) blk[2 + i] = (uint8_t)(mqt_rand() >> 56);
+      if (q4k) memcpy(blk + 2, &dmin, 2); /* Q4_K: d, dmin, 12 scale bytes, 128 code bytes */
     }
   }
   for (int i = 0; i < T * K; i++) x[i] = mqt_randf(-1, 1);
-  mq_linear row = {.n_out = N, .n_in = K, .kind = MQ_W_GGUF, .gtype = MQ_GGML_TYPE_Q4_0, .w = rows,
+  mq_linear row = {.n_out = N, .n_in = K, .kind = MQ_W_GGUF, .gtype = type, .w = rows,
                    .bias = bias};
   mq_linear x8 = row;
   CHECK(mq_x8_gguf_eligible(&row));
-  uint8_t *tiles = malloc(mq_x8_gguf_bytes(N, K));
+  uint8_t *tiles = malloc(mq_x8_gguf_bytes_of(type, N, K));
   mq_x8_gguf_repack(&x8, tiles);
   float *wr = malloc(sizeof(float) * K), *wx = malloc(sizeof(float) * K);
   double *mag = malloc(sizeof(double) * T * N);
@@ -124,7 +125,7 @@ static void check_gguf(int N, int K, int T, int n_threads) {
       mag[t * N + n] = a;
     }
   }
-  CHECK_MSG(same, "Q4_0x8 rows differ from Q4_0 (N %d K %d)", N, K);
+  CHECK_MSG(same, "%s x8 rows differ from the stored rows (N %d K %d)", mq_ggml_type_name(type), N, K);
   mq_pool *pool = mq_pool_init(n_threads);
   float *scratch[8];
   for (int t = 0; t < mq_pool_size(pool); t++) scratch[t] = malloc(sizeof(float) * K);
@@ -140,7 +141,8 @@ static void check_gguf(int N, int K, int T, int n_threads) {
     mq_linear_forward(&x8, x, T, yx, &ex);
     double worst = 0;
     for (int i = 0; i < T * N; i++) worst = fmax(worst, fabs(yx[i] - yr[i]) / mag[i]);
-    CHECK_MSG(worst < 2e-6, "%s Q4_0x8 N %d K %d T %d: %g", tiers[tier]->name, N, K, T, worst);
+    CHECK_MSG(worst < 2e-6, "%s %s x8 N %d K %d T %d: %g", tiers[tier]->name,
+              mq_ggml_type_name(type), N, K, T, worst);
   }
   for (int t = 0; t < mq_pool_size(pool); t++) free(scratch[t]);
   mq_pool_free(pool);
@@ -150,9 +152,12 @@ static void check_gguf(int N, int K, int T, int n_threads) {
 
 int main(void) {
   for (int T = 1; T <= 9; T += 2) {
-    check_gguf(1, 32, T, 1);
-    check_gguf(13, 96, T, 2);
-    check_gguf(64, 2048, T, 2);
+    check_gguf(MQ_GGML_TYPE_Q4_0, 1, 32, T, 1);
+    check_gguf(MQ_GGML_TYPE_Q4_0, 13, 96, T, 2);
+    check_gguf(MQ_GGML_TYPE_Q4_0, 64, 2048, T, 2);
+    check_gguf(MQ_GGML_TYPE_Q4_K, 3, 256, T, 1);
+    check_gguf(MQ_GGML_TYPE_Q4_K, 21, 768, T, 2);
+    check_gguf(MQ_GGML_TYPE_Q4_K, 64, 2048, T, 2);
   }
   static const shape shapes[] = {
       {1, 32, 32, 1, 0, 0},    {7, 64, 32, 0, 0, 1},   {8, 96, 64, 1, 0, 1},

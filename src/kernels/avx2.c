@@ -336,6 +336,68 @@ static void x8_q4_0_avx2(const uint8_t *tile, int K, const uint8_t *act, size_t 
   }
 }
 
+/* GGUF Q4_Kx8 tiles against Q8_K: each sub-block's maddubs sums are scaled
+ * by the rows' 6-bit scales inside madd (each row's scale in both int16
+ * halves of its lane), the mins meet the Q8_K block sums in a second madd;
+ * all integer, then d_x * d and d_x * dmin per super-block, as Q4_K's dot
+ * product defines it. Bounds: a sub-block's int16 sums <= 30720, times a
+ * scale < 64 and 8 sub-blocks stays far inside int32. */
+static inline void x8_q4_k_T(const uint8_t *tile, int K, const uint8_t *act, size_t as, float *out,
+                             const int T) {
+  __m256 acc[4];
+  for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+  for (int sb = 0; sb < K / 256; sb++) {
+    const uint8_t *blk = tile + (size_t)sb * 1184;
+    __m256i isc[4], imn[4];
+    for (int t = 0; t < T; t++) isc[t] = imn[t] = _mm256_setzero_si256();
+    for (int j = 0; j < 8; j++) {
+      const uint8_t *sub = blk + 128 * j;
+      _mm_prefetch((const char *)sub + X8_PREFETCH, _MM_HINT_T0);
+      _mm_prefetch((const char *)sub + X8_PREFETCH + 64, _MM_HINT_T0);
+      __m256i w[8];
+      x8_decode(sub, w);
+      __m256i sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 1024 + 8 * j)));
+      sc = _mm256_or_si256(sc, _mm256_slli_epi32(sc, 16));
+      __m256i mn = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 1088 + 8 * j)));
+      for (int t = 0; t < T; t++) {
+        const uint8_t *a = act + (size_t)t * as + (size_t)sb * 292;
+        __m256i s16 = _mm256_setzero_si256();
+        for (int c = 0; c < 8; c++) {
+          int32_t v;
+          memcpy(&v, a + 4 + 32 * j + 4 * c, 4);
+          s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(w[c], _mm256_set1_epi32(v)));
+        }
+        isc[t] = _mm256_add_epi32(isc[t], _mm256_madd_epi16(s16, sc));
+        int16_t b0, b1;
+        memcpy(&b0, a + 260 + 4 * j, 2);
+        memcpy(&b1, a + 262 + 4 * j, 2);
+        imn[t] = _mm256_add_epi32(imn[t], _mm256_madd_epi16(mn, _mm256_set1_epi32((uint16_t)(int16_t)(b0 + b1))));
+      }
+    }
+    __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 1152)));
+    __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 1168)));
+    for (int t = 0; t < T; t++) {
+      float dx;
+      memcpy(&dx, act + (size_t)t * as + (size_t)sb * 292, 4);
+      __m256 vdx = _mm256_set1_ps(dx);
+      acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, vdx), _mm256_cvtepi32_ps(isc[t]), acc[t]);
+      acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, vdx), _mm256_cvtepi32_ps(imn[t]), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
+}
+
+static void x8_q4_k_avx2(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                         const int32_t *bsum, int bs, int T, float *out) {
+  (void)bsum, (void)bs;
+  switch (T) {
+  case 1: x8_q4_k_T(tile, K, act, as, out, 1); break;
+  case 2: x8_q4_k_T(tile, K, act, as, out, 2); break;
+  case 3: x8_q4_k_T(tile, K, act, as, out, 3); break;
+  default: x8_q4_k_T(tile, K, act, as, out, 4); break;
+  }
+}
+
 static float dot_u8_q8_avx2(const uint8_t *c, const int8_t *q, const float *d, int n) {
   /* codes - 128 are signed; sum c q = sum (c - 128) q + 128 sum q; the
    * signed product uses maddubs(|a|, sign(b, a)) */
@@ -491,6 +553,7 @@ int mq_kern_fill_avx2(mq_kernels *k) {
   k->x8_u4_q8 = x8_u4_q8_avx2;
   k->x8_u4_f32 = x8_u4_f32_avx2;
   k->x8_q4_0 = x8_q4_0_avx2;
+  k->x8_q4_k = x8_q4_k_avx2;
   k->gguf_dot[MQ_GGML_TYPE_Q4_0] = gguf_q4_0_avx2;
   k->gguf_dot[MQ_GGML_TYPE_Q8_0] = gguf_q8_0_avx2;
   k->gguf_dot[MQ_GGML_TYPE_Q4_K] = gguf_q4_k_avx2;

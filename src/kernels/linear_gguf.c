@@ -24,7 +24,7 @@ static size_t act_stride(const mq_linear *l) {
 /* Per token: the activation blocks, then (x8 layers) one int32 code sum per
  * 32-block. */
 int mq_linear_gguf_gather_floats(const mq_linear *l) {
-  return (int)(act_stride(l) / 4) + 16 + (l->q.x8 ? l->n_in / 32 : 0);
+  return (int)(act_stride(l) / 4) + 16 + (l->q.x8 ? l->n_in / 32 : 0); /* Q4_0x8 sums */
 }
 
 typedef struct {
@@ -73,6 +73,10 @@ void mq_linear_forward_gguf(const mq_linear *l, const float *x, int n_tok, float
     case MQ_GGML_TYPE_Q5_1: mq_gguf_quantize_row_q8_1_x86(xt, at, K); break;
     default: mq_gguf_quantize_act(l->gtype, xt, at, K); break;
     }
+  }
+  if (l->q.x8 && l->gtype == MQ_GGML_TYPE_Q4_K) { /* Q4_Kx8: Q8_K has block sums */
+    mq_x8_gguf_forward(l, act, stride, NULL, n_tok, y, ex);
+    return;
   }
   if (l->q.x8) { /* Q4_0x8: block code sums after all tokens' blocks */
     int nb = K / 32;

@@ -122,15 +122,74 @@ void mq_x8_forward(const mq_linear *l, const float *xg, const float *gsum, const
 /* ---- GGUF Q4_0x8 ---- */
 
 int mq_x8_gguf_eligible(const mq_linear *l) {
-  return l->kind == MQ_W_GGUF && l->gtype == MQ_GGML_TYPE_Q4_0 && !l->q.x8 && l->n_in % 32 == 0 &&
-         l->n_out > 0;
+  return l->kind == MQ_W_GGUF && !l->q.x8 && l->n_out > 0 &&
+         ((l->gtype == MQ_GGML_TYPE_Q4_0 && l->n_in % 32 == 0) ||
+          (l->gtype == MQ_GGML_TYPE_Q4_K && l->n_in % 256 == 0));
+}
+
+/* Bytes of one tile's super-block (Q4_K) or block (Q4_0), and its columns. */
+static size_t tile_block(uint32_t gtype, int *cols) {
+  *cols = gtype == MQ_GGML_TYPE_Q4_K ? 256 : 32;
+  return gtype == MQ_GGML_TYPE_Q4_K ? MQ_X8_Q4_K_BLOCK : MQ_X8_Q4_0_BLOCK;
+}
+
+size_t mq_x8_gguf_bytes_of(uint32_t gtype, int n_out, int n_in) {
+  int cols;
+  size_t tb = tile_block(gtype, &cols);
+  return n_tiles(n_out) * (size_t)(n_in / cols) * tb;
 }
 
 size_t mq_x8_gguf_bytes(int n_out, int n_in) {
-  return n_tiles(n_out) * (size_t)(n_in / 32) * MQ_X8_Q4_0_BLOCK;
+  return mq_x8_gguf_bytes_of(MQ_GGML_TYPE_Q4_0, n_out, n_in);
+}
+
+/* Q4_K's 6-bit scale and min of sub-block j (12 packed bytes s). */
+static void q4k_scale_min(int j, const uint8_t *s, int *sc, int *mn) {
+  if (j < 4) {
+    *sc = s[j] & 63, *mn = s[j + 4] & 63;
+  } else {
+    *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+    *mn = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+static void repack_q4_k(mq_linear *l, uint8_t *dst) {
+  int N = l->n_out, K = l->n_in, ns = K / 256;
+  for (int n = 0; n < N; n++) {
+    const uint8_t *row = (const uint8_t *)l->w + (size_t)n * ns * 144;
+    uint8_t *tile = dst + (size_t)(n / 8) * ns * MQ_X8_Q4_K_BLOCK;
+    int r = n % 8;
+    for (int sb = 0; sb < ns; sb++, row += 144) {
+      /* Q4_K: f16 d, f16 dmin, 12 scale bytes, qs[128]: 64-column chunk c
+       * from qs[32c..32c+31], low nibbles then high nibbles */
+      uint8_t *blk = tile + (size_t)sb * MQ_X8_Q4_K_BLOCK;
+      for (int j = 0; j < 8; j++) {
+        const uint8_t *qs = row + 16 + 32 * (j / 2);
+        int shift = 4 * (j % 2);
+        uint8_t c[32];
+        for (int i = 0; i < 32; i++) c[i] = (uint8_t)((qs[i] >> shift) & 15);
+        for (int ch = 0; ch < 4; ch++)
+          for (int i = 0; i < 4; i++)
+            blk[128 * j + 32 * ch + 4 * r + i] = (uint8_t)(c[4 * ch + i] | c[16 + 4 * ch + i] << 4);
+        int sc, mn;
+        q4k_scale_min(j, row + 4, &sc, &mn);
+        blk[1024 + 8 * j + r] = (uint8_t)sc;
+        blk[1088 + 8 * j + r] = (uint8_t)mn;
+      }
+      memcpy(blk + 1152 + 2 * r, row, 2);
+      memcpy(blk + 1168 + 2 * r, row + 2, 2);
+    }
+  }
 }
 
 void mq_x8_gguf_repack(mq_linear *l, uint8_t *dst) {
+  memset(dst, 0, mq_x8_gguf_bytes_of(l->gtype, l->n_out, l->n_in));
+  if (l->gtype == MQ_GGML_TYPE_Q4_K) {
+    repack_q4_k(l, dst);
+    l->w = dst;
+    l->q.x8 = 1;
+    return;
+  }
   int N = l->n_out, K = l->n_in, nb = K / 32;
   memset(dst, 0, mq_x8_gguf_bytes(N, K));
   for (int n = 0; n < N; n++) {
@@ -150,7 +209,29 @@ void mq_x8_gguf_repack(mq_linear *l, uint8_t *dst) {
 }
 
 void mq_x8_gguf_dequant_row(const mq_linear *l, int n, float *dst) {
-  int nb = l->n_in / 32, r = n % 8;
+  int r = n % 8;
+  if (l->gtype == MQ_GGML_TYPE_Q4_K) {
+    int ns = l->n_in / 256;
+    const uint8_t *tile = (const uint8_t *)l->w + (size_t)(n / 8) * ns * MQ_X8_Q4_K_BLOCK;
+    for (int sb = 0; sb < ns; sb++) {
+      const uint8_t *blk = tile + (size_t)sb * MQ_X8_Q4_K_BLOCK;
+      uint16_t hd, hm;
+      memcpy(&hd, blk + 1152 + 2 * r, 2);
+      memcpy(&hm, blk + 1168 + 2 * r, 2);
+      float d = mq_f16_to_f32(hd), dmin = mq_f16_to_f32(hm);
+      for (int j = 0; j < 8; j++) {
+        /* as llama.cpp dequantizes: d * sc * q - dmin * m */
+        float d1 = d * (float)blk[1024 + 8 * j + r], m1 = dmin * (float)blk[1088 + 8 * j + r];
+        for (int i = 0; i < 16; i++) {
+          uint8_t byte = blk[128 * j + 32 * (i / 4) + 4 * r + i % 4];
+          dst[256 * sb + 32 * j + i] = d1 * (float)(byte & 15) - m1;
+          dst[256 * sb + 32 * j + 16 + i] = d1 * (float)(byte >> 4) - m1;
+        }
+      }
+    }
+    return;
+  }
+  int nb = l->n_in / 32;
   const uint8_t *tile = (const uint8_t *)l->w + (size_t)(n / 8) * nb * MQ_X8_Q4_0_BLOCK;
   for (int b = 0; b < nb; b++) {
     const uint8_t *blk = tile + (size_t)b * MQ_X8_Q4_0_BLOCK;
@@ -179,16 +260,19 @@ static void gguf_x8_tiles(void *ctx, int begin, int end, int tid) {
   (void)tid;
   const gguf_x8_job *j = ctx;
   const mq_linear *l = j->l;
-  int N = l->n_out, K = l->n_in, nb = K / 32;
+  int N = l->n_out, K = l->n_in, nb = K / 32, cols;
+  size_t tile_bytes = (size_t)(K / 32) * tile_block(l->gtype, &cols) / (size_t)(cols / 32);
+  int q4k = l->gtype == MQ_GGML_TYPE_Q4_K;
   size_t t1 = (size_t)end * TILES_PER_TASK;
   if (t1 > n_tiles(N)) t1 = n_tiles(N);
   for (size_t t = (size_t)begin * TILES_PER_TASK; t < t1; t++) {
-    const uint8_t *tile = (const uint8_t *)l->w + t * (size_t)nb * MQ_X8_Q4_0_BLOCK;
+    const uint8_t *tile = (const uint8_t *)l->w + t * tile_bytes;
     for (int t0 = 0; t0 < j->n_tok; t0 += 4) {
       int T = j->n_tok - t0 < 4 ? j->n_tok - t0 : 4;
       float out[32];
-      j->ex->k->x8_q4_0(tile, K, j->act + (size_t)t0 * j->stride, j->stride, j->bsum + (size_t)t0 * nb,
-                        nb, T, out);
+      const uint8_t *act = j->act + (size_t)t0 * j->stride;
+      if (q4k) j->ex->k->x8_q4_k(tile, K, act, j->stride, NULL, 0, T, out);
+      else j->ex->k->x8_q4_0(tile, K, act, j->stride, j->bsum + (size_t)t0 * nb, nb, T, out);
       for (int i = 0; i < T; i++)
         for (int r = 0; r < 8; r++) {
           size_t n = t * 8 + (size_t)r;

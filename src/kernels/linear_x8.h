@@ -49,12 +49,19 @@ void mq_x8_forward(const mq_linear *l, const float *xg, const float *gsum, const
  * layout above (the stored nibbles, value = (u - 8) * d) then the 8 rows'
  * f16 scales d (16 bytes): 144 bytes per tile-block, the Q4_0 bytes. */
 #define MQ_X8_Q4_0_BLOCK 144
+/* GGUF Q4_K rows as "Q4_Kx8": per tile and 256-column super-block, the 8
+ * sub-blocks' codes (8 x 128 bytes, layout above), the 6-bit scales as
+ * bytes [sub-block j][row r] (64), the 6-bit mins likewise (64), then the
+ * rows' f16 d (16) and dmin (16): 1184 bytes for 8 x 144 of Q4_K. */
+#define MQ_X8_Q4_K_BLOCK 1184
 int mq_x8_gguf_eligible(const mq_linear *l);
-size_t mq_x8_gguf_bytes(int n_out, int n_in);
+size_t mq_x8_gguf_bytes(int n_out, int n_in); /* Q4_0x8 */
+size_t mq_x8_gguf_bytes_of(uint32_t gtype, int n_out, int n_in);
 void mq_x8_gguf_repack(mq_linear *l, uint8_t *dst);
 void mq_x8_gguf_dequant_row(const mq_linear *l, int n, float *dst);
-/* y = W x + b for n_tok tokens whose Q8_0 activation blocks are at act
- * (stride bytes per token), with bsum [n_tok, K/32] their per-block sums. */
+/* y = W x + b for n_tok tokens whose activation blocks (Q8_0; Q8_K for
+ * Q4_K) are at act (stride bytes per token); Q4_0: bsum [n_tok, K/32] the
+ * Q8_0 blocks' code sums (Q8_K carries its own). */
 void mq_x8_gguf_forward(const mq_linear *l, const uint8_t *act, size_t stride, const int32_t *bsum,
                         int n_tok, float *y, const mq_exec *ex);
 

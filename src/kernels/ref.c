@@ -143,6 +143,36 @@ static void x8_q4_0_ref(const uint8_t *tile, int K, const uint8_t *act, size_t a
     }
 }
 
+static void x8_q4_k_ref(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                        const int32_t *bsum, int bs, int T, float *out) {
+  (void)bsum, (void)bs;
+  for (int t = 0; t < T; t++)
+    for (int r = 0; r < 8; r++) {
+      float acc = 0;
+      for (int sb = 0; sb < K / 256; sb++) {
+        const uint8_t *blk = tile + (size_t)sb * 1184, *a = act + (size_t)t * as + (size_t)sb * 292;
+        int32_t isc = 0, imn = 0;
+        for (int j = 0; j < 8; j++) {
+          int32_t isum = 0;
+          for (int k = 0; k < 32; k++)
+            isum += (int32_t)x8_code(blk + 128 * j, r, k) * (int8_t)a[4 + 32 * j + k];
+          int16_t b0, b1;
+          memcpy(&b0, a + 260 + 4 * j, 2);
+          memcpy(&b1, a + 262 + 4 * j, 2);
+          isc += isum * blk[1024 + 8 * j + r];
+          imn += (b0 + b1) * blk[1088 + 8 * j + r];
+        }
+        float dx;
+        uint16_t hd, hm;
+        memcpy(&dx, a, 4);
+        memcpy(&hd, blk + 1152 + 2 * r, 2);
+        memcpy(&hm, blk + 1168 + 2 * r, 2);
+        acc += mq_f16_to_f32(hd) * dx * (float)isc - mq_f16_to_f32(hm) * dx * (float)imn;
+      }
+      out[t * 8 + r] = acc;
+    }
+}
+
 void mq_quantize_q8_32(const float *x, int n, int8_t *q, float *d) {
   for (int b = 0; b < n / 32; b++) {
     float amax = 0;
@@ -173,6 +203,7 @@ static const mq_kernels k_ref = {
     .x8_u4_q8 = x8_u4_q8_ref,
     .x8_u4_f32 = x8_u4_f32_ref,
     .x8_q4_0 = x8_q4_0_ref,
+    .x8_q4_k = x8_q4_k_ref,
     /* .gguf_dot: all NULL, mq_gguf_vec_dot is the reference */
 };
 

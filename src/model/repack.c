@@ -7,6 +7,7 @@
 
 #include "core/err.h"
 #include "kernels/linear_x8.h"
+#include "quant/gguf_types.h"
 #include "model/model.h"
 
 /* Free a model-owned buffer made for the layer being bound (it is among the
@@ -46,12 +47,12 @@ static void release(struct mq_model *m, const void *p, size_t n) {
 int mq_model_repack(struct mq_model *m, mq_linear *l, mq_err *err) {
   if (m->no_repack) return MQ_OK;
   if (mq_x8_gguf_eligible(l)) {
-    uint8_t *dst = mq_model_alloc(m, mq_x8_gguf_bytes(l->n_out, l->n_in));
+    uint8_t *dst = mq_model_alloc(m, mq_x8_gguf_bytes_of(l->gtype, l->n_out, l->n_in));
     if (!dst)
       return mq_errf(err, MQ_ERR_NOMEM, "out of memory repacking a %d x %d layer", l->n_out, l->n_in);
     const void *old = l->w;
     mq_x8_gguf_repack(l, dst);
-    release(m, old, (size_t)l->n_out * (size_t)(l->n_in / 32) * 18);
+    release(m, old, (size_t)l->n_out * (size_t)mq_ggml_row_size(l->gtype, l->n_in));
     return MQ_OK;
   }
   if (!mq_x8_eligible(l)) return MQ_OK;
