@@ -88,6 +88,65 @@ static void check_shape(const shape *sh, int T, int n_threads) {
   free(xm), free(wr), free(wx), free(ref), free(mag), free(gather), free(yr), free(yx);
 }
 
+/* Activation-quantized 4-bit layers (W4A8 / W4A4: S8 codes in [-8, 7]) in
+ * x8 tiles: same rows, and the same outputs as the S8 row path (integer
+ * sums, so only the float combination order differs). */
+static void check_aq(mq_act act, int N, int K, int gs, int with_mins, int T) {
+  int G = (K + gs - 1) / gs;
+  int8_t *codes = malloc((size_t)N * K);
+  float *scales = malloc(sizeof(float) * N * G), *mins = malloc(sizeof(float) * N * G);
+  float *bias = malloc(sizeof(float) * N), *qcorr = malloc(sizeof(float) * N);
+  float *x = malloc(sizeof(float) * T * K);
+  for (int i = 0; i < N * K; i++) codes[i] = (int8_t)((int)(mqt_rand() % 16) - 8);
+  for (int i = 0; i < N * G; i++) scales[i] = mqt_randf(0.01f, 0.1f), mins[i] = mqt_randf(-0.5f, 0.5f);
+  for (int i = 0; i < N; i++) bias[i] = mqt_randf(-1, 1), qcorr[i] = mqt_randf(-2, 2);
+  for (int i = 0; i < T * K; i++) x[i] = mqt_randf(-1, 1);
+  mq_linear row = {.n_out = N, .n_in = K, .kind = MQ_W_INT, .act = act, .bias = bias, .qcorr = qcorr};
+  row.q = (mq_qint){MQ_CODES_S8, 4, gs, G, (const uint8_t *)codes, scales, with_mins ? mins : NULL,
+                    NULL, 0};
+  CHECK(mq_x8_aq_eligible(&row) && !mq_x8_eligible(&row));
+  mq_linear x8 = row;
+  uint8_t *tiles = malloc(mq_x8_code_bytes(N, K));
+  float *xs = malloc(mq_x8_scale_bytes(N, G)), *xm = malloc(mq_x8_scale_bytes(N, G));
+  CHECK(mq_x8_aq_repack(&x8, tiles, xs, xm) == 0 && x8.q.x8);
+  float *wr = malloc(sizeof(float) * K), *wx = malloc(sizeof(float) * K);
+  double *mag = malloc(sizeof(double) * T * N);
+  double worst_w = 0;
+  for (int n = 0; n < N; n++) {
+    mq_linear_dequant_row(&row, n, wr);
+    mq_linear_dequant_row(&x8, n, wx);
+    for (int k = 0; k < K; k++) worst_w = fmax(worst_w, fabs(wr[k] - wx[k]));
+    for (int t = 0; t < T; t++) {
+      double a = 1 + fabs(qcorr[n]);
+      for (int k = 0; k < K; k++) a += fabs((double)wr[k] * x[t * K + k]);
+      mag[t * N + n] = a;
+    }
+  }
+  CHECK_MSG(worst_w < 1e-6, "aq x8 weights differ by %g", worst_w); /* (c+8)s + (m-8s) rounding */
+  mq_pool *pool = mq_pool_init(2);
+  float *scratch[8];
+  for (int t = 0; t < mq_pool_size(pool); t++) scratch[t] = malloc(sizeof(float) * K);
+  int gf = mq_linear_gather_floats(&row);
+  CHECK(mq_linear_gather_floats(&x8) <= gf);
+  float *gather = malloc(sizeof(float) * (size_t)gf * T);
+  float *yr = malloc(sizeof(float) * T * N), *yx = malloc(sizeof(float) * T * N);
+  const mq_kernels *tiers[3] = {mq_kern_ref(), mq_kern_avx2(), mq_kern_neon()};
+  for (int tier = 0; tier < 3; tier++) {
+    if (!tiers[tier]) continue;
+    mq_exec ex = {pool, tiers[tier], scratch, gather, 0};
+    mq_linear_forward(&row, x, T, yr, &ex);
+    mq_linear_forward(&x8, x, T, yx, &ex);
+    double worst = 0;
+    for (int i = 0; i < T * N; i++) worst = fmax(worst, fabs(yx[i] - yr[i]) / mag[i]);
+    CHECK_MSG(worst < 2e-6, "%s aq x8 act %s N %d K %d gs %d mins %d T %d: %g", tiers[tier]->name,
+              mq_act_name(act), N, K, gs, with_mins, T, worst);
+  }
+  for (int t = 0; t < mq_pool_size(pool); t++) free(scratch[t]);
+  mq_pool_free(pool);
+  free(codes), free(scales), free(mins), free(bias), free(qcorr), free(x), free(tiles), free(xs);
+  free(xm), free(wr), free(wx), free(mag), free(gather), free(yr), free(yx);
+}
+
 /* GGUF Q4_0 / Q4_K repacked into Q4_0x8 / Q4_Kx8: rows dequantize identically and the
  * forward pass equals the row layout's (the Q4_0 x Q8_0 / Q4_K x Q8_K dot
  * products of quant/gguf_blocks.c and the tiers' row kernels) to float rounding, relative to sum |w x|. */
@@ -151,6 +210,12 @@ static void check_gguf(uint32_t type, int N, int K, int T, int n_threads) {
 }
 
 int main(void) {
+  for (int T = 1; T <= 6; T++) {
+    check_aq(MQ_ACT_INT8_TOKEN, 5, 64, 64, 0, T);
+    check_aq(MQ_ACT_INT8_TOKEN, 19, 160, 32, 1, T);
+    check_aq(MQ_ACT_INT4_TOKEN, 9, 128, 64, T % 2, T);
+    check_aq(MQ_ACT_INT8_TOKEN, 64, 2048, 2048, 0, T);
+  }
   for (int T = 1; T <= 9; T += 2) {
     check_gguf(MQ_GGML_TYPE_Q4_0, 1, 32, T, 1);
     check_gguf(MQ_GGML_TYPE_Q4_0, 13, 96, T, 2);

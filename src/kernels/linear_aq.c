@@ -8,6 +8,7 @@
 
 #include "core/numconv.h"
 #include "kernels/linear_aq.h"
+#include "kernels/linear_x8.h"
 
 #define ROWS_PER_TASK 16
 
@@ -164,6 +165,18 @@ void mq_linear_forward_aq(const mq_linear *l, const float *x, int n_tok, float *
   const float *xin = x;
   if (l->kind == MQ_W_MXFP8) pthread_once(&g_e4m3_once, init_e4m3);
   for (int t = 0; t < n_tok; t++) quantize_row(l, xin + (size_t)t * l->n_in, buf + (size_t)t * a.stride, &a);
+  if (l->q.x8) { /* 4-bit weights in x8 tiles: row sums, then the per-token terms */
+    mq_x8_aq_forward(l, buf, a.stride, a.off_gsum, n_tok, y, ex);
+    for (int t = 0; t < n_tok; t++) {
+      float s_x = *(const float *)(buf + (size_t)t * a.stride + a.off_scale);
+      for (int n = 0; n < l->n_out; n++) {
+        float *v = &y[(size_t)t * l->n_out + n];
+        *v = (*v + (l->qcorr ? l->qcorr[n] : 0.0f)) * s_x + (l->bias ? l->bias[n] : 0.0f);
+        if (l->out_bf16) *v = mq_bf16_to_f32(mq_f32_to_bf16(*v));
+      }
+    }
+    return;
+  }
   aq_job j = {l, buf, a, y, n_tok, ex};
   mq_pool_for(mq_pool_if(ex->pool, (double)l->n_out * l->n_in * n_tok),
               (l->n_out + ROWS_PER_TASK - 1) / ROWS_PER_TASK, aq_rows, &j);

@@ -2,6 +2,8 @@
  * access and the forward pass (tile kernels in the kernel table). */
 #include "kernels/linear_x8.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/numconv.h"
@@ -117,6 +119,95 @@ void mq_x8_forward(const mq_linear *l, const float *xg, const float *gsum, const
   x8_job j = {l, xg, gsum, xq, xd, y, n_tok, ex};
   size_t tasks = (n_tiles(l->n_out) + TILES_PER_TASK - 1) / TILES_PER_TASK;
   mq_pool_for(mq_pool_if(ex->pool, (double)l->n_out * l->n_in * n_tok), (int)tasks, x8_tiles, &j);
+}
+
+/* ---- activation-quantized 4-bit (W4A8, W4A4) ---- */
+
+#define MAX_BLOCKS 8192 /* K up to 262144 */
+
+int mq_x8_aq_eligible(const mq_linear *l) {
+  const mq_qint *q = &l->q;
+  return l->kind == MQ_W_INT && (l->act == MQ_ACT_INT8_TOKEN || l->act == MQ_ACT_INT4_TOKEN) &&
+         !q->x8 && q->codes == MQ_CODES_S8 && q->bits == 4 && !q->perm && l->n_in % 32 == 0 &&
+         q->group_size % 32 == 0 && l->n_in / 32 <= MAX_BLOCKS && l->n_out > 0;
+}
+
+int mq_x8_aq_repack(mq_linear *l, uint8_t *codes, float *scales, float *mins) {
+  mq_qint *q = &l->q;
+  int N = l->n_out, K = l->n_in, G = q->n_groups;
+  memset(codes, 0, mq_x8_code_bytes(N, K));
+  for (int n = 0; n < N; n++) {
+    const int8_t *row = (const int8_t *)q->data + (size_t)n * K;
+    uint8_t *dst = codes + (size_t)(n / 8) * 4 * (size_t)K + (size_t)(n % 8) * 4;
+    for (int b = 0; b < K / 32; b++, row += 32, dst += 128)
+      for (int ch = 0; ch < 4; ch++)
+        for (int j = 0; j < 4; j++)
+          dst[32 * ch + j] = (uint8_t)((row[4 * ch + j] + 8) | (row[16 + 4 * ch + j] + 8) << 4);
+  }
+  /* mins' = mins - 8 * scale */
+  float *tmp = malloc(sizeof(float) * (size_t)N * (size_t)G);
+  if (!tmp) return -1;
+  for (size_t i = 0; i < (size_t)N * (size_t)G; i++)
+    tmp[i] = (q->mins ? q->mins[i] : 0.0f) - 8.0f * q->scales[i];
+  repack_groups(q->scales, scales, N, G);
+  repack_groups(tmp, mins, N, G);
+  free(tmp);
+  q->data = codes;
+  q->scales = scales;
+  q->mins = mins;
+  q->codes = MQ_CODES_U4;
+  q->x8 = 1;
+  return 0;
+}
+
+static float g_ones[MAX_BLOCKS];
+static pthread_once_t g_ones_once = PTHREAD_ONCE_INIT;
+static void init_ones(void) {
+  for (int i = 0; i < MAX_BLOCKS; i++) g_ones[i] = 1.0f;
+}
+
+typedef struct {
+  const mq_linear *l;
+  const uint8_t *buf;
+  size_t stride, off_gsum;
+  float *y;
+  int n_tok;
+  const mq_exec *ex;
+} aq_job;
+
+static void aq_tiles(void *ctx, int begin, int end, int tid) {
+  (void)tid;
+  const aq_job *j = ctx;
+  const mq_linear *l = j->l;
+  const mq_qint *q = &l->q;
+  int N = l->n_out, K = l->n_in, G = q->n_groups;
+  size_t t1 = (size_t)end * TILES_PER_TASK;
+  if (t1 > n_tiles(N)) t1 = n_tiles(N);
+  for (size_t t = (size_t)begin * TILES_PER_TASK; t < t1; t++) {
+    const uint8_t *tile = q->data + t * 4 * (size_t)K;
+    const float *sc = q->scales + t * (size_t)G * 8, *mn = q->mins + t * (size_t)G * 8;
+    for (int t0 = 0; t0 < j->n_tok; t0 += 4) {
+      int T = j->n_tok - t0 < 4 ? j->n_tok - t0 : 4;
+      const uint8_t *b = j->buf + (size_t)t0 * j->stride;
+      float out[32];
+      /* block scales all 1: the per-token scale is applied by the caller */
+      j->ex->k->x8_u4_q8(tile, sc, mn, K, q->group_size, (const int8_t *)b, (int)j->stride, g_ones,
+                         0, (const float *)(b + j->off_gsum), (int)(j->stride / 4), T, out);
+      for (int i = 0; i < T; i++)
+        for (int r = 0; r < 8; r++) {
+          size_t n = t * 8 + (size_t)r;
+          if (n < (size_t)N) j->y[(size_t)(t0 + i) * N + n] = out[i * 8 + r];
+        }
+    }
+  }
+}
+
+void mq_x8_aq_forward(const mq_linear *l, const uint8_t *buf, size_t stride, size_t off_gsum,
+                      int n_tok, float *y, const mq_exec *ex) {
+  pthread_once(&g_ones_once, init_ones);
+  aq_job j = {l, buf, stride, off_gsum, y, n_tok, ex};
+  size_t tasks = (n_tiles(l->n_out) + TILES_PER_TASK - 1) / TILES_PER_TASK;
+  mq_pool_for(mq_pool_if(ex->pool, (double)l->n_out * l->n_in * n_tok), (int)tasks, aq_tiles, &j);
 }
 
 /* ---- GGUF Q4_0x8 ---- */

@@ -44,6 +44,20 @@ static inline float mq_x8_at(const float *a, int n_groups, int n, int g) {
 void mq_x8_forward(const mq_linear *l, const float *xg, const float *gsum, const int8_t *xq,
                    const float *xd, int n_tok, float *y, const mq_exec *ex);
 
+/* Activation-quantized 4-bit layers (W4A8, W4A4: S8 codes in [-8, 7] with
+ * dynamic per-token activations) take the same layout with u = code + 8 and
+ * mins' = mins - 8 * scale, so y = s_x * (sum_g s_g <u, x_q> + mins'_g
+ * sum_g(x_q)) reads 4 bits per weight instead of 8. */
+int mq_x8_aq_eligible(const mq_linear *l);
+/* Repack (buffers sized as for mq_x8_repack; mins always written); -1 when
+ * out of memory for a temporary (l unchanged). */
+int mq_x8_aq_repack(mq_linear *l, uint8_t *codes, float *scales, float *mins);
+/* Tile results for n_tok tokens whose int8 codes start at buf + t * stride
+ * with their group sums (floats) at buf + t * stride + off_gsum:
+ * y[t, n] = row sum (before the activation scale and the layer's terms). */
+void mq_x8_aq_forward(const mq_linear *l, const uint8_t *buf, size_t stride, size_t off_gsum,
+                      int n_tok, float *y, const mq_exec *ex);
+
 /* GGUF Q4_0 rows, repacked the same way ("Q4_0x8", as llama.cpp's CPU
  * backend does): per tile and 32-column block, the 128 code bytes of the
  * layout above (the stored nibbles, value = (u - 8) * d) then the 8 rows'

@@ -55,17 +55,20 @@ int mq_model_repack(struct mq_model *m, mq_linear *l, mq_err *err) {
     release(m, old, (size_t)l->n_out * (size_t)mq_ggml_row_size(l->gtype, l->n_in));
     return MQ_OK;
   }
-  if (!mq_x8_eligible(l)) return MQ_OK;
+  int aq = mq_x8_aq_eligible(l);
+  if (!aq && !mq_x8_eligible(l)) return MQ_OK;
   mq_qint *q = &l->q;
   size_t cb = mq_x8_code_bytes(l->n_out, l->n_in), sb = mq_x8_scale_bytes(l->n_out, q->n_groups);
   uint8_t *codes = mq_model_alloc(m, cb);
-  float *scales = mq_model_alloc(m, sb), *mins = q->mins ? mq_model_alloc(m, sb) : NULL;
-  if (!codes || !scales || (q->mins && !mins))
+  float *scales = mq_model_alloc(m, sb), *mins = q->mins || aq ? mq_model_alloc(m, sb) : NULL;
+  if (!codes || !scales || ((q->mins || aq) && !mins))
     return mq_errf(err, MQ_ERR_NOMEM, "out of memory repacking a %d x %d layer", l->n_out, l->n_in);
   const void *old_codes = q->data, *old_scales = q->scales, *old_mins = q->mins;
-  mq_x8_repack(l, codes, scales, mins);
+  if (aq && mq_x8_aq_repack(l, codes, scales, mins))
+    return mq_errf(err, MQ_ERR_NOMEM, "out of memory repacking a %d x %d layer", l->n_out, l->n_in);
+  if (!aq) mq_x8_repack(l, codes, scales, mins);
   size_t ng = (size_t)l->n_out * q->n_groups * sizeof(float);
-  release(m, old_codes, (size_t)l->n_out * l->n_in / 2);
+  release(m, old_codes, (size_t)l->n_out * l->n_in / (aq ? 1 : 2));
   release(m, old_scales, ng);
   release(m, old_mins, ng);
   return MQ_OK;
