@@ -91,24 +91,32 @@ static void check_shape(const shape *sh, int T, int n_threads) {
 /* Activation-quantized 4-bit layers (W4A8 / W4A4: S8 codes in [-8, 7]) in
  * x8 tiles: same rows, and the same outputs as the S8 row path (integer
  * sums, so only the float combination order differs). */
-static void check_aq(mq_act act, int N, int K, int gs, int with_mins, int T) {
+static void check_aq(mq_act act, int bits, int N, int K, int gs, int with_mins, int T) {
   int G = (K + gs - 1) / gs;
   int8_t *codes = malloc((size_t)N * K);
   float *scales = malloc(sizeof(float) * N * G), *mins = malloc(sizeof(float) * N * G);
   float *bias = malloc(sizeof(float) * N), *qcorr = malloc(sizeof(float) * N);
   float *x = malloc(sizeof(float) * T * K);
-  for (int i = 0; i < N * K; i++) codes[i] = (int8_t)((int)(mqt_rand() % 16) - 8);
+  for (int i = 0; i < N * K; i++)
+    codes[i] = bits == 4 ? (int8_t)((int)(mqt_rand() % 16) - 8) : (int8_t)(mqt_rand() >> 56);
   for (int i = 0; i < N * G; i++) scales[i] = mqt_randf(0.01f, 0.1f), mins[i] = mqt_randf(-0.5f, 0.5f);
   for (int i = 0; i < N; i++) bias[i] = mqt_randf(-1, 1), qcorr[i] = mqt_randf(-2, 2);
   for (int i = 0; i < T * K; i++) x[i] = mqt_randf(-1, 1);
   mq_linear row = {.n_out = N, .n_in = K, .kind = MQ_W_INT, .act = act, .bias = bias, .qcorr = qcorr};
-  row.q = (mq_qint){MQ_CODES_S8, 4, gs, G, (const uint8_t *)codes, scales, with_mins ? mins : NULL,
+  row.q = (mq_qint){MQ_CODES_S8, bits, gs, G, (const uint8_t *)codes, scales, with_mins ? mins : NULL,
                     NULL, 0};
-  CHECK(mq_x8_aq_eligible(&row) && !mq_x8_eligible(&row));
   mq_linear x8 = row;
-  uint8_t *tiles = malloc(mq_x8_code_bytes(N, K));
+  uint8_t *tiles = malloc(mq_x8_s8_code_bytes(N, K));
   float *xs = malloc(mq_x8_scale_bytes(N, G)), *xm = malloc(mq_x8_scale_bytes(N, G));
-  CHECK(mq_x8_aq_repack(&x8, tiles, xs, xm) == 0 && x8.q.x8);
+  if (bits == 4) {
+    CHECK(mq_x8_aq_eligible(&row) && !mq_x8_eligible(&row) && !mq_x8_s8_eligible(&row));
+    CHECK(mq_x8_aq_repack(&x8, tiles, xs, xm) == 0 && x8.q.x8);
+  } else {
+    CHECK(mq_x8_s8_eligible(&row) == !with_mins && !mq_x8_aq_eligible(&row));
+    if (with_mins) goto done; /* zero points keep the row layout */
+    mq_x8_s8_repack(&x8, tiles, xs);
+    CHECK(x8.q.x8);
+  }
   float *wr = malloc(sizeof(float) * K), *wx = malloc(sizeof(float) * K);
   double *mag = malloc(sizeof(double) * T * N);
   double worst_w = 0;
@@ -123,6 +131,7 @@ static void check_aq(mq_act act, int N, int K, int gs, int with_mins, int T) {
     }
   }
   CHECK_MSG(worst_w < 1e-6, "aq x8 weights differ by %g", worst_w); /* (c+8)s + (m-8s) rounding */
+  if (bits == 8) CHECK(worst_w == 0);
   mq_pool *pool = mq_pool_init(2);
   float *scratch[8];
   for (int t = 0; t < mq_pool_size(pool); t++) scratch[t] = malloc(sizeof(float) * K);
@@ -138,20 +147,23 @@ static void check_aq(mq_act act, int N, int K, int gs, int with_mins, int T) {
     mq_linear_forward(&x8, x, T, yx, &ex);
     double worst = 0;
     for (int i = 0; i < T * N; i++) worst = fmax(worst, fabs(yx[i] - yr[i]) / mag[i]);
-    CHECK_MSG(worst < 2e-6, "%s aq x8 act %s N %d K %d gs %d mins %d T %d: %g", tiers[tier]->name,
-              mq_act_name(act), N, K, gs, with_mins, T, worst);
+    CHECK_MSG(worst < 2e-6, "%s aq x8 %d-bit act %s N %d K %d gs %d mins %d T %d: %g",
+              tiers[tier]->name, bits, mq_act_name(act), N, K, gs, with_mins, T, worst);
   }
   for (int t = 0; t < mq_pool_size(pool); t++) free(scratch[t]);
   mq_pool_free(pool);
+  free(gather), free(yr), free(yx), free(mag), free(wr), free(wx);
+done:
   free(codes), free(scales), free(mins), free(bias), free(qcorr), free(x), free(tiles), free(xs);
-  free(xm), free(wr), free(wx), free(mag), free(gather), free(yr), free(yx);
+  free(xm);
 }
 
 /* GGUF Q4_0 / Q4_K repacked into Q4_0x8 / Q4_Kx8: rows dequantize identically and the
  * forward pass equals the row layout's (the Q4_0 x Q8_0 / Q4_K x Q8_K dot
  * products of quant/gguf_blocks.c and the tiers' row kernels) to float rounding, relative to sum |w x|. */
 static void check_gguf(uint32_t type, int N, int K, int T, int n_threads) {
-  int q4k = type == MQ_GGML_TYPE_Q4_K, bsz = q4k ? 144 : 18, nb = K / (q4k ? 256 : 32);
+  int q4k = type == MQ_GGML_TYPE_Q4_K, nb = K / (q4k ? 256 : 32);
+  int bsz = q4k ? 144 : type == MQ_GGML_TYPE_Q8_0 ? 34 : 18;
   uint8_t *rows = malloc((size_t)N * nb * bsz);
   float *x = malloc(sizeof(float) * T * K), *bias = malloc(sizeof(float) * N);
   for (int n = 0; n < N; n++) {
@@ -211,15 +223,21 @@ static void check_gguf(uint32_t type, int N, int K, int T, int n_threads) {
 
 int main(void) {
   for (int T = 1; T <= 6; T++) {
-    check_aq(MQ_ACT_INT8_TOKEN, 5, 64, 64, 0, T);
-    check_aq(MQ_ACT_INT8_TOKEN, 19, 160, 32, 1, T);
-    check_aq(MQ_ACT_INT4_TOKEN, 9, 128, 64, T % 2, T);
-    check_aq(MQ_ACT_INT8_TOKEN, 64, 2048, 2048, 0, T);
+    check_aq(MQ_ACT_INT8_TOKEN, 4, 5, 64, 64, 0, T);
+    check_aq(MQ_ACT_INT8_TOKEN, 4, 19, 160, 32, 1, T);
+    check_aq(MQ_ACT_INT4_TOKEN, 4, 9, 128, 64, T % 2, T);
+    check_aq(MQ_ACT_INT8_TOKEN, 4, 64, 2048, 2048, 0, T);
+    check_aq(MQ_ACT_INT8_TOKEN, 8, 13, 96, 96, 0, T);
+    check_aq(MQ_ACT_INT8_TOKEN, 8, 21, 128, 64, 0, T);
+    check_aq(MQ_ACT_INT8_TOKEN, 8, 7, 64, 32, 1, T);
+    check_aq(MQ_ACT_INT8_TOKEN, 8, 64, 2048, 2048, 0, T);
   }
   for (int T = 1; T <= 9; T += 2) {
     check_gguf(MQ_GGML_TYPE_Q4_0, 1, 32, T, 1);
     check_gguf(MQ_GGML_TYPE_Q4_0, 13, 96, T, 2);
     check_gguf(MQ_GGML_TYPE_Q4_0, 64, 2048, T, 2);
+    check_gguf(MQ_GGML_TYPE_Q8_0, 11, 64, T, 1);
+    check_gguf(MQ_GGML_TYPE_Q8_0, 64, 2048, T, 2);
     check_gguf(MQ_GGML_TYPE_Q4_K, 3, 256, T, 1);
     check_gguf(MQ_GGML_TYPE_Q4_K, 21, 768, T, 2);
     check_gguf(MQ_GGML_TYPE_Q4_K, 64, 2048, T, 2);

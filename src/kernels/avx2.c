@@ -398,6 +398,92 @@ static void x8_q4_k_avx2(const uint8_t *tile, int K, const uint8_t *act, size_t 
   }
 }
 
+/* S8 x8 tiles: signed x signed with maddubs(|w|, sign(a, w)) (|w| <= 128,
+ * |a| <= 127: pairs <= 32512, no saturation), one madd per chunk into int32;
+ * |w| is taken once per block for the T tokens. */
+static inline void s8_prep(const uint8_t *blk, __m256i wa[8], __m256i ws[8]) {
+  for (int c = 0; c < 8; c++) {
+    ws[c] = _mm256_loadu_si256((const __m256i *)(blk + 32 * c));
+    wa[c] = _mm256_abs_epi8(ws[c]);
+  }
+}
+
+static inline __m256i s8_block_dot(const __m256i wa[8], const __m256i ws[8], const int8_t *q) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i acc = _mm256_setzero_si256();
+  for (int c = 0; c < 8; c++) {
+    int32_t v;
+    memcpy(&v, q + 4 * c, 4);
+    __m256i p = _mm256_maddubs_epi16(wa[c], _mm256_sign_epi8(_mm256_set1_epi32(v), ws[c]));
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, ones));
+  }
+  return acc;
+}
+
+static inline void x8_s8_T(const uint8_t *tile, const float *sc, int K, int gs, const int8_t *q,
+                           int qs, float *out, const int T) {
+  __m256 acc[4];
+  for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+  int nb = K / 32, bpg = gs / 32;
+  for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
+    int b1 = b0 + bpg < nb ? b0 + bpg : nb;
+    __m256i isum[4];
+    for (int t = 0; t < T; t++) isum[t] = _mm256_setzero_si256();
+    for (int b = b0; b < b1; b++) {
+      const uint8_t *blk = tile + (size_t)b * 256;
+      for (int p = 0; p < 4; p++) _mm_prefetch((const char *)blk + X8_PREFETCH + 64 * p, _MM_HINT_T0);
+      __m256i wa[8], ws[8];
+      s8_prep(blk, wa, ws);
+      for (int t = 0; t < T; t++)
+        isum[t] = _mm256_add_epi32(isum[t], s8_block_dot(wa, ws, q + (size_t)t * qs + 32 * b));
+    }
+    __m256 s = _mm256_loadu_ps(sc + 8 * g);
+    for (int t = 0; t < T; t++) acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), s, acc[t]);
+  }
+  for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
+}
+
+static void x8_s8_q8_avx2(const uint8_t *tile, const float *sc, int K, int gs, const int8_t *q, int qs,
+                          int T, float *out) {
+  switch (T) {
+  case 1: x8_s8_T(tile, sc, K, gs, q, qs, out, 1); break;
+  case 2: x8_s8_T(tile, sc, K, gs, q, qs, out, 2); break;
+  case 3: x8_s8_T(tile, sc, K, gs, q, qs, out, 3); break;
+  default: x8_s8_T(tile, sc, K, gs, q, qs, out, 4); break;
+  }
+}
+
+static inline void x8_q8_0_T(const uint8_t *tile, int K, const uint8_t *act, size_t as, float *out,
+                             const int T) {
+  __m256 acc[4];
+  for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+  for (int b = 0; b < K / 32; b++) {
+    const uint8_t *blk = tile + (size_t)b * 272;
+    for (int p = 0; p < 5; p++) _mm_prefetch((const char *)blk + X8_PREFETCH + 64 * p, _MM_HINT_T0);
+    __m256i wa[8], ws[8];
+    s8_prep(blk, wa, ws);
+    __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 256)));
+    for (int t = 0; t < T; t++) {
+      const uint8_t *a = act + (size_t)t * as + (size_t)b * 34;
+      __m256i isum = s8_block_dot(wa, ws, (const int8_t *)(a + 2));
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps(fp16_at(a))),
+                               acc[t]);
+    }
+  }
+  for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
+}
+
+static void x8_q8_0_avx2(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                         const int32_t *bsum, int bs, int T, float *out) {
+  (void)bsum, (void)bs;
+  switch (T) {
+  case 1: x8_q8_0_T(tile, K, act, as, out, 1); break;
+  case 2: x8_q8_0_T(tile, K, act, as, out, 2); break;
+  case 3: x8_q8_0_T(tile, K, act, as, out, 3); break;
+  default: x8_q8_0_T(tile, K, act, as, out, 4); break;
+  }
+}
+
 static float dot_u8_q8_avx2(const uint8_t *c, const int8_t *q, const float *d, int n) {
   /* codes - 128 are signed; sum c q = sum (c - 128) q + 128 sum q; the
    * signed product uses maddubs(|a|, sign(b, a)) */
@@ -554,6 +640,8 @@ int mq_kern_fill_avx2(mq_kernels *k) {
   k->x8_u4_f32 = x8_u4_f32_avx2;
   k->x8_q4_0 = x8_q4_0_avx2;
   k->x8_q4_k = x8_q4_k_avx2;
+  k->x8_s8_q8 = x8_s8_q8_avx2;
+  k->x8_q8_0 = x8_q8_0_avx2;
   k->gguf_dot[MQ_GGML_TYPE_Q4_0] = gguf_q4_0_avx2;
   k->gguf_dot[MQ_GGML_TYPE_Q8_0] = gguf_q8_0_avx2;
   k->gguf_dot[MQ_GGML_TYPE_Q4_K] = gguf_q4_k_avx2;

@@ -54,11 +54,19 @@ typedef struct mq_kernels {
   void (*x8_u4_f32)(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
                     const float *x, int x_stride, const float *gsum, int gsum_stride, int T,
                     float *out);
+  /* S8 x8 tiles (W8A8) against T (1..4) tokens' int8 codes q + t * q_stride
+   * (|q| <= 127): out[t*8 + r] = sum_g sc[g][r] * sum_{k in g} w q, integer
+   * sums per group. */
+  void (*x8_s8_q8)(const uint8_t *tile, const float *sc, int K, int gs, const int8_t *q,
+                   int q_stride, int T, float *out);
   /* GGUF Q4_0x8 tiles (kernels/linear_x8.h) against T (1..4) tokens' Q8_0
    * activation blocks (act + t * act_stride; bsum + t * bsum_stride: each
    * block's sum of codes): out[t*8 + r] = sum_b (d_w * d_x) * sum_k (u - 8) q,
    * the Q4_0 dot product of each row. */
   void (*x8_q4_0)(const uint8_t *tile, int K, const uint8_t *act, size_t act_stride,
+                  const int32_t *bsum, int bsum_stride, int T, float *out);
+  /* ... Q8_0x8 tiles against Q8_0 (bsum unused): sum_b (d_w * d_x) * sum_k w q */
+  void (*x8_q8_0)(const uint8_t *tile, int K, const uint8_t *act, size_t act_stride,
                   const int32_t *bsum, int bsum_stride, int T, float *out);
   /* ... and Q4_Kx8 tiles against Q8_K blocks (bsum unused: Q8_K has its own):
    * out[t*8 + r] = sum_sb d_x * (d * sum_j sc_j sum_k u q - dmin * sum_j m_j bsum_j) */

@@ -199,7 +199,10 @@ unsigned long long mq_linear_bytes(const mq_linear *l) {
                    : n * (unsigned long long)mq_ggml_row_size(l->gtype, l->n_in);
   unsigned long long codes = q->codes == MQ_CODES_U4 ? n * k / 2 : n * k;
   unsigned long long per_group = q->mins ? 8 : 4;
-  if (q->x8) codes = mq_x8_code_bytes(l->n_out, l->n_in), n = (n + 7) / 8 * 8; /* padded tiles */
+  if (q->x8) /* padded tiles */
+    codes = q->codes == MQ_CODES_S8 ? mq_x8_s8_code_bytes(l->n_out, l->n_in)
+                                    : mq_x8_code_bytes(l->n_out, l->n_in),
+    n = (n + 7) / 8 * 8;
   return codes + n * (unsigned long long)q->n_groups * per_group + (q->perm ? 4 * k : 0);
 }
 
@@ -236,7 +239,11 @@ void mq_linear_dequant_row(const mq_linear *l, int n, float *dst) {
   if (q->x8) {
     for (int j = 0; j < K; j++) {
       int g = j / q->group_size;
-      float w = (float)mq_x8_code(l, n, j) * mq_x8_at(q->scales, q->n_groups, n, g) +
+      float c = q->codes == MQ_CODES_S8
+                    ? (float)(int8_t)q->data[((size_t)(n / 8) * (K / 32) + (size_t)(j / 32)) * 256 +
+                                             32 * (size_t)((j % 32) / 4) + 4 * (size_t)(n % 8) + j % 4]
+                    : (float)mq_x8_code(l, n, j);
+      float w = c * mq_x8_at(q->scales, q->n_groups, n, g) +
                 (q->mins ? mq_x8_at(q->mins, q->n_groups, n, g) : 0.0f);
       dst[q->perm ? q->perm[j] : j] = w;
     }

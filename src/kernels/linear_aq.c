@@ -165,7 +165,7 @@ void mq_linear_forward_aq(const mq_linear *l, const float *x, int n_tok, float *
   const float *xin = x;
   if (l->kind == MQ_W_MXFP8) pthread_once(&g_e4m3_once, init_e4m3);
   for (int t = 0; t < n_tok; t++) quantize_row(l, xin + (size_t)t * l->n_in, buf + (size_t)t * a.stride, &a);
-  if (l->q.x8) { /* 4-bit weights in x8 tiles: row sums, then the per-token terms */
+  if (l->q.x8) { /* weights in x8 tiles: row sums, then the per-token terms */
     mq_x8_aq_forward(l, buf, a.stride, a.off_gsum, n_tok, y, ex);
     for (int t = 0; t < n_tok; t++) {
       float s_x = *(const float *)(buf + (size_t)t * a.stride + a.off_scale);

@@ -184,15 +184,18 @@ static void aq_tiles(void *ctx, int begin, int end, int tid) {
   size_t t1 = (size_t)end * TILES_PER_TASK;
   if (t1 > n_tiles(N)) t1 = n_tiles(N);
   for (size_t t = (size_t)begin * TILES_PER_TASK; t < t1; t++) {
-    const uint8_t *tile = q->data + t * 4 * (size_t)K;
-    const float *sc = q->scales + t * (size_t)G * 8, *mn = q->mins + t * (size_t)G * 8;
+    const uint8_t *tile = q->data + t * (q->codes == MQ_CODES_S8 ? 8 : 4) * (size_t)K;
+    const float *sc = q->scales + t * (size_t)G * 8, *mn = q->mins ? q->mins + t * (size_t)G * 8 : NULL;
     for (int t0 = 0; t0 < j->n_tok; t0 += 4) {
       int T = j->n_tok - t0 < 4 ? j->n_tok - t0 : 4;
       const uint8_t *b = j->buf + (size_t)t0 * j->stride;
       float out[32];
       /* block scales all 1: the per-token scale is applied by the caller */
-      j->ex->k->x8_u4_q8(tile, sc, mn, K, q->group_size, (const int8_t *)b, (int)j->stride, g_ones,
-                         0, (const float *)(b + j->off_gsum), (int)(j->stride / 4), T, out);
+      if (q->codes == MQ_CODES_S8)
+        j->ex->k->x8_s8_q8(tile, sc, K, q->group_size, (const int8_t *)b, (int)j->stride, T, out);
+      else
+        j->ex->k->x8_u4_q8(tile, sc, mn, K, q->group_size, (const int8_t *)b, (int)j->stride, g_ones,
+                           0, (const float *)(b + j->off_gsum), (int)(j->stride / 4), T, out);
       for (int i = 0; i < T; i++)
         for (int r = 0; r < 8; r++) {
           size_t n = t * 8 + (size_t)r;
@@ -210,18 +213,51 @@ void mq_x8_aq_forward(const mq_linear *l, const uint8_t *buf, size_t stride, siz
   mq_pool_for(mq_pool_if(ex->pool, (double)l->n_out * l->n_in * n_tok), (int)tasks, aq_tiles, &j);
 }
 
+/* ---- 8-bit weights, dynamic int8 activations (W8A8) ---- */
+
+int mq_x8_s8_eligible(const mq_linear *l) {
+  const mq_qint *q = &l->q;
+  return l->kind == MQ_W_INT && l->act == MQ_ACT_INT8_TOKEN && !q->x8 && q->codes == MQ_CODES_S8 &&
+         q->bits == 8 && !q->perm && !q->mins && l->n_in % 32 == 0 && q->group_size % 32 == 0 &&
+         l->n_out > 0;
+}
+
+size_t mq_x8_s8_code_bytes(int n_out, int n_in) { return n_tiles(n_out) * 8 * (size_t)n_in; }
+
+/* Row r's 32 codes of one block into an S8 tile block (256 bytes). */
+static void put_s8_block(uint8_t *blk, int r, const uint8_t *src) {
+  for (int c = 0; c < 8; c++) memcpy(blk + 32 * c + 4 * r, src + 4 * c, 4);
+}
+
+void mq_x8_s8_repack(mq_linear *l, uint8_t *codes, float *scales) {
+  mq_qint *q = &l->q;
+  int N = l->n_out, K = l->n_in;
+  memset(codes, 0, mq_x8_s8_code_bytes(N, K));
+  for (int n = 0; n < N; n++)
+    for (int b = 0; b < K / 32; b++)
+      put_s8_block(codes + ((size_t)(n / 8) * (K / 32) + (size_t)b) * 256, n % 8,
+                   q->data + (size_t)n * K + 32 * (size_t)b);
+  repack_groups(q->scales, scales, N, q->n_groups);
+  q->data = codes;
+  q->scales = scales;
+  q->x8 = 1;
+}
+
 /* ---- GGUF Q4_0x8 ---- */
 
 int mq_x8_gguf_eligible(const mq_linear *l) {
   return l->kind == MQ_W_GGUF && !l->q.x8 && l->n_out > 0 &&
          ((l->gtype == MQ_GGML_TYPE_Q4_0 && l->n_in % 32 == 0) ||
+          (l->gtype == MQ_GGML_TYPE_Q8_0 && l->n_in % 32 == 0) ||
           (l->gtype == MQ_GGML_TYPE_Q4_K && l->n_in % 256 == 0));
 }
 
 /* Bytes of one tile's super-block (Q4_K) or block (Q4_0), and its columns. */
 static size_t tile_block(uint32_t gtype, int *cols) {
   *cols = gtype == MQ_GGML_TYPE_Q4_K ? 256 : 32;
-  return gtype == MQ_GGML_TYPE_Q4_K ? MQ_X8_Q4_K_BLOCK : MQ_X8_Q4_0_BLOCK;
+  return gtype == MQ_GGML_TYPE_Q4_K   ? MQ_X8_Q4_K_BLOCK
+         : gtype == MQ_GGML_TYPE_Q8_0 ? MQ_X8_Q8_0_BLOCK
+                                      : MQ_X8_Q4_0_BLOCK;
 }
 
 size_t mq_x8_gguf_bytes_of(uint32_t gtype, int n_out, int n_in) {
@@ -281,6 +317,19 @@ void mq_x8_gguf_repack(mq_linear *l, uint8_t *dst) {
     l->q.x8 = 1;
     return;
   }
+  if (l->gtype == MQ_GGML_TYPE_Q8_0) { /* Q8_0: f16 d, 32 int8 */
+    int nb = l->n_in / 32;
+    for (int n = 0; n < l->n_out; n++)
+      for (int b = 0; b < nb; b++) {
+        const uint8_t *src = (const uint8_t *)l->w + ((size_t)n * nb + b) * 34;
+        uint8_t *blk = dst + ((size_t)(n / 8) * nb + b) * MQ_X8_Q8_0_BLOCK;
+        put_s8_block(blk, n % 8, src + 2);
+        memcpy(blk + 256 + 2 * (n % 8), src, 2);
+      }
+    l->w = dst;
+    l->q.x8 = 1;
+    return;
+  }
   int N = l->n_out, K = l->n_in, nb = K / 32;
   memset(dst, 0, mq_x8_gguf_bytes(N, K));
   for (int n = 0; n < N; n++) {
@@ -323,6 +372,17 @@ void mq_x8_gguf_dequant_row(const mq_linear *l, int n, float *dst) {
     return;
   }
   int nb = l->n_in / 32;
+  if (l->gtype == MQ_GGML_TYPE_Q8_0) {
+    const uint8_t *tile = (const uint8_t *)l->w + (size_t)(n / 8) * nb * MQ_X8_Q8_0_BLOCK;
+    for (int b = 0; b < nb; b++) {
+      const uint8_t *blk = tile + (size_t)b * MQ_X8_Q8_0_BLOCK;
+      uint16_t h;
+      memcpy(&h, blk + 256 + 2 * r, 2);
+      float d = mq_f16_to_f32(h);
+      for (int k = 0; k < 32; k++) dst[32 * b + k] = (float)(int8_t)blk[32 * (k / 4) + 4 * r + k % 4] * d;
+    }
+    return;
+  }
   const uint8_t *tile = (const uint8_t *)l->w + (size_t)(n / 8) * nb * MQ_X8_Q4_0_BLOCK;
   for (int b = 0; b < nb; b++) {
     const uint8_t *blk = tile + (size_t)b * MQ_X8_Q4_0_BLOCK;
@@ -363,6 +423,7 @@ static void gguf_x8_tiles(void *ctx, int begin, int end, int tid) {
       float out[32];
       const uint8_t *act = j->act + (size_t)t0 * j->stride;
       if (q4k) j->ex->k->x8_q4_k(tile, K, act, j->stride, NULL, 0, T, out);
+      else if (l->gtype == MQ_GGML_TYPE_Q8_0) j->ex->k->x8_q8_0(tile, K, act, j->stride, NULL, 0, T, out);
       else j->ex->k->x8_q4_0(tile, K, act, j->stride, j->bsum + (size_t)t0 * nb, nb, T, out);
       for (int i = 0; i < T; i++)
         for (int r = 0; r < 8; r++) {

@@ -58,6 +58,14 @@ int mq_x8_aq_repack(mq_linear *l, uint8_t *codes, float *scales, float *mins);
 void mq_x8_aq_forward(const mq_linear *l, const uint8_t *buf, size_t stride, size_t off_gsum,
                       int n_tok, float *y, const mq_exec *ex);
 
+/* 8-bit weights with dynamic per-token int8 activations (W8A8_DYNAMIC, CT
+ * W8A8; symmetric, no zero points): S8 codes in tiles of 8 rows, per
+ * 32-column block 8 chunks of 32 bytes, byte r*4 + j of chunk c = the code
+ * of row r at column 4c + j (256 bytes); scales [N/8][G][8] as above. */
+int mq_x8_s8_eligible(const mq_linear *l);
+size_t mq_x8_s8_code_bytes(int n_out, int n_in);
+void mq_x8_s8_repack(mq_linear *l, uint8_t *codes, float *scales);
+
 /* GGUF Q4_0 rows, repacked the same way ("Q4_0x8", as llama.cpp's CPU
  * backend does): per tile and 32-column block, the 128 code bytes of the
  * layout above (the stored nibbles, value = (u - 8) * d) then the 8 rows'
@@ -68,6 +76,9 @@ void mq_x8_aq_forward(const mq_linear *l, const uint8_t *buf, size_t stride, siz
  * bytes [sub-block j][row r] (64), the 6-bit mins likewise (64), then the
  * rows' f16 d (16) and dmin (16): 1184 bytes for 8 x 144 of Q4_K. */
 #define MQ_X8_Q4_K_BLOCK 1184
+/* GGUF Q8_0 as "Q8_0x8": per tile and block, the 256 code bytes of the S8
+ * layout above, then the rows' f16 d (16): 272 bytes for 8 x 34. */
+#define MQ_X8_Q8_0_BLOCK 272
 int mq_x8_gguf_eligible(const mq_linear *l);
 size_t mq_x8_gguf_bytes(int n_out, int n_in); /* Q4_0x8 */
 size_t mq_x8_gguf_bytes_of(uint32_t gtype, int n_out, int n_in);

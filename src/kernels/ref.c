@@ -173,6 +173,46 @@ static void x8_q4_k_ref(const uint8_t *tile, int K, const uint8_t *act, size_t a
     }
 }
 
+static inline int8_t x8_s8(const uint8_t *blk, int r, int k) {
+  return (int8_t)blk[32 * (k / 4) + 4 * r + k % 4];
+}
+
+static void x8_s8_q8_ref(const uint8_t *tile, const float *sc, int K, int gs, const int8_t *q, int qs,
+                         int T, float *out) {
+  int G = (K + gs - 1) / gs;
+  for (int t = 0; t < T; t++)
+    for (int r = 0; r < 8; r++) {
+      float acc = 0;
+      for (int g = 0; g < G; g++) {
+        int k1 = (g + 1) * gs < K ? (g + 1) * gs : K;
+        int32_t isum = 0;
+        for (int k = g * gs; k < k1; k++)
+          isum += x8_s8(tile + (size_t)(k / 32) * 256, r, k % 32) * q[(size_t)t * qs + k];
+        acc += sc[g * 8 + r] * (float)isum;
+      }
+      out[t * 8 + r] = acc;
+    }
+}
+
+static void x8_q8_0_ref(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                        const int32_t *bsum, int bs, int T, float *out) {
+  (void)bsum, (void)bs;
+  for (int t = 0; t < T; t++)
+    for (int r = 0; r < 8; r++) {
+      float acc = 0;
+      for (int b = 0; b < K / 32; b++) {
+        const uint8_t *blk = tile + (size_t)b * 272, *a = act + (size_t)t * as + (size_t)b * 34;
+        int32_t isum = 0;
+        for (int k = 0; k < 32; k++) isum += x8_s8(blk, r, k) * (int8_t)a[2 + k];
+        uint16_t hw, hx;
+        memcpy(&hw, blk + 256 + 2 * r, 2);
+        memcpy(&hx, a, 2);
+        acc += (float)isum * (mq_f16_to_f32(hw) * mq_f16_to_f32(hx));
+      }
+      out[t * 8 + r] = acc;
+    }
+}
+
 void mq_quantize_q8_32(const float *x, int n, int8_t *q, float *d) {
   for (int b = 0; b < n / 32; b++) {
     float amax = 0;
@@ -204,6 +244,8 @@ static const mq_kernels k_ref = {
     .x8_u4_f32 = x8_u4_f32_ref,
     .x8_q4_0 = x8_q4_0_ref,
     .x8_q4_k = x8_q4_k_ref,
+    .x8_s8_q8 = x8_s8_q8_ref,
+    .x8_q8_0 = x8_q8_0_ref,
     /* .gguf_dot: all NULL, mq_gguf_vec_dot is the reference */
 };
 

@@ -55,6 +55,18 @@ int mq_model_repack(struct mq_model *m, mq_linear *l, mq_err *err) {
     release(m, old, (size_t)l->n_out * (size_t)mq_ggml_row_size(l->gtype, l->n_in));
     return MQ_OK;
   }
+  if (mq_x8_s8_eligible(l)) {
+    mq_qint *q = &l->q;
+    uint8_t *codes = mq_model_alloc(m, mq_x8_s8_code_bytes(l->n_out, l->n_in));
+    float *scales = mq_model_alloc(m, mq_x8_scale_bytes(l->n_out, q->n_groups));
+    if (!codes || !scales)
+      return mq_errf(err, MQ_ERR_NOMEM, "out of memory repacking a %d x %d layer", l->n_out, l->n_in);
+    const void *old_codes = q->data, *old_scales = q->scales;
+    mq_x8_s8_repack(l, codes, scales);
+    release(m, old_codes, (size_t)l->n_out * l->n_in);
+    release(m, old_scales, (size_t)l->n_out * q->n_groups * sizeof(float));
+    return MQ_OK;
+  }
   int aq = mq_x8_aq_eligible(l);
   if (!aq && !mq_x8_eligible(l)) return MQ_OK;
   mq_qint *q = &l->q;
