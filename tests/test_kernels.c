@@ -57,6 +57,14 @@ static void check_table(const mq_kernels *k) {
     CHECK_NEAR(k->dot_u8_f32(cu, a, n), ref->dot_u8_f32(cu, a, n), 1e-6 * n * s8 + 1e-30);
     CHECK_NEAR(k->dot_s8_f32(cs, a, n), ref->dot_s8_f32(cs, a, n), 1e-6 * n * s8 + 1e-30);
     CHECK(k->dot_s8s8(cs, (const int8_t *)cu, n) == ref->dot_s8s8(cs, (const int8_t *)cu, n));
+    if (n % 32 == 0) { /* MXFP8 rows: E4M3 codes (NaN codes excluded) with block exponents */
+      uint8_t e8[10], cw[300];
+      for (int i = 0; i < n; i++) cw[i] = (cu[i] & 0x7f) == 0x7f ? cu[i] ^ 1 : cu[i];
+      for (int i = 0; i < n / 32; i++) e8[i] = (uint8_t)(112 + mqt_rand() % 32);
+      double sm = 0;
+      for (int i = 0; i < n; i++) sm += fabs(mq_e4m3_to_f32(cw[i]) * ldexp(1, e8[i / 32] - 127) * a[i]);
+      CHECK_NEAR(k->dot_mxfp8_f32(cw, e8, a, n), ref->dot_mxfp8_f32(cw, e8, a, n), 1e-6 * n * sm + 1e-30);
+    }
     if (n % 32 == 0) { /* fast A16 path: int8 activation blocks */
       int8_t xq[300];
       float xd[10];

@@ -484,6 +484,45 @@ static void x8_q8_0_avx2(const uint8_t *tile, int K, const uint8_t *act, size_t 
   }
 }
 
+/* MXFP8 rows: an E4M3 byte s.eeee.mmm placed as the f16 bits s.0eeee.mmm0000000
+ * is its value times 2^-8 (E4M3 subnormals become f16 subnormals, which
+ * F16C converts exactly), so 16 codes widen, shift, convert and FMA; the
+ * block's 2^(e - 127 + 8) scales the block sum. NaN codes (0x7f/0xff) read
+ * as 480 here; writers never store them (the reference gives NaN). */
+static inline void e4m3x16(const uint8_t *p, __m256 *lo, __m256 *hi) {
+  /* b << 7 puts e.m at bits 7..13 and the sign at bit 14; adding bit 14 to
+   * itself carries it into bit 15 */
+  __m256i t = _mm256_slli_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)p)), 7);
+  __m256i h = _mm256_add_epi16(t, _mm256_and_si256(t, _mm256_set1_epi16(0x4000)));
+  *lo = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
+  *hi = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
+}
+
+static float dot_mxfp8_f32_avx2(const uint8_t *w, const uint8_t *e, const float *x, int n) {
+  __m256 acc = _mm256_setzero_ps();
+  for (int b = 0; b < n / 32; b++) {
+    _mm_prefetch((const char *)w + 32 * b + 1024, _MM_HINT_T0);
+    __m256 w0, w1, w2, w3;
+    e4m3x16(w + 32 * b, &w0, &w1);
+    e4m3x16(w + 32 * b + 16, &w2, &w3);
+    const float *xb = x + 32 * b;
+    __m256 s = _mm256_mul_ps(w0, _mm256_loadu_ps(xb));
+    s = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xb + 8), s);
+    s = _mm256_fmadd_ps(w2, _mm256_loadu_ps(xb + 16), s);
+    s = _mm256_fmadd_ps(w3, _mm256_loadu_ps(xb + 24), s);
+    /* 2^(e - 127 + 8): e in 0..255, so the exponent stays within float range
+     * except e >= 247 (weights beyond 2^120): computed by parts */
+    int ex = (int)e[b] - 127 + 8; /* in [-119, 136] */
+    if (ex <= 127) { /* 2^ex built from its exponent bits */
+      acc = _mm256_fmadd_ps(s, _mm256_castsi256_ps(_mm256_set1_epi32((ex + 127) << 23)), acc);
+    } else { /* beyond float's exponent: by parts (the result overflows unless s is tiny) */
+      __m256 big = _mm256_castsi256_ps(_mm256_set1_epi32((ex - 127 + 127) << 23));
+      acc = _mm256_fmadd_ps(_mm256_mul_ps(s, big), _mm256_set1_ps(0x1p127f), acc);
+    }
+  }
+  return hsum(acc);
+}
+
 static float dot_u8_q8_avx2(const uint8_t *c, const int8_t *q, const float *d, int n) {
   /* codes - 128 are signed; sum c q = sum (c - 128) q + 128 sum q; the
    * signed product uses maddubs(|a|, sign(b, a)) */
@@ -636,6 +675,7 @@ int mq_kern_fill_avx2(mq_kernels *k) {
   k->dot_u4_q8 = dot_u4_q8_avx2;
   k->dot_u8_q8 = dot_u8_q8_avx2;
   k->dot4_u4_q8 = dot4_u4_q8_avx2;
+  k->dot_mxfp8_f32 = dot_mxfp8_f32_avx2;
   k->x8_u4_q8 = x8_u4_q8_avx2;
   k->x8_u4_f32 = x8_u4_f32_avx2;
   k->x8_q4_0 = x8_q4_0_avx2;

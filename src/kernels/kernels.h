@@ -40,6 +40,9 @@ typedef struct mq_kernels {
    * weight block is decoded once for the four. */
   void (*dot4_u4_q8)(const uint8_t *codes, const int8_t *q, int q_stride, const float *d,
                      int d_stride, int n, float out[4]);
+  /* MXFP8 row: sum over 32-blocks b of 2^(e[b] - 127) * sum_i e4m3(w[i]) * x[i]
+   * (w: n E4M3 codes, e: n/32 E8M0 exponents, x: n floats, n % 32 == 0) */
+  float (*dot_mxfp8_f32)(const uint8_t *w, const uint8_t *e, const float *x, int n);
   /* x8 tiles of 4-bit weights (kernels/linear_x8.h): one tile of 8 rows
    * against T tokens (1 <= T <= 4); sc (and mn) point at the tile's [G][8]
    * scales (mins), K and gs are multiples of 32 (the last group may be

@@ -24,6 +24,7 @@ static inline int8_t sat(float v, int lo, int hi) {
 typedef struct {
   size_t stride; /* bytes per token */
   size_t off_scale, off_gsum, off_exp;
+  size_t off_xf; /* MXFP8: the quantized activations as floats (exact) */
 } aq_layout;
 
 static aq_layout layout(const mq_linear *l) {
@@ -33,11 +34,20 @@ static aq_layout layout(const mq_linear *l) {
   a.off_scale = (K + K / 32 + 15) & ~(size_t)15;
   a.off_gsum = a.off_scale + 16;
   a.stride = a.off_gsum + 4 * G;
+  a.off_xf = (a.stride + 31) & ~(size_t)31;
+  if (l->kind == MQ_W_MXFP8) a.stride = a.off_xf + 4 * K;
   a.stride = (a.stride + 63) & ~(size_t)63;
   return a;
 }
 
 int mq_linear_aq_gather_floats(const mq_linear *l) { return (int)(layout(l).stride / 4); }
+
+static float g_e4m3[256];
+static pthread_once_t g_e4m3_once = PTHREAD_ONCE_INIT;
+
+static void init_e4m3(void) {
+  for (int i = 0; i < 256; i++) g_e4m3[i] = mq_e4m3_to_f32((uint8_t)i);
+}
 
 /* Quantize one token row x [K] into buffer b. */
 static void quantize_row(const mq_linear *l, const float *x, uint8_t *b, const aq_layout *a) {
@@ -62,7 +72,11 @@ static void quantize_row(const mq_linear *l, const float *x, uint8_t *b, const a
       }
       exps[b0 / 32] = (uint8_t)(e + 127);
       float inv = ldexpf(1.0f, -e);
-      for (int k = b0; k < b0 + 32; k++) ((uint8_t *)xq)[k] = mq_f32_to_e4m3(x[k] * inv);
+      float *xf = (float *)(b + a->off_xf);
+      for (int k = b0; k < b0 + 32; k++) {
+        ((uint8_t *)xq)[k] = mq_f32_to_e4m3(x[k] * inv);
+        xf[k] = ldexpf(g_e4m3[((uint8_t *)xq)[k]], e); /* exact: a power-of-two scale */
+      }
     }
     *scale = 1.0f;
   } else {
@@ -91,12 +105,6 @@ static void quantize_row(const mq_linear *l, const float *x, uint8_t *b, const a
   }
 }
 
-static float g_e4m3[256];
-static pthread_once_t g_e4m3_once = PTHREAD_ONCE_INIT;
-
-static void init_e4m3(void) {
-  for (int i = 0; i < 256; i++) g_e4m3[i] = mq_e4m3_to_f32((uint8_t)i);
-}
 
 typedef struct {
   const mq_linear *l;
@@ -128,17 +136,13 @@ static float row_int(const mq_linear *l, const mq_kernels *k, const int8_t *w, i
   return acc * s_x + (l->bias ? l->bias[r] : 0.0f);
 }
 
-static float row_mx(const mq_linear *l, int r, const uint8_t *tb, const aq_layout *a) {
+/* MXFP8: the activations as exact floats (x_e4m3 * 2^(e_x - 127)) against
+ * the weight row's codes and block exponents. */
+static float row_mx(const mq_linear *l, const mq_kernels *k, int r, const uint8_t *tb,
+                    const aq_layout *a) {
   int K = l->n_in, nb = K / 32;
   const uint8_t *w = l->q.data + (size_t)r * K, *we = l->mx_exp + (size_t)r * nb;
-  const uint8_t *x = tb, *xe = tb + a->off_exp;
-  float acc = 0;
-  for (int b = 0; b < nb; b++) {
-    float s = 0; /* products of two E4M3 values are exact in f32 */
-    for (int i = 0; i < 32; i++) s += g_e4m3[w[32 * b + i]] * g_e4m3[x[32 * b + i]];
-    acc += ldexpf(s, (int)we[b] - 127 + (int)xe[b] - 127);
-  }
-  return acc + (l->bias ? l->bias[r] : 0.0f);
+  return k->dot_mxfp8_f32(w, we, (const float *)(tb + a->off_xf), K) + (l->bias ? l->bias[r] : 0.0f);
 }
 
 static void aq_rows(void *ctx, int begin, int end, int tid) {
@@ -151,7 +155,8 @@ static void aq_rows(void *ctx, int begin, int end, int tid) {
     const int8_t *w = (const int8_t *)l->q.data + (size_t)r * l->n_in;
     for (int t = 0; t < j->n_tok; t++) {
       const uint8_t *tb = j->buf + (size_t)t * j->a.stride;
-      float v = l->kind == MQ_W_MXFP8 ? row_mx(l, r, tb, &j->a) : row_int(l, j->ex->k, w, r, tb, &j->a);
+      float v = l->kind == MQ_W_MXFP8 ? row_mx(l, j->ex->k, r, tb, &j->a)
+                                      : row_int(l, j->ex->k, w, r, tb, &j->a);
       if (l->out_bf16) v = mq_bf16_to_f32(mq_f32_to_bf16(v));
       j->y[(size_t)t * l->n_out + r] = v;
     }

@@ -213,6 +213,16 @@ static void x8_q8_0_ref(const uint8_t *tile, int K, const uint8_t *act, size_t a
     }
 }
 
+static float dot_mxfp8_f32_ref(const uint8_t *w, const uint8_t *e, const float *x, int n) {
+  double acc = 0;
+  for (int b = 0; b < n / 32; b++) {
+    double s = 0;
+    for (int i = 32 * b; i < 32 * b + 32; i++) s += (double)mq_e4m3_to_f32(w[i]) * x[i];
+    acc += ldexp(s, (int)e[b] - 127);
+  }
+  return (float)acc;
+}
+
 void mq_quantize_q8_32(const float *x, int n, int8_t *q, float *d) {
   for (int b = 0; b < n / 32; b++) {
     float amax = 0;
@@ -240,6 +250,7 @@ static const mq_kernels k_ref = {
     .dot_u4_q8 = dot_u4_q8_ref,
     .dot_u8_q8 = dot_u8_q8_ref,
     .dot4_u4_q8 = dot4_u4_q8_ref,
+    .dot_mxfp8_f32 = dot_mxfp8_f32_ref,
     .x8_u4_q8 = x8_u4_q8_ref,
     .x8_u4_f32 = x8_u4_f32_ref,
     .x8_q4_0 = x8_q4_0_ref,
