@@ -44,8 +44,23 @@ static void release(struct mq_model *m, const void *p, size_t n) {
   if (p && !release_recent(m, p)) drop_mapped(m, p, n);
 }
 
+/* Whether the active kernel tier computes a layout natively: a SIMD tier
+ * that falls back to the reference for it keeps the row layout (its row
+ * kernels are faster than the scalar tile kernel). The scalar tier itself
+ * repacks, so the scalar-only build runs the same layouts end to end. */
+#define TIER_HAS(entry) (mq_kern() == mq_kern_ref() || mq_kern()->entry != mq_kern_ref()->entry)
+
+static int worth_it(const mq_linear *l) {
+  if (l->kind == MQ_W_GGUF)
+    return l->gtype == MQ_GGML_TYPE_Q4_0 ? TIER_HAS(x8_q4_0)
+           : l->gtype == MQ_GGML_TYPE_Q8_0 ? TIER_HAS(x8_q8_0)
+                                           : TIER_HAS(x8_q4_k);
+  if (l->q.codes == MQ_CODES_S8 && l->q.bits == 8) return TIER_HAS(x8_s8_q8);
+  return TIER_HAS(x8_u4_q8);
+}
+
 int mq_model_repack(struct mq_model *m, mq_linear *l, mq_err *err) {
-  if (m->no_repack) return MQ_OK;
+  if (m->no_repack || !worth_it(l)) return MQ_OK;
   if (mq_x8_gguf_eligible(l)) {
     uint8_t *dst = mq_model_alloc(m, mq_x8_gguf_bytes_of(l->gtype, l->n_out, l->n_in));
     if (!dst)
