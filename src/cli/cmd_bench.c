@@ -1,16 +1,27 @@
-/* mixq bench MODEL [-p 128] [-n 64] [-t N] [-r 3] [--json]
+/* mixq bench MODEL [-p 128] [-n 64] [-t N] [-r 3] [--exact] [--json]
+ * mixq bench --synthetic SHAPE [--format F] [...]
  * Prompt (prefill) and generation (decode) speed, next to the machine's
  * memory read bandwidth measured in the same run: decode reads every weight
- * once per token, so bandwidth / bytes-per-token is its roofline. */
+ * once per token, so bandwidth / bytes-per-token is its roofline.
+ * --synthetic builds a random model of a make-tiny shape in a temporary
+ * folder (make-tiny and quantize, in-process), benches it and removes it. */
+#include <dirent.h>
 #include <jansson.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/make_tiny.h"
+#include "core/err.h"
+#include "io/gguf.h"
+#include "quant/gguf_convert.h"
+#include "quant/writer.h"
 
 static double now(void) {
   struct timespec ts;
@@ -68,24 +79,194 @@ static int argmax(const float *v, int n) {
   return b;
 }
 
+/* ---- --synthetic: a temporary random model ---- */
+
+static void rm_tree(const char *path) {
+  struct stat st;
+  if (lstat(path, &st) != 0) return;
+  if (S_ISDIR(st.st_mode)) {
+    DIR *d = opendir(path);
+    struct dirent *de;
+    char p[PATH_MAX];
+    while (d && (de = readdir(d)))
+      if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+          snprintf(p, sizeof p, "%s/%s", path, de->d_name) < (int)sizeof p)
+        rm_tree(p);
+    if (d) closedir(d);
+    rmdir(path);
+  } else {
+    unlink(path);
+  }
+}
+
+/* Bytes of a file, or of the files of a folder. */
+static double path_bytes(const char *path) {
+  struct stat st;
+  if (lstat(path, &st) != 0) return 0;
+  if (!S_ISDIR(st.st_mode)) return (double)st.st_size;
+  double n = 0;
+  DIR *d = opendir(path);
+  struct dirent *de;
+  char p[PATH_MAX];
+  while (d && (de = readdir(d)))
+    if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+        snprintf(p, sizeof p, "%s/%s", path, de->d_name) < (int)sizeof p)
+      n += path_bytes(p);
+  if (d) closedir(d);
+  return n;
+}
+
+/* Build shape in format fmt under a new temporary folder (*tmp, to remove);
+ * the model's path into model. */
+static int build_synthetic(const char *shape, const char *fmt, int threads, char *tmp, char *model,
+                           mq_err *err) {
+  const char *base = getenv("TMPDIR");
+  snprintf(tmp, PATH_MAX, "%s/mixq-synthetic-XXXXXX", base && *base ? base : "/tmp");
+  if (!mkdtemp(tmp)) {
+    *tmp = 0;
+    return mq_errf(err, MQ_ERR_IO, "cannot create a temporary folder under %s",
+                   base ? base : "/tmp");
+  }
+  int is_float = !strcmp(fmt, "f32") || !strcmp(fmt, "f16") || !strcmp(fmt, "bf16");
+  mq_gguf_ftype gft;
+  mq_qformat qf;
+  int is_gguf = !mq_gguf_ftype_parse(fmt, &gft);
+  if (!is_float && !is_gguf && mq_qformat_parse(fmt, &qf))
+    return mq_errf(err, MQ_ERR_ARG, "--format %s: not a format of mixq quantize, nor f32/f16/bf16",
+                   fmt);
+  char fdir[PATH_MAX];
+  if (snprintf(fdir, sizeof fdir, "%s/float", tmp) >= (int)sizeof fdir ||
+      snprintf(model, PATH_MAX, "%s/%s", tmp,
+               is_float  ? "float"
+               : is_gguf ? "model.gguf"
+                         : "model") >= PATH_MAX)
+    return mq_errf(err, MQ_ERR_ARG, "%s: path too long", tmp);
+  mq_tiny_opts to = {.dir = fdir, .shape = shape, .dtype = is_float ? fmt : "bf16", .seed = 1};
+  int rc = mq_make_tiny(&to, err);
+  if (rc || is_float) return rc;
+  if (is_gguf) {
+    mq_gguf_convert_opts go = {.src = fdir, .dst = model, .ftype = gft, .n_threads = threads};
+    rc = mq_gguf_convert(&go, err);
+  } else {
+    mq_quantize_opts qo;
+    mq_quantize_opts_default(&qo);
+    qo.src = fdir, qo.dst = model, qo.format = qf;
+    rc = mq_quantize_checkpoint(&qo, err);
+  }
+  rm_tree(fdir); /* the float source is not needed any more */
+  return rc;
+}
+
+static int run_bench(const char *model, const mq_model_params *mpp, int pp, int tg, int threads,
+                     int reps, int as_json, int exact, const char *synthetic, const char *format,
+                     double model_bytes);
+
 int mq_cmd_bench(int argc, char **argv) {
-  const char *model = NULL;
+  const char *model = NULL, *synthetic = NULL, *format = NULL;
   int pp = 128, tg = 64, threads = 0, reps = 3, as_json = 0, exact = 0;
   mq_model_params mp;
   mq_model_params_default(&mp);
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "-p") && i + 1 < argc) pp = mq_cli_int(argv[++i]);
+    if (!strcmp(argv[i], "--synthetic") && i + 1 < argc) synthetic = argv[++i];
+    else if (!strcmp(argv[i], "--format") && i + 1 < argc) format = argv[++i];
+    else if (!strcmp(argv[i], "-p") && i + 1 < argc) pp = mq_cli_int(argv[++i]);
     else if (!strcmp(argv[i], "-n") && i + 1 < argc) tg = mq_cli_int(argv[++i]);
     else if (!strcmp(argv[i], "-t") && i + 1 < argc) threads = mq_cli_int(argv[++i]);
     else if (!strcmp(argv[i], "-r") && i + 1 < argc) reps = mq_cli_int(argv[++i]);
     else if (!strcmp(argv[i], "--json")) as_json = 1;
     else if (!strcmp(argv[i], "--exact")) exact = 1;
     else if (!strcmp(argv[i], "--quantization") && i + 1 < argc) mp.quantization = argv[++i];
-    else if (argv[i][0] != '-' && !model) model = argv[i];
-    else return mq_cli_fail("bench: unexpected argument '%s'", argv[i]);
+    else if (argv[i][0] != '-' && !model)
+      model = argv[i];
+    else
+      return mq_cli_fail("bench: unexpected argument '%s'", argv[i]);
   }
-  if (!model || pp < 1 || tg < 1 || threads < 0 || reps < 1 || reps > 100)
-    return mq_cli_fail("usage: mixq bench MODEL [-p 128] [-n 64] [-t N] [-r 3] [--exact] [--json]");
+  if (!model == !synthetic || (format && !synthetic) || pp < 1 || tg < 1 || threads < 0 ||
+      reps < 1 || reps > 100)
+    return mq_cli_fail("usage: mixq bench MODEL [-p 128] [-n 64] [-t N] [-r 3] [--exact] [--json]\n"
+                       "       mixq bench --synthetic tiny|small|tinyllama-1.1b|qwen3-moe-1b "
+                       "[--format F] [options]\n"
+                       "F: f32 f16 bf16 (default) or any `mixq quantize` format");
+  if (!synthetic)
+    return run_bench(model, &mp, pp, tg, threads, reps, as_json, exact, NULL, NULL, 0);
+  if (!format) format = "bf16";
+  int known = 0;
+  for (int i = 0; mq_tiny_shapes[i]; i++) known |= !strcmp(synthetic, mq_tiny_shapes[i]);
+  mq_gguf_ftype gft;
+  mq_qformat qf;
+  if (!known)
+    return mq_cli_fail("bench: --synthetic %s: not a make-tiny shape (tiny, small, "
+                       "tinyllama-1.1b, qwen3-moe-1b)",
+                       synthetic);
+  if (strcmp(format, "f32") && strcmp(format, "f16") && strcmp(format, "bf16") &&
+      mq_gguf_ftype_parse(format, &gft) && mq_qformat_parse(format, &qf))
+    return mq_cli_fail("bench: --format %s: not a format of mixq quantize, nor f32/f16/bf16",
+                       format);
+  char tmp[PATH_MAX], path[PATH_MAX];
+  mq_err err = {0};
+  double t0 = now();
+  FILE *info = as_json ? stderr : stdout; /* --json: stdout holds the JSON only */
+  fprintf(info, "building a synthetic %s model, format %s ...\n", synthetic, format);
+  fflush(info);
+  int rc = build_synthetic(synthetic, format, threads, tmp, path, &err);
+  if (rc) {
+    if (*tmp) rm_tree(tmp);
+    return mq_cli_fail("bench --synthetic: %s", err.msg);
+  }
+  double bytes = path_bytes(path);
+  fprintf(info, "built %s: format %s, %.1f MB on disk (%.0f s)\n", synthetic, format, bytes / 1e6,
+          now() - t0);
+  fflush(info);
+  rc = run_bench(path, &mp, pp, tg, threads, reps, as_json, exact, synthetic, format, bytes);
+  rm_tree(tmp);
+  return rc;
+}
+
+/* One routed expert's linear (HF "model.layers.1.mlp.experts.5.up_proj",
+ * GGUF "blk.1.ffn_up_exps.weight[5]"): decode reads only the experts a token
+ * is routed to. */
+static int is_experts(const char *name) {
+  return strstr(name, ".experts.") != NULL || strstr(name, "_exps.weight[") != NULL;
+}
+
+/* experts used per token / experts per layer, from config.json or the GGUF
+ * metadata; 1 for dense models (or when unknown). */
+static double moe_active_fraction(const char *model) {
+  long long used = 0, all = 0;
+  size_t n = strlen(model);
+  if (n > 5 && !strcmp(model + n - 5, ".gguf")) {
+    mq_gguf_file f;
+    mq_err err = {0};
+    if (mq_gguf_open(model, &f, &err) != MQ_OK) return 1;
+    const char *a;
+    uint64_t al;
+    char k[96];
+    const mq_gguf_kv *kv;
+    int64_t v;
+    if (mq_gguf_get_str(&f, "general.architecture", &a, &al, &err) == MQ_OK && al < 32) {
+      snprintf(k, sizeof k, "%.*s.expert_used_count", (int)al, a);
+      if ((kv = mq_gguf_find_kv(&f, k)) && !mq_gguf_arr_int(kv, 0, &v)) used = v;
+      snprintf(k, sizeof k, "%.*s.expert_count", (int)al, a);
+      if ((kv = mq_gguf_find_kv(&f, k)) && !mq_gguf_arr_int(kv, 0, &v)) all = v;
+    }
+    mq_gguf_close(&f);
+  } else {
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/config.json", model);
+    json_t *c = json_load_file(p, 0, NULL);
+    json_t *u = json_object_get(c, "num_experts_per_tok"), *e = json_object_get(c, "num_experts");
+    if (!json_is_integer(e)) e = json_object_get(c, "num_local_experts");
+    if (json_is_integer(u) && json_is_integer(e))
+      used = json_integer_value(u), all = json_integer_value(e);
+    json_decref(c);
+  }
+  return used > 0 && all >= used ? (double)used / (double)all : 1.0;
+}
+
+static int run_bench(const char *model, const mq_model_params *mpp, int pp, int tg, int threads,
+                     int reps, int as_json, int exact, const char *synthetic, const char *format,
+                     double model_bytes) {
+  mq_model_params mp = *mpp;
   mq_err err = {0};
   mq_model *m;
   double t0 = now();
@@ -94,11 +275,11 @@ int mq_cmd_bench(int argc, char **argv) {
   mq_model_info info;
   mq_model_get_info(m, &info);
   /* bytes read per generated token: every linear's compute layout */
-  double bytes = 0;
+  double bytes = 0, moe = moe_active_fraction(model);
   for (int i = 0; i < mq_model_n_linears(m); i++) {
     mq_linear_info li;
     mq_model_linear(m, i, &li);
-    bytes += (double)li.compute_bytes;
+    bytes += (double)li.compute_bytes * (is_experts(li.name) ? moe : 1.0);
   }
   mq_session_params sp;
   mq_session_params_default(&sp);
@@ -150,6 +331,11 @@ int mq_cmd_bench(int argc, char **argv) {
                           "load_s", load_s, "pp_tps", pp_med, "pp_tps_min", pp_tps[0], "tg_tps", tg_med,
                           "tg_tps_min", tg_tps[0], "bytes_per_token", bytes, "bandwidth_gbps", bw,
                           "roofline_tps", roof, "roofline_fraction", roof > 0 ? tg_med / roof : 0);
+    if (j && synthetic) { /* what --synthetic built (the model path is gone afterwards) */
+      json_object_set_new(j, "synthetic", json_string(synthetic));
+      json_object_set_new(j, "format", json_string(format));
+      json_object_set_new(j, "model_bytes", json_real(model_bytes));
+    }
     char *txt = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     puts(txt);
     free(txt);
@@ -159,9 +345,10 @@ int mq_cmd_bench(int argc, char **argv) {
     printf("prompt     pp%-4d %8.1f tok/s (min %.1f, max %.1f over %d runs)\n", pp, pp_med, pp_tps[0],
            pp_tps[reps - 1], reps);
     printf("generation tg%-4d %8.1f tok/s (min %.1f, max %.1f)\n", tg, tg_med, tg_tps[0], tg_tps[reps - 1]);
-    printf("weights read per token %.1f MB; read bandwidth %.1f GB/s -> roofline %.1f tok/s; "
+    printf("weights read per token %.1f MB%s; read bandwidth %.1f GB/s -> roofline %.1f tok/s; "
            "decode at %.0f%% of it\n",
-           bytes / 1e6, bw, roof, roof > 0 ? 100 * tg_med / roof : 0);
+           bytes / 1e6, moe < 1 ? " (routed experts counted at experts used / experts)" : "", bw,
+           roof, roof > 0 ? 100 * tg_med / roof : 0);
   }
   free(toks), free(pp_tps), free(tg_tps);
   mq_session_free(s);

@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "quant/gguf_convert.h"
+#include "quant/gguf_types.h"
 #include "quant/writer.h"
 
 static const char k_usage[] =
@@ -23,6 +25,7 @@ static const char k_usage[] =
     "FORMAT: awq gptq gptq-v2 auto-round ct-w4a16 ct-w8a16 ct-w8a8 ct-w4a8\n"
     "        modelslim-w8a8 modelslim-w8a8-dynamic modelslim-w4a4 modelslim-w4a8\n"
     "        modelslim-mxfp8 modelslim-w8a16\n"
+    "        gguf-f32 gguf-f16 gguf-bf16 gguf-q8_0 gguf-q4_0 gguf-q4_k_m (DST: a .gguf file)\n"
     "SCHEME (--mix, first match wins): FLOAT, W<b>A16; compressed-tensors W8A8, W4A8;\n"
     "        ModelSlim W8A8, W8A8_DYNAMIC, W4A4_DYNAMIC, W4A8_DYNAMIC, W8A8_MXFP8, W8A16;\n"
     "        or a format name of the same family";
@@ -30,6 +33,27 @@ static const char k_usage[] =
 /* Split a --mix value into rules at the commas outside (), [] and {} (a
  * regex may hold "{1,3}"); each rule is REGEX=SCHEME split at its last '='.
  * Strings are strndup'ed into rules[*n]; returns -1 on a malformed rule. */
+/* --format gguf-*: a GGUF file (quant/gguf_convert.h); no other option applies. */
+static int quantize_gguf(const mq_quantize_opts *o, mq_gguf_ftype ft) {
+  if (o->bits || o->group_size || o->sym >= 0 || o->desc_act || o->packing || o->n_layer_bits ||
+      o->n_mix || o->n_ignore || o->allow_inconsistent || o->seed)
+    return mq_cli_fail("quantize: GGUF formats take no other option (types per tensor follow "
+                       "llama-quantize's rules, docs/quantize.md)");
+  mq_gguf_convert_report rep;
+  mq_gguf_convert_opts go = {.src = o->src, .dst = o->dst, .ftype = ft, .report = &rep};
+  mq_err err = {0};
+  if (mq_gguf_convert(&go, &err) != MQ_OK) return mq_cli_fail("quantize: %s", err.msg);
+  for (char *l = rep.warnings, *nl; *l; l = nl + 1) {
+    if (!(nl = strchr(l, '\n'))) nl = l + strlen(l) - 1;
+    fprintf(stderr, "mixq: warning: %.*s\n", (int)(nl - l + (*nl != '\n')), l);
+  }
+  printf("wrote %d tensors (%.1f MB) into %s:", rep.n_tensors, rep.bytes / 1e6, o->dst);
+  for (int t = 0; t < 64; t++)
+    if (rep.n_by_type[t]) printf(" %d %s", rep.n_by_type[t], mq_ggml_type_name((uint32_t)t));
+  printf("\n");
+  return 0;
+}
+
 static int parse_mix(const char *v, mq_mix_rule *rules, int *n) {
   int depth = 0;
   const char *start = v;
@@ -61,7 +85,8 @@ int mq_cmd_quantize(int argc, char **argv) {
   mq_quantize_opts_default(&o);
   mq_quantize_report rep;
   o.report = &rep;
-  int have_format = 0, rc = 1;
+  int have_format = 0, rc = 1, gguf = 0;
+  mq_gguf_ftype gft = MQ_GGUF_FTYPE_F32;
   /* at most argc rules of each kind */
   mq_layer_bits *lb = calloc((size_t)argc, sizeof *lb);
   const char **ign = calloc((size_t)argc, sizeof *ign);
@@ -75,7 +100,8 @@ int mq_cmd_quantize(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--format") && v) {
-      if (mq_qformat_parse(v, &o.format)) goto bad_value;
+      gguf = !mq_gguf_ftype_parse(v, &gft);
+      if (!gguf && mq_qformat_parse(v, &o.format)) goto bad_value;
       have_format = 1, i++;
     } else if (!strcmp(a, "--bits") && v) {
       if ((o.bits = mq_cli_int(v)) <= 0) goto bad_value;
@@ -132,6 +158,10 @@ int mq_cmd_quantize(int argc, char **argv) {
     goto done;
   }
   o.layer_bits = lb, o.ignore = ign, o.mix = mix;
+  if (gguf) {
+    rc = quantize_gguf(&o, gft);
+    goto done;
+  }
   mq_err err = {0};
   if (mq_quantize_checkpoint(&o, &err) != MQ_OK) {
     rc = mq_cli_fail("quantize: %s", err.msg);

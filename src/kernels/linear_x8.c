@@ -412,7 +412,8 @@ static void gguf_x8_tiles(void *ctx, int begin, int end, int tid) {
   const gguf_x8_job *j = ctx;
   const mq_linear *l = j->l;
   int N = l->n_out, K = l->n_in, nb = K / 32, cols;
-  size_t tile_bytes = (size_t)(K / 32) * tile_block(l->gtype, &cols) / (size_t)(cols / 32);
+  size_t block_bytes = tile_block(l->gtype, &cols);
+  size_t tile_bytes = (size_t)(K / cols) * block_bytes;
   int q4k = l->gtype == MQ_GGML_TYPE_Q4_K;
   size_t t1 = (size_t)end * TILES_PER_TASK;
   if (t1 > n_tiles(N)) t1 = n_tiles(N);

@@ -27,10 +27,15 @@ int mq_adapt_awq(struct mq_model *m, const char *name, const mq_lspec *s, int N,
       (rc = mq_adapt_tensor(m, name, s, "scales", k_scale, 2, G, N, 0, &sc, err)))
     return rc;
   if ((rc = mq_adapt_alloc(m, name, l, N, K, 4, gs, MQ_CODES_U4, 1, NULL, err))) return rc;
-  for (int k = 0; k < K; k++)
+  /* two input channels at a time: whole bytes of the [N, K/2] codes */
+  uint8_t *codes = (uint8_t *)l->q.data;
+  for (int k = 0; k < K; k += 2)
     for (int c = 0; c < N / 8; c++) {
-      uint32_t w = (uint32_t)mq_adapt_int_at(qw, (uint64_t)k * (N / 8) + c);
-      for (int j = 0; j < 8; j++) mq_adapt_put(l, 8 * c + j, k, (w >> k_awq_shift[j]) & 15);
+      uint32_t w0 = (uint32_t)mq_adapt_int_at(qw, (uint64_t)k * (N / 8) + c);
+      uint32_t w1 = (uint32_t)mq_adapt_int_at(qw, (uint64_t)(k + 1) * (N / 8) + c);
+      for (int j = 0; j < 8; j++)
+        codes[(size_t)(8 * c + j) * (K / 2) + k / 2] =
+            (uint8_t)(((w0 >> k_awq_shift[j]) & 15) | ((w1 >> k_awq_shift[j]) & 15) << 4);
     }
   float *scales = (float *)l->q.scales, *mins = (float *)l->q.mins;
   for (int g = 0; g < G; g++)

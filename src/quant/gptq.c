@@ -45,10 +45,22 @@ int mq_adapt_gptq(struct mq_model *m, const char *name, const mq_lspec *s, int N
   if (gi && (rc = mq_adapt_perm(m, name, gi, K, gs, G, &perm, err))) return rc;
   l->q.perm = perm;
   /* codes: column j of the canonical matrix is input channel perm[j] */
-  for (int j = 0; j < K; j++) {
-    int k = perm ? perm[j] : j;
-    uint64_t base = (uint64_t)(k / vals) * words * N;
-    for (int n = 0; n < N; n++) mq_adapt_put(l, n, j, field(qw, base + (uint64_t)n, (uint64_t)N, b, k % vals));
+  if (codes == MQ_CODES_U4) { /* two columns at a time: whole bytes of the [N, K/2] codes */
+    uint8_t *dst = (uint8_t *)l->q.data;
+    for (int j = 0; j < K; j += 2) {
+      int k0 = perm ? perm[j] : j, k1 = perm ? perm[j + 1] : j + 1;
+      uint64_t b0 = (uint64_t)(k0 / vals) * words * N, b1 = (uint64_t)(k1 / vals) * words * N;
+      for (int n = 0; n < N; n++)
+        dst[(size_t)n * (K / 2) + j / 2] =
+            (uint8_t)(field(qw, b0 + (uint64_t)n, (uint64_t)N, b, k0 % vals) |
+                      field(qw, b1 + (uint64_t)n, (uint64_t)N, b, k1 % vals) << 4);
+    }
+  } else {
+    for (int j = 0; j < K; j++) {
+      int k = perm ? perm[j] : j;
+      uint64_t base = (uint64_t)(k / vals) * words * N;
+      for (int n = 0; n < N; n++) mq_adapt_put(l, n, j, field(qw, base + (uint64_t)n, (uint64_t)N, b, k % vals));
+    }
   }
   static const uint32_t k_v1_add[9] = {0, 0, 0x55555555u, 0, 0x11111111u, 0, 0, 0, 0x01010101u};
   float *scales = (float *)l->q.scales, *mins = (float *)l->q.mins;
