@@ -234,6 +234,7 @@ static int bind_slot(struct mq_model *m, slot *sl, mq_err *err) {
   if (sl->has_bias && !sl->dst->bias && sl->dst->act != MQ_ACT_INT8_STATIC)
     return mq_errf(err, MQ_ERR_FORMAT, "layer %s: tensor '%s.bias' is missing", sl->name, sl->name);
   if ((rc = mq_model_repack(m, sl->dst, err))) return rc;
+  mq_model_drop_sources(m, sl->name, sl->dst);
   return mq_model_describe(m, sl->name, sl->dst, s, module_bytes(m, sl->name), err);
 }
 

@@ -63,6 +63,10 @@ int mq_model_load_gguf(const char *path, const mq_model_params *params, mq_model
 /* Repack a bound linear into the kernels' interleaved layout where that
  * pays, freeing (or dropping the pages of) what it replaces (repack.c). */
 int mq_model_repack(struct mq_model *m, mq_linear *l, mq_err *err);
+/* Drop from memory the mapped pages of module prefix's tensors that bound
+ * linear l no longer reads (an adapter converted them): read-only private
+ * mappings, so nothing is lost; keeps peak RSS at what the kernels read. */
+void mq_model_drop_sources(struct mq_model *m, const char *prefix, const mq_linear *l);
 
 /* Allocate model-owned memory (64-byte aligned, zeroed); NULL on failure. */
 void *mq_model_alloc(struct mq_model *m, size_t bytes);

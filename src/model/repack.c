@@ -2,6 +2,7 @@
  * repacked buffers replace the ones they were made from: model-owned copies
  * are freed, pages of the mapped checkpoint are dropped from memory. */
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -37,6 +38,26 @@ static void drop_mapped(const struct mq_model *m, const void *p, size_t n) {
     uintptr_t lo = ((uintptr_t)a + pg - 1) & ~(pg - 1), hi = ((uintptr_t)a + n) & ~(pg - 1);
     if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
     return;
+  }
+}
+
+/* Whether [a, a + n) holds any memory the layer computes from. */
+static int in_use(const mq_linear *l, const uint8_t *a, size_t n) {
+  const void *ptrs[] = {l->w,      l->q.data, l->q.scales, l->q.mins, l->q.perm, l->mx_exp,
+                        l->bias,   l->qbias,  l->deq,      l->qcorr};
+  for (size_t i = 0; i < sizeof ptrs / sizeof *ptrs; i++) {
+    const uint8_t *p = ptrs[i];
+    if (p && p >= a && p < a + n) return 1;
+  }
+  return 0;
+}
+
+void mq_model_drop_sources(struct mq_model *m, const char *prefix, const mq_linear *l) {
+  size_t pl = strlen(prefix);
+  for (int i = 0; i < m->ckpt.n_all; i++) {
+    const mq_tensor *t = m->ckpt.all[i];
+    if (strncmp(t->name, prefix, pl) || t->name[pl] != '.' || strchr(t->name + pl + 1, '.')) continue;
+    if (t->nbytes && !in_use(l, t->data, t->nbytes)) drop_mapped(m, t->data, t->nbytes);
   }
 }
 
