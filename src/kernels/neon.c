@@ -12,11 +12,16 @@
 #include <string.h>
 #include <sys/auxv.h>
 
+#include "kernels/linear_x8.h" /* the tile block sizes */
+
 #ifndef HWCAP_ASIMDDP
 #define HWCAP_ASIMDDP (1UL << 20) /* arch/arm64/include/uapi/asm/hwcap.h */
 #endif
 
 #define MQ_ALWAYS_INLINE inline __attribute__((always_inline))
+/* small loops over registers (tokens, tile halves, column quads): fully
+ * unrolled, so that their arrays of vectors stay in registers */
+#define MQ_UNROLL _Pragma("GCC unroll 8")
 
 /* SDOT through a target attribute: GCC's arm_neon.h declares vdotq_s32
  * under its own target pragma, so GCC builds always have the SDOT variant.
@@ -427,6 +432,393 @@ static MQ_ALWAYS_INLINE float body_q6_k(int n, const void *wv, const void *av, i
   return sumf;
 }
 
+/* ---- x8 tiles (kernels/linear_x8.h) ----
+ * In a 32-byte chunk of 8 rows x 4 columns (byte 4r + j: row r, column j)
+ * each 16-byte half holds 4 rows, one per 32-bit lane. The activation's 4
+ * bytes of that column quad, copied into every lane, meet the 4 rows at
+ * once and each row's sum stays in its own lane: SDOT's by-element form is
+ * exactly this product; plain NEON multiplies into int16 lanes (row,
+ * column) and folds them pairwise. The kernels work a block half (rows
+ * 4h..4h+3: 8 registers, one per column quad) at a time for all tokens, so
+ * that 4 tokens' accumulators and the weights fit the 32 registers. */
+
+#if MQ_HAVE_DOTPROD
+#define MQ_SDOT_LANE(i)                                                                            \
+  MQ_DOTPROD static inline int32x4_t sdot_lane##i(int32x4_t acc, int8x16_t w, int8x16_t q) {      \
+    return vdotq_laneq_s32(acc, w, q, i);                                                          \
+  }
+MQ_SDOT_LANE(0)
+MQ_SDOT_LANE(1)
+MQ_SDOT_LANE(2)
+MQ_SDOT_LANE(3)
+#undef MQ_SDOT_LANE
+/* acc + w (4 rows x 4 columns) times the 4 bytes in lane `lane` of q (a
+ * constant once inlined) */
+static MQ_ALWAYS_INLINE int32x4_t sdot_lane(int32x4_t acc, int8x16_t w, int8x16_t q, int lane) {
+  switch (lane) {
+  case 0: return sdot_lane0(acc, w, q);
+  case 1: return sdot_lane1(acc, w, q);
+  case 2: return sdot_lane2(acc, w, q);
+  default: return sdot_lane3(acc, w, q);
+  }
+}
+#endif
+
+/* lane `lane` (a constant once inlined) of q in every 32-bit lane: one
+ * column quad's 4 activation bytes */
+static MQ_ALWAYS_INLINE int8x16_t dup_quad(int8x16_t q, int lane) {
+  int32x4_t v = vreinterpretq_s32_s8(q);
+  switch (lane) {
+  case 0: return vreinterpretq_s8_s32(vdupq_laneq_s32(v, 0));
+  case 1: return vreinterpretq_s8_s32(vdupq_laneq_s32(v, 1));
+  case 2: return vreinterpretq_s8_s32(vdupq_laneq_s32(v, 2));
+  default: return vreinterpretq_s8_s32(vdupq_laneq_s32(v, 3));
+  }
+}
+
+/* Half h of a 4-bit block (128 bytes) as w[quad]: column quad 0..7 (the
+ * low nibbles of chunk c are quad c, the high nibbles quad c + 4), codes
+ * 0..15 as int8. */
+static MQ_ALWAYS_INLINE void x8_u4_half(const uint8_t *blk, int h, int8x16_t w[8]) {
+  const uint8x16_t m4 = vdupq_n_u8(15);
+  MQ_UNROLL
+  for (int c = 0; c < 4; c++) {
+    uint8x16_t v = vld1q_u8(blk + 32 * c + 16 * h);
+    w[c] = vreinterpretq_s8_u8(vandq_u8(v, m4));
+    w[c + 4] = vreinterpretq_s8_u8(vshrq_n_u8(v, 4));
+  }
+}
+
+/* Half h of an S8 block (256 bytes: chunk c is column quad c) as w[quad]. */
+static MQ_ALWAYS_INLINE void x8_s8_half(const uint8_t *blk, int h, int8x16_t w[8]) {
+  MQ_UNROLL
+  for (int c = 0; c < 8; c++) w[c] = vld1q_s8((const int8_t *)blk + 32 * c + 16 * h);
+}
+
+/* The integer sums of a block half's 4 rows with 32 int8 activations q.
+ * u4 (codes 0..15, any int8 q): an int16 lane (row, column) gathers the 8
+ * quads' products (<= 15 * 128 each), the pairwise fold 16 of them (30720
+ * at most). s8 (any int8 weights, |q| <= 127): an int16 lane takes two
+ * products (<= 2 * 128 * 127 = 32512) before widening. SDOT: exact. */
+static MQ_ALWAYS_INLINE int32x4_t x8_half_dot(const int8x16_t w[8], const int8_t *q, int u4,
+                                              int dp) {
+  /* The activations are loaded again for each half rather than kept from
+   * the other: an opaque copy of the pointer stops the compiler from
+   * holding every token's activations (or their 8 copied quads) in
+   * registers across the halves, which made it spill. */
+  __asm__ volatile("" : "+r"(q));
+#if MQ_HAVE_DOTPROD
+  if (dp) { /* two chains: quads 0-3 (lanes of qa), quads 4-7 (qb) */
+    int8x16_t qa = vld1q_s8(q), qb = vld1q_s8(q + 16);
+    int32x4_t u = sdot_lane(vdupq_n_s32(0), w[0], qa, 0);
+    int32x4_t v = sdot_lane(vdupq_n_s32(0), w[4], qb, 0);
+    u = sdot_lane(u, w[1], qa, 1);
+    v = sdot_lane(v, w[5], qb, 1);
+    u = sdot_lane(u, w[2], qa, 2);
+    v = sdot_lane(v, w[6], qb, 2);
+    u = sdot_lane(u, w[3], qa, 3);
+    v = sdot_lane(v, w[7], qb, 3);
+    return vaddq_s32(u, v);
+  }
+#else
+  (void)dp;
+#endif
+  int8x16_t qa = vld1q_s8(q), qb = vld1q_s8(q + 16);
+  if (u4) {
+    int16x8_t lo = vdupq_n_s16(0), hi = lo; /* rows 0, 1 of the half; rows 2, 3 */
+    MQ_UNROLL
+    for (int c = 0; c < 8; c++) {
+      int8x16_t a = dup_quad(c < 4 ? qa : qb, c & 3);
+      lo = vmlal_s8(lo, vget_low_s8(w[c]), vget_low_s8(a));
+      hi = vmlal_high_s8(hi, w[c], a);
+    }
+    return vpaddlq_s16(vpaddq_s16(lo, hi));
+  }
+  int32x4_t lo = vdupq_n_s32(0), hi = lo; /* lanes (row, column pair) */
+  MQ_UNROLL
+  for (int c = 0; c < 8; c += 2) {
+    int8x16_t a0 = dup_quad(c < 4 ? qa : qb, c & 3), a1 = dup_quad(c < 4 ? qa : qb, (c + 1) & 3);
+    int16x8_t pl = vmull_s8(vget_low_s8(w[c]), vget_low_s8(a0));
+    int16x8_t ph = vmull_high_s8(w[c], a0);
+    pl = vmlal_s8(pl, vget_low_s8(w[c + 1]), vget_low_s8(a1));
+    ph = vmlal_high_s8(ph, w[c + 1], a1);
+    lo = vpadalq_s16(lo, pl);
+    hi = vpadalq_s16(hi, ph);
+  }
+  return vpaddq_s32(lo, hi);
+}
+
+/* 4 rows' fp16 values (8 bytes) as floats */
+static inline float32x4_t f16x4(const uint8_t *p) {
+  return vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(p)));
+}
+
+static MQ_ALWAYS_INLINE void x8_store(float *out, float32x4_t acc[4][2], const int T) {
+  MQ_UNROLL
+  for (int t = 0; t < T; t++) {
+    vst1q_f32(out + 8 * t, acc[t][0]);
+    vst1q_f32(out + 8 * t + 4, acc[t][1]);
+  }
+}
+
+/* x8_u4_q8 (A16 fast path and the W4A8 tiles) for T constant tokens. */
+static MQ_ALWAYS_INLINE void body_x8_u4_q8(const uint8_t *tile, const float *sc, const float *mn,
+                                           int K, int gs, const int8_t *q, int qs, const float *d,
+                                           int ds, const float *gsum, int gss, float *out,
+                                           const int T, int dp) {
+  memset(out, 0, sizeof(float) * 8 * T); /* the sums over groups: in out, off the registers */
+  int nb = K / 32, bpg = gs / 32;
+  for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
+    int b1 = b0 + bpg < nb ? b0 + bpg : nb;
+    float32x4_t gacc[4][2];
+    MQ_UNROLL
+    for (int t = 0; t < T; t++) gacc[t][0] = gacc[t][1] = vdupq_n_f32(0);
+    for (int b = b0; b < b1; b++) {
+      MQ_UNROLL
+      for (int h = 0; h < 2; h++) {
+        int8x16_t w[8];
+        x8_u4_half(tile + (size_t)b * 128, h, w);
+        MQ_UNROLL
+        for (int t = 0; t < T; t++) {
+          int32x4_t s = x8_half_dot(w, q + (size_t)t * qs + 32 * b, 1, dp);
+          gacc[t][h] = vfmaq_n_f32(gacc[t][h], vcvtq_f32_s32(s), d[(size_t)t * ds + b]);
+        }
+      }
+    }
+    MQ_UNROLL
+    for (int h = 0; h < 2; h++) {
+      float32x4_t s = vld1q_f32(sc + 8 * g + 4 * h);
+      float32x4_t m = mn ? vld1q_f32(mn + 8 * g + 4 * h) : vdupq_n_f32(0);
+      MQ_UNROLL
+      for (int t = 0; t < T; t++) {
+        float32x4_t a = vfmaq_f32(vld1q_f32(out + 8 * t + 4 * h), gacc[t][h], s);
+        if (mn) a = vfmaq_n_f32(a, m, gsum[(size_t)t * gss + g]);
+        vst1q_f32(out + 8 * t + 4 * h, a);
+      }
+    }
+  }
+}
+
+/* x8_s8_q8 (W8A8): integer sums per group, then the rows' scales. */
+static MQ_ALWAYS_INLINE void body_x8_s8_q8(const uint8_t *tile, const float *sc, int K, int gs,
+                                           const int8_t *q, int qs, float *out, const int T,
+                                           int dp) {
+  float32x4_t acc[4][2];
+  MQ_UNROLL
+  for (int t = 0; t < T; t++) acc[t][0] = acc[t][1] = vdupq_n_f32(0);
+  int nb = K / 32, bpg = gs / 32;
+  for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
+    int b1 = b0 + bpg < nb ? b0 + bpg : nb;
+    int32x4_t isum[4][2];
+    MQ_UNROLL
+    for (int t = 0; t < T; t++) isum[t][0] = isum[t][1] = vdupq_n_s32(0);
+    for (int b = b0; b < b1; b++) {
+      MQ_UNROLL
+      for (int h = 0; h < 2; h++) {
+        int8x16_t w[8];
+        x8_s8_half(tile + (size_t)b * 256, h, w);
+        MQ_UNROLL
+        for (int t = 0; t < T; t++)
+          isum[t][h] = vaddq_s32(isum[t][h], x8_half_dot(w, q + (size_t)t * qs + 32 * b, 0, dp));
+      }
+    }
+    MQ_UNROLL
+    for (int h = 0; h < 2; h++) {
+      float32x4_t s = vld1q_f32(sc + 8 * g + 4 * h);
+      MQ_UNROLL
+      for (int t = 0; t < T; t++) acc[t][h] = vfmaq_f32(acc[t][h], vcvtq_f32_s32(isum[t][h]), s);
+    }
+  }
+  x8_store(out, acc, T);
+}
+
+/* GGUF Q4_0x8 and Q8_0x8 against Q8_0 blocks (codes within [-127, 127], as
+ * the Q8_0 quantizer writes them). Q4_0: the block dot on the stored
+ * nibbles u, with sum (u - 8) q = sum u q - 8 * (the activation block's
+ * code sum); then d_w * d_x. */
+static MQ_ALWAYS_INLINE void body_x8_q0(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                                        const int32_t *bsum, int bs, float *out, int q8,
+                                        const int T, int dp) {
+  float32x4_t acc[4][2];
+  MQ_UNROLL
+  for (int t = 0; t < T; t++) acc[t][0] = acc[t][1] = vdupq_n_f32(0);
+  size_t bb = q8 ? MQ_X8_Q8_0_BLOCK : MQ_X8_Q4_0_BLOCK, dof = q8 ? 256 : 128;
+  for (int b = 0; b < K / 32; b++) {
+    const uint8_t *blk = tile + (size_t)b * bb;
+    MQ_UNROLL
+    for (int h = 0; h < 2; h++) {
+      int8x16_t w[8];
+      if (q8) x8_s8_half(blk, h, w);
+      else x8_u4_half(blk, h, w);
+      float32x4_t dw = f16x4(blk + dof + 8 * h);
+      MQ_UNROLL
+      for (int t = 0; t < T; t++) {
+        const uint8_t *a = act + (size_t)t * as + (size_t)b * 34;
+        int32x4_t s = x8_half_dot(w, (const int8_t *)a + 2, !q8, dp);
+        if (!q8) s = vsubq_s32(s, vdupq_n_s32(8 * bsum[(size_t)t * bs + b]));
+        acc[t][h] = vfmaq_f32(acc[t][h], vcvtq_f32_s32(s), vmulq_n_f32(dw, f16_scalar(a)));
+      }
+    }
+  }
+  x8_store(out, acc, T);
+}
+
+/* GGUF Q4_Kx8 against Q8_K: per sub-block the rows' integer sums times
+ * their 6-bit scales, the mins times the Q8_K sums of the sub-block, all in
+ * int32 (a sub-block sum <= 32 * 15 * 128, times 63, 8 sub-blocks: < 2^25),
+ * then d_x * d and d_x * dmin per super-block as Q4_K's dot defines them. */
+static MQ_ALWAYS_INLINE void body_x8_q4_k(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                                          float *out, const int T, int dp) {
+  float32x4_t acc[4][2];
+  MQ_UNROLL
+  for (int t = 0; t < T; t++) acc[t][0] = acc[t][1] = vdupq_n_f32(0);
+  for (int sb = 0; sb < K / 256; sb++) {
+    const uint8_t *blk = tile + (size_t)sb * MQ_X8_Q4_K_BLOCK;
+    const int8_t *a0 = (const int8_t *)act + (size_t)sb * 292 + 4;
+    int32x4_t isc[4][2];
+    MQ_UNROLL
+    for (int t = 0; t < T; t++) isc[t][0] = isc[t][1] = vdupq_n_s32(0);
+    for (int j = 0; j < 8; j++) {
+      uint16x8_t sc16 = vmovl_u8(vld1_u8(blk + 1024 + 8 * j));
+      MQ_UNROLL
+      for (int h = 0; h < 2; h++) {
+        int8x16_t w[8];
+        x8_u4_half(blk + 128 * j, h, w);
+        uint32x4_t sc32 = h ? vmovl_high_u16(sc16) : vmovl_u16(vget_low_u16(sc16));
+        MQ_UNROLL
+        for (int t = 0; t < T; t++) {
+          int32x4_t s = x8_half_dot(w, a0 + (size_t)t * as + 32 * j, 1, dp);
+          isc[t][h] = vmlaq_s32(isc[t][h], s, vreinterpretq_s32_u32(sc32));
+        }
+      }
+    }
+    MQ_UNROLL
+    for (int t = 0; t < T; t++) {
+      const uint8_t *a = act + (size_t)t * as + (size_t)sb * 292;
+      /* mins: each sub-block's two Q8_K sums of 16 (|.| <= 4096 together) */
+      int16x8_t bs = vpaddq_s16(vreinterpretq_s16_u8(vld1q_u8(a + 260)),
+                                vreinterpretq_s16_u8(vld1q_u8(a + 276)));
+      int16_t bsj[8];
+      vst1q_s16(bsj, bs);
+      int32x4_t imn[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};
+      MQ_UNROLL
+      for (int j = 0; j < 8; j++) {
+        int16x8_t m = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(blk + 1088 + 8 * j)));
+        imn[0] = vmlal_n_s16(imn[0], vget_low_s16(m), bsj[j]);
+        imn[1] = vmlal_high_n_s16(imn[1], m, bsj[j]);
+      }
+      float dx = f32_scalar(a);
+      MQ_UNROLL
+      for (int h = 0; h < 2; h++) {
+        float32x4_t d = f16x4(blk + 1152 + 8 * h), dmin = f16x4(blk + 1168 + 8 * h);
+        acc[t][h] = vfmaq_f32(acc[t][h], vmulq_n_f32(d, dx), vcvtq_f32_s32(isc[t][h]));
+        acc[t][h] = vfmsq_f32(acc[t][h], vmulq_n_f32(dmin, dx), vcvtq_f32_s32(imn[h]));
+      }
+    }
+  }
+  x8_store(out, acc, T);
+}
+
+/* x8_u4_f32 (exact A16 path): in each 32-bit lane (one row) of a chunk
+ * half, byte j holds column j's codes; shifted out, masked and converted
+ * they meet x[column] (a lane of the column quad's floats) in an FMA.
+ * Eight chains: rows 0-3 / 4-7, low / high nibbles, even / odd columns. */
+static void x8_u4_f32_neon(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
+                           const float *x, int xs, const float *gsum, int gss, int T, float *out) {
+  const uint32x4_t m4 = vdupq_n_u32(15);
+  int nb = K / 32, bpg = gs / 32;
+  for (int t = 0; t < T; t++) {
+    const float *xt = x + (size_t)t * xs;
+    float32x4_t acc[2] = {vdupq_n_f32(0), vdupq_n_f32(0)};
+    for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
+      int b1 = b0 + bpg < nb ? b0 + bpg : nb;
+      float32x4_t ga[2][4];
+      MQ_UNROLL
+      for (int h = 0; h < 2; h++) {
+        MQ_UNROLL
+        for (int i = 0; i < 4; i++) ga[h][i] = vdupq_n_f32(0);
+      }
+      for (int b = b0; b < b1; b++) {
+        const uint8_t *blk = tile + (size_t)b * 128;
+        const float *xb = xt + 32 * b;
+        for (int c = 0; c < 4; c++) {
+          float32x4_t xl = vld1q_f32(xb + 4 * c), xh = vld1q_f32(xb + 16 + 4 * c);
+          MQ_UNROLL
+          for (int h = 0; h < 2; h++) {
+            uint32x4_t v = vreinterpretq_u32_u8(vld1q_u8(blk + 32 * c + 16 * h));
+            float32x4_t *a = ga[h];
+            a[0] = vfmaq_laneq_f32(a[0], vcvtq_f32_u32(vandq_u32(v, m4)), xl, 0);
+            a[1] = vfmaq_laneq_f32(a[1], vcvtq_f32_u32(vandq_u32(vshrq_n_u32(v, 8), m4)), xl, 1);
+            a[2] = vfmaq_laneq_f32(a[2], vcvtq_f32_u32(vandq_u32(vshrq_n_u32(v, 4), m4)), xh, 0);
+            a[3] = vfmaq_laneq_f32(a[3], vcvtq_f32_u32(vandq_u32(vshrq_n_u32(v, 12), m4)), xh, 1);
+            a[0] = vfmaq_laneq_f32(a[0], vcvtq_f32_u32(vandq_u32(vshrq_n_u32(v, 16), m4)), xl, 2);
+            a[1] = vfmaq_laneq_f32(a[1], vcvtq_f32_u32(vshrq_n_u32(vshlq_n_u32(v, 4), 28)), xl, 3);
+            a[2] = vfmaq_laneq_f32(a[2], vcvtq_f32_u32(vandq_u32(vshrq_n_u32(v, 20), m4)), xh, 2);
+            a[3] = vfmaq_laneq_f32(a[3], vcvtq_f32_u32(vshrq_n_u32(v, 28)), xh, 3);
+          }
+        }
+      }
+      MQ_UNROLL
+      for (int h = 0; h < 2; h++) {
+        float32x4_t s = vaddq_f32(vaddq_f32(ga[h][0], ga[h][1]), vaddq_f32(ga[h][2], ga[h][3]));
+        acc[h] = vfmaq_f32(acc[h], s, vld1q_f32(sc + 8 * g + 4 * h));
+        if (mn)
+          acc[h] = vfmaq_n_f32(acc[h], vld1q_f32(mn + 8 * g + 4 * h), gsum[(size_t)t * gss + g]);
+      }
+    }
+    vst1q_f32(out + 8 * t, acc[0]);
+    vst1q_f32(out + 8 * t + 4, acc[1]);
+  }
+}
+
+/* MXFP8 rows: an E4M3 byte s.eeee.mmm placed as the f16 bits
+ * s.0eeee.mmm0000000 is its value times 2^-8, subnormals included (they
+ * land on f16 subnormals, which FCVTL converts exactly). The signed
+ * widening shift by 7 puts e.m at bits 7..13 and copies of the sign at bits
+ * 14 and 15; clearing bit 14 leaves the f16. The block scale is
+ * 2^(e - 127 + 8). NaN codes (0x7f / 0xff) read as +-480 here; writers
+ * never store them (the reference gives NaN). */
+static inline void e4m3_f16x16(int8x16_t v, float32x4_t f[4]) {
+  const uint16x8_t b14 = vdupq_n_u16(0x4000);
+  uint16x8_t l = vreinterpretq_u16_s16(vshll_n_s8(vget_low_s8(v), 7));
+  uint16x8_t h = vreinterpretq_u16_s16(vshll_high_n_s8(v, 7));
+  float16x8_t lo = vreinterpretq_f16_u16(vbicq_u16(l, b14));
+  float16x8_t hi = vreinterpretq_f16_u16(vbicq_u16(h, b14));
+  f[0] = vcvt_f32_f16(vget_low_f16(lo));
+  f[1] = vcvt_high_f32_f16(lo);
+  f[2] = vcvt_f32_f16(vget_low_f16(hi));
+  f[3] = vcvt_high_f32_f16(hi);
+}
+
+static inline float pow2f(int ex) { /* 2^ex for ex in [-126, 127] */
+  uint32_t u = (uint32_t)(ex + 127) << 23;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+static float dot_mxfp8_f32_neon(const uint8_t *w, const uint8_t *e, const float *x, int n) {
+  float32x4_t acc = vdupq_n_f32(0);
+  for (int b = 0; b < n / 32; b++) {
+    const float *xb = x + 32 * b;
+    float32x4_t f[8];
+    e4m3_f16x16(vld1q_s8((const int8_t *)w + 32 * b), f);
+    e4m3_f16x16(vld1q_s8((const int8_t *)w + 32 * b + 16), f + 4);
+    float32x4_t s0 = vmulq_f32(f[0], vld1q_f32(xb)), s1 = vmulq_f32(f[1], vld1q_f32(xb + 4));
+    float32x4_t s2 = vmulq_f32(f[2], vld1q_f32(xb + 8)), s3 = vmulq_f32(f[3], vld1q_f32(xb + 12));
+    s0 = vfmaq_f32(s0, f[4], vld1q_f32(xb + 16));
+    s1 = vfmaq_f32(s1, f[5], vld1q_f32(xb + 20));
+    s2 = vfmaq_f32(s2, f[6], vld1q_f32(xb + 24));
+    s3 = vfmaq_f32(s3, f[7], vld1q_f32(xb + 28));
+    float32x4_t s = vaddq_f32(vaddq_f32(s0, s1), vaddq_f32(s2, s3));
+    int ex = (int)e[b] - 127 + 8; /* in [-119, 136] */
+    if (ex <= 127) acc = vfmaq_n_f32(acc, s, pow2f(ex));
+    else /* beyond float's exponent: by parts */
+      acc = vfmaq_n_f32(acc, vmulq_n_f32(s, pow2f(ex - 127)), 0x1p127f);
+  }
+  return vaddvq_f32(acc);
+}
+
 /* ---- instantiations ---- */
 
 static int32_t dot_s8s8_neon(const int8_t *a, const int8_t *b, int n) { return body_s8s8(a, b, n, 0); }
@@ -444,6 +836,65 @@ static float gguf_q4_0_neon(int n, const void *w, const void *a) { return body_q
 static float gguf_q8_0_neon(int n, const void *w, const void *a) { return body_q8_0(n, w, a, 0); }
 static float gguf_q4_k_neon(int n, const void *w, const void *a) { return body_q4_k(n, w, a, 0); }
 static float gguf_q6_k_neon(int n, const void *w, const void *a) { return body_q6_k(n, w, a, 0); }
+
+/* x8 entries: each body compiled for a constant token count T (its token
+ * loops unroll and the accumulators stay in registers) in a function of
+ * its own (inlined into one, the four made the register allocator spill
+ * in the inner loops), and for a constant dp */
+#define MQ_T_VARIANTS(name, attr, dp, body, params, ...)                                           \
+  attr __attribute__((noinline)) static void name##_1 params { body(__VA_ARGS__, 1, dp); }         \
+  attr __attribute__((noinline)) static void name##_2 params { body(__VA_ARGS__, 2, dp); }         \
+  attr __attribute__((noinline)) static void name##_3 params { body(__VA_ARGS__, 3, dp); }         \
+  attr __attribute__((noinline)) static void name##_4 params { body(__VA_ARGS__, 4, dp); }
+#define MQ_T_CALL(name, ...)                                                                       \
+  switch (T) {                                                                                     \
+  case 1: name##_1(__VA_ARGS__); break;                                                            \
+  case 2: name##_2(__VA_ARGS__); break;                                                            \
+  case 3: name##_3(__VA_ARGS__); break;                                                            \
+  default: name##_4(__VA_ARGS__); break;                                                           \
+  }
+#define MQ_U4Q8_P                                                                                  \
+  (const uint8_t *tile, const float *sc, const float *mn, int K, int gs, const int8_t *q, int qs,  \
+   const float *d, int ds, const float *gsum, int gss, float *out)
+#define MQ_U4Q8_A tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out
+#define MQ_S8_P                                                                                    \
+  (const uint8_t *tile, const float *sc, int K, int gs, const int8_t *q, int qs, float *out)
+#define MQ_S8_A tile, sc, K, gs, q, qs, out
+#define MQ_Q0_P                                                                                    \
+  (const uint8_t *tile, int K, const uint8_t *act, size_t as, const int32_t *bsum, int bs,         \
+   float *out)
+#define MQ_Q0_A tile, K, act, as, bsum, bs, out
+#define MQ_QK_P (const uint8_t *tile, int K, const uint8_t *act, size_t as, float *out)
+#define MQ_QK_A tile, K, act, as, out
+#define MQ_X8_ENTRIES(sfx, attr, dp)                                                               \
+  MQ_T_VARIANTS(u4q8_##sfx, attr, dp, body_x8_u4_q8, MQ_U4Q8_P, MQ_U4Q8_A)                         \
+  MQ_T_VARIANTS(s8q8_##sfx, attr, dp, body_x8_s8_q8, MQ_S8_P, MQ_S8_A)                             \
+  MQ_T_VARIANTS(q40_##sfx, attr, dp, body_x8_q0, MQ_Q0_P, MQ_Q0_A, 0)                              \
+  MQ_T_VARIANTS(q80_##sfx, attr, dp, body_x8_q0, MQ_Q0_P, MQ_Q0_A, 1)                              \
+  MQ_T_VARIANTS(q4k_##sfx, attr, dp, body_x8_q4_k, MQ_QK_P, MQ_QK_A)                               \
+  attr static void x8_u4_q8_##sfx(const uint8_t *tile, const float *sc, const float *mn, int K,    \
+                                  int gs, const int8_t *q, int qs, const float *d, int ds,         \
+                                  const float *gsum, int gss, int T, float *out) {                 \
+    MQ_T_CALL(u4q8_##sfx, MQ_U4Q8_A)                                                               \
+  }                                                                                                \
+  attr static void x8_s8_q8_##sfx(const uint8_t *tile, const float *sc, int K, int gs,             \
+                                  const int8_t *q, int qs, int T, float *out) {                    \
+    MQ_T_CALL(s8q8_##sfx, MQ_S8_A)                                                                 \
+  }                                                                                                \
+  attr static void x8_q4_0_##sfx(const uint8_t *tile, int K, const uint8_t *act, size_t as,        \
+                                 const int32_t *bsum, int bs, int T, float *out) {                 \
+    MQ_T_CALL(q40_##sfx, MQ_Q0_A)                                                                  \
+  }                                                                                                \
+  attr static void x8_q8_0_##sfx(const uint8_t *tile, int K, const uint8_t *act, size_t as,        \
+                                 const int32_t *bsum, int bs, int T, float *out) {                 \
+    MQ_T_CALL(q80_##sfx, MQ_Q0_A) /* bsum unused */                                                \
+  }                                                                                                \
+  attr static void x8_q4_k_##sfx(const uint8_t *tile, int K, const uint8_t *act, size_t as,        \
+                                 const int32_t *bsum, int bs, int T, float *out) {                 \
+    (void)bsum, (void)bs;                                                                          \
+    MQ_T_CALL(q4k_##sfx, MQ_QK_A)                                                                  \
+  }
+MQ_X8_ENTRIES(neon, , 0)
 
 #if MQ_HAVE_DOTPROD
 MQ_DOTPROD static int32_t dot_s8s8_sdot(const int8_t *a, const int8_t *b, int n) {
@@ -463,6 +914,7 @@ MQ_DOTPROD static float gguf_q4_0_sdot(int n, const void *w, const void *a) { re
 MQ_DOTPROD static float gguf_q8_0_sdot(int n, const void *w, const void *a) { return body_q8_0(n, w, a, 1); }
 MQ_DOTPROD static float gguf_q4_k_sdot(int n, const void *w, const void *a) { return body_q4_k(n, w, a, 1); }
 MQ_DOTPROD static float gguf_q6_k_sdot(int n, const void *w, const void *a) { return body_q6_k(n, w, a, 1); }
+MQ_X8_ENTRIES(sdot, MQ_DOTPROD, 1)
 #endif
 
 int mq_kern_fill_neon(mq_kernels *k) {
@@ -482,6 +934,13 @@ int mq_kern_fill_neon(mq_kernels *k) {
   k->gguf_dot[MQ_GGML_TYPE_Q4_0] = gguf_q4_0_neon;
   k->gguf_dot[MQ_GGML_TYPE_Q8_0] = gguf_q8_0_neon;
   k->gguf_dot[MQ_GGML_TYPE_Q4_K] = gguf_q4_k_neon;
+  k->dot_mxfp8_f32 = dot_mxfp8_f32_neon;
+  k->x8_u4_q8 = x8_u4_q8_neon;
+  k->x8_u4_f32 = x8_u4_f32_neon;
+  k->x8_q4_0 = x8_q4_0_neon;
+  k->x8_q4_k = x8_q4_k_neon;
+  k->x8_s8_q8 = x8_s8_q8_neon;
+  k->x8_q8_0 = x8_q8_0_neon;
   k->gguf_dot[MQ_GGML_TYPE_Q6_K] = gguf_q6_k_neon;
 #if MQ_HAVE_DOTPROD
   if (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) { /* SDOT: the integer kernels */
@@ -493,6 +952,11 @@ int mq_kern_fill_neon(mq_kernels *k) {
     k->gguf_dot[MQ_GGML_TYPE_Q8_0] = gguf_q8_0_sdot;
     k->gguf_dot[MQ_GGML_TYPE_Q4_K] = gguf_q4_k_sdot;
     k->gguf_dot[MQ_GGML_TYPE_Q6_K] = gguf_q6_k_sdot;
+    k->x8_u4_q8 = x8_u4_q8_sdot;
+    k->x8_q4_0 = x8_q4_0_sdot;
+    k->x8_q4_k = x8_q4_k_sdot;
+    k->x8_s8_q8 = x8_s8_q8_sdot;
+    k->x8_q8_0 = x8_q8_0_sdot;
   }
 #endif
   return 1;
