@@ -162,8 +162,9 @@ done:
  * forward pass equals the row layout's (the Q4_0 x Q8_0 / Q4_K x Q8_K dot
  * products of quant/gguf_blocks.c and the tiers' row kernels) to float rounding, relative to sum |w x|. */
 static void check_gguf(uint32_t type, int N, int K, int T, int n_threads) {
-  int q4k = type == MQ_GGML_TYPE_Q4_K, nb = K / (q4k ? 256 : 32);
-  int bsz = q4k ? 144 : type == MQ_GGML_TYPE_Q8_0 ? 34 : 18;
+  int q4k = type == MQ_GGML_TYPE_Q4_K, q6k = type == MQ_GGML_TYPE_Q6_K;
+  int nb = K / (q4k || q6k ? 256 : 32);
+  int bsz = q4k ? 144 : q6k ? 210 : type == MQ_GGML_TYPE_Q8_0 ? 34 : 18;
   uint8_t *rows = malloc((size_t)N * nb * bsz);
   float *x = malloc(sizeof(float) * T * K), *bias = malloc(sizeof(float) * N);
   for (int n = 0; n < N; n++) {
@@ -172,7 +173,7 @@ static void check_gguf(uint32_t type, int N, int K, int T, int n_threads) {
       uint8_t *blk = rows + ((size_t)n * nb + b) * bsz;
       for (int i = 0; i < bsz; i++) blk[i] = (uint8_t)(mqt_rand() >> 56);
       uint16_t d = mq_f32_to_f16(mqt_randf(-0.05f, 0.05f)), dmin = mq_f32_to_f16(mqt_randf(0, 0.02f));
-      memcpy(blk, &d, 2);
+      memcpy(q6k ? blk + 208 : blk, &d, 2); /* Q6_K: ql, qh, int8 scales, then d */
       if (q4k) memcpy(blk + 2, &dmin, 2); /* Q4_K: d, dmin, 12 scale bytes, 128 code bytes */
     }
   }
@@ -238,6 +239,8 @@ int main(void) {
     check_gguf(MQ_GGML_TYPE_Q4_0, 64, 2048, T, 2);
     check_gguf(MQ_GGML_TYPE_Q8_0, 11, 64, T, 1);
     check_gguf(MQ_GGML_TYPE_Q8_0, 64, 2048, T, 2);
+    check_gguf(MQ_GGML_TYPE_Q6_K, 5, 512, T, 1);
+    check_gguf(MQ_GGML_TYPE_Q6_K, 64, 2048, T, 2);
     check_gguf(MQ_GGML_TYPE_Q4_K, 3, 256, T, 1);
     check_gguf(MQ_GGML_TYPE_Q4_K, 21, 768, T, 2);
     check_gguf(MQ_GGML_TYPE_Q4_K, 64, 2048, T, 2);

@@ -523,6 +523,85 @@ static float dot_mxfp8_f32_avx2(const uint8_t *w, const uint8_t *e, const float 
   return hsum(acc);
 }
 
+/* GGUF Q6_Kx8 tiles against Q8_K: 6-bit codes rebuilt from the nibble
+ * chunks and the 2-bit planes; each 16-column sub-block's maddubs sums
+ * (two quads at a time: 2 * 2 * 63 * 128 < 2^15) are scaled by the rows'
+ * int8 scales inside madd; the -32 goes through the Q8_K block sums. */
+static inline __m256i sc16_of(const uint8_t *p) { /* 8 int8 -> each in both int16 halves */
+  __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p));
+  return _mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(v, 16));
+}
+
+static inline void x8_q6_k_T(const uint8_t *tile, int K, const uint8_t *act, size_t as, float *out,
+                             const int T) {
+  const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
+  __m256 acc[4];
+  for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+  for (int sb = 0; sb < K / 256; sb++) {
+    const uint8_t *blk = tile + (size_t)sb * 1680;
+    __m256i isc[4], imn[4];
+    for (int t = 0; t < T; t++) isc[t] = imn[t] = _mm256_setzero_si256();
+    for (int j = 0; j < 8; j++) {
+      const uint8_t *lo = blk + 128 * j, *hb = blk + 1024 + 64 * j;
+      _mm_prefetch((const char *)lo + X8_PREFETCH, _MM_HINT_T0);
+      _mm_prefetch((const char *)lo + X8_PREFETCH + 64, _MM_HINT_T0);
+      _mm_prefetch((const char *)hb + X8_PREFETCH, _MM_HINT_T0);
+      __m256i ha = _mm256_loadu_si256((const __m256i *)hb), hh = _mm256_loadu_si256((const __m256i *)(hb + 32));
+      __m256i w[8];
+      for (int c = 0; c < 4; c++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(lo + 32 * c));
+        __m256i ua = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(ha, 2 * c), m2), 4);
+        __m256i ub = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2 * c), m2), 4);
+        w[c] = _mm256_or_si256(_mm256_and_si256(v, m4), ua);
+        w[c + 4] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), ub);
+      }
+      __m256i sa = sc16_of(blk + 1536 + 8 * (2 * j)), sbv = sc16_of(blk + 1536 + 8 * (2 * j + 1));
+      __m256i ma = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 1536 + 16 * j)));
+      __m256i mb = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 1536 + 16 * j + 8)));
+      for (int t = 0; t < T; t++) {
+        const uint8_t *a = act + (size_t)t * as + (size_t)sb * 292;
+        const uint8_t *q = a + 4 + 32 * j;
+        __m256i p[8];
+        for (int c = 0; c < 8; c++) {
+          int32_t v;
+          memcpy(&v, q + 4 * c, 4);
+          p[c] = _mm256_maddubs_epi16(w[c], _mm256_set1_epi32(v));
+        }
+        __m256i s = _mm256_add_epi32(_mm256_madd_epi16(_mm256_add_epi16(p[0], p[1]), sa),
+                                     _mm256_madd_epi16(_mm256_add_epi16(p[2], p[3]), sa));
+        s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_add_epi16(p[4], p[5]), sbv));
+        s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_add_epi16(p[6], p[7]), sbv));
+        isc[t] = _mm256_add_epi32(isc[t], s);
+        int16_t b0, b1;
+        memcpy(&b0, a + 260 + 4 * j, 2);
+        memcpy(&b1, a + 262 + 4 * j, 2);
+        __m256i m = _mm256_add_epi32(_mm256_mullo_epi32(ma, _mm256_set1_epi32(b0)),
+                                     _mm256_mullo_epi32(mb, _mm256_set1_epi32(b1)));
+        imn[t] = _mm256_add_epi32(imn[t], m);
+      }
+    }
+    __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 1664)));
+    for (int t = 0; t < T; t++) {
+      float dx;
+      memcpy(&dx, act + (size_t)t * as + (size_t)sb * 292, 4);
+      __m256i tot = _mm256_sub_epi32(isc[t], _mm256_slli_epi32(imn[t], 5));
+      acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(dx)), _mm256_cvtepi32_ps(tot), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
+}
+
+static void x8_q6_k_avx2(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                         const int32_t *bsum, int bs, int T, float *out) {
+  (void)bsum, (void)bs;
+  switch (T) {
+  case 1: x8_q6_k_T(tile, K, act, as, out, 1); break;
+  case 2: x8_q6_k_T(tile, K, act, as, out, 2); break;
+  case 3: x8_q6_k_T(tile, K, act, as, out, 3); break;
+  default: x8_q6_k_T(tile, K, act, as, out, 4); break;
+  }
+}
+
 static float dot_u8_q8_avx2(const uint8_t *c, const int8_t *q, const float *d, int n) {
   /* codes - 128 are signed; sum c q = sum (c - 128) q + 128 sum q; the
    * signed product uses maddubs(|a|, sign(b, a)) */
@@ -680,6 +759,7 @@ int mq_kern_fill_avx2(mq_kernels *k) {
   k->x8_u4_f32 = x8_u4_f32_avx2;
   k->x8_q4_0 = x8_q4_0_avx2;
   k->x8_q4_k = x8_q4_k_avx2;
+  k->x8_q6_k = x8_q6_k_avx2;
   k->x8_s8_q8 = x8_s8_q8_avx2;
   k->x8_q8_0 = x8_q8_0_avx2;
   k->gguf_dot[MQ_GGML_TYPE_Q4_0] = gguf_q4_0_avx2;

@@ -74,7 +74,7 @@ void mq_linear_forward_gguf(const mq_linear *l, const float *x, int n_tok, float
     default: mq_gguf_quantize_act(l->gtype, xt, at, K); break;
     }
   }
-  if (l->q.x8 && l->gtype != MQ_GGML_TYPE_Q4_0) { /* Q4_Kx8 (Q8_K has block sums), Q8_0x8 */
+  if (l->q.x8 && l->gtype != MQ_GGML_TYPE_Q4_0) { /* Q4_K/Q6_K x8 (Q8_K has block sums), Q8_0x8 */
     mq_x8_gguf_forward(l, act, stride, NULL, n_tok, y, ex);
     return;
   }

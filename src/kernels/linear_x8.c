@@ -249,13 +249,15 @@ int mq_x8_gguf_eligible(const mq_linear *l) {
   return l->kind == MQ_W_GGUF && !l->q.x8 && l->n_out > 0 &&
          ((l->gtype == MQ_GGML_TYPE_Q4_0 && l->n_in % 32 == 0) ||
           (l->gtype == MQ_GGML_TYPE_Q8_0 && l->n_in % 32 == 0) ||
+          (l->gtype == MQ_GGML_TYPE_Q6_K && l->n_in % 256 == 0) ||
           (l->gtype == MQ_GGML_TYPE_Q4_K && l->n_in % 256 == 0));
 }
 
 /* Bytes of one tile's super-block (Q4_K) or block (Q4_0), and its columns. */
 static size_t tile_block(uint32_t gtype, int *cols) {
-  *cols = gtype == MQ_GGML_TYPE_Q4_K ? 256 : 32;
+  *cols = gtype == MQ_GGML_TYPE_Q4_K || gtype == MQ_GGML_TYPE_Q6_K ? 256 : 32;
   return gtype == MQ_GGML_TYPE_Q4_K   ? MQ_X8_Q4_K_BLOCK
+         : gtype == MQ_GGML_TYPE_Q6_K ? MQ_X8_Q6_K_BLOCK
          : gtype == MQ_GGML_TYPE_Q8_0 ? MQ_X8_Q8_0_BLOCK
                                       : MQ_X8_Q4_0_BLOCK;
 }
@@ -309,10 +311,64 @@ static void repack_q4_k(mq_linear *l, uint8_t *dst) {
   }
 }
 
+/* Q6_K codes u (0..63) of one 256-column super-block, in column order. */
+static void q6k_codes(const uint8_t *b, uint8_t u[256]) {
+  for (int h = 0; h < 2; h++) {
+    const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
+    uint8_t *y = u + 128 * h;
+    for (int i = 0; i < 32; i++) {
+      y[i] = (uint8_t)((ql[i] & 0xF) | ((qh[i] >> 0) & 3) << 4);
+      y[i + 32] = (uint8_t)((ql[i + 32] & 0xF) | ((qh[i] >> 2) & 3) << 4);
+      y[i + 64] = (uint8_t)((ql[i] >> 4) | ((qh[i] >> 4) & 3) << 4);
+      y[i + 96] = (uint8_t)((ql[i + 32] >> 4) | ((qh[i] >> 6) & 3) << 4);
+    }
+  }
+}
+
+static void repack_q6_k(mq_linear *l, uint8_t *dst) {
+  int N = l->n_out, K = l->n_in, ns = K / 256;
+  for (int n = 0; n < N; n++) {
+    const uint8_t *row = (const uint8_t *)l->w + (size_t)n * ns * 210;
+    uint8_t *tile = dst + (size_t)(n / 8) * ns * MQ_X8_Q6_K_BLOCK;
+    int r = n % 8;
+    for (int sb = 0; sb < ns; sb++, row += 210) {
+      uint8_t *blk = tile + (size_t)sb * MQ_X8_Q6_K_BLOCK, u[256];
+      q6k_codes(row, u);
+      for (int j = 0; j < 8; j++) { /* 32-column block j */
+        const uint8_t *c = u + 32 * j;
+        uint8_t *lo = blk + 128 * j, *hb = blk + 1024 + 64 * j;
+        for (int ch = 0; ch < 4; ch++)
+          for (int i = 0; i < 4; i++) {
+            int a = 4 * ch + i, b = 16 + 4 * ch + i, at = 4 * r + i;
+            lo[32 * ch + at] = (uint8_t)((c[a] & 15) | (c[b] & 15) << 4);
+            hb[at] |= (uint8_t)((c[a] >> 4) << (2 * ch));
+            hb[32 + at] |= (uint8_t)((c[b] >> 4) << (2 * ch));
+          }
+      }
+      for (int s16 = 0; s16 < 16; s16++) blk[1536 + 8 * s16 + r] = row[192 + s16];
+      memcpy(blk + 1664 + 2 * r, row + 208, 2);
+    }
+  }
+}
+
+/* Code u of row r, column k (0..255) of a Q6_Kx8 super-block. */
+static unsigned q6k_x8_code(const uint8_t *blk, int r, int k) {
+  int j = k / 32, i = k % 32, hi = i >= 16, ch = (i % 16) / 4, at = 4 * r + i % 4;
+  unsigned lo = (blk[128 * j + 32 * ch + at] >> (4 * hi)) & 15;
+  unsigned h2 = (blk[1024 + 64 * j + 32 * hi + at] >> (2 * ch)) & 3;
+  return lo | h2 << 4;
+}
+
 void mq_x8_gguf_repack(mq_linear *l, uint8_t *dst) {
   memset(dst, 0, mq_x8_gguf_bytes_of(l->gtype, l->n_out, l->n_in));
   if (l->gtype == MQ_GGML_TYPE_Q4_K) {
     repack_q4_k(l, dst);
+    l->w = dst;
+    l->q.x8 = 1;
+    return;
+  }
+  if (l->gtype == MQ_GGML_TYPE_Q6_K) {
+    repack_q6_k(l, dst);
     l->w = dst;
     l->q.x8 = 1;
     return;
@@ -350,6 +406,20 @@ void mq_x8_gguf_repack(mq_linear *l, uint8_t *dst) {
 
 void mq_x8_gguf_dequant_row(const mq_linear *l, int n, float *dst) {
   int r = n % 8;
+  if (l->gtype == MQ_GGML_TYPE_Q6_K) {
+    int ns = l->n_in / 256;
+    const uint8_t *tile = (const uint8_t *)l->w + (size_t)(n / 8) * ns * MQ_X8_Q6_K_BLOCK;
+    for (int sb = 0; sb < ns; sb++) {
+      const uint8_t *blk = tile + (size_t)sb * MQ_X8_Q6_K_BLOCK;
+      uint16_t h;
+      memcpy(&h, blk + 1664 + 2 * r, 2);
+      float d = mq_f16_to_f32(h);
+      for (int k = 0; k < 256; k++) /* as llama.cpp: d * sc * (u - 32) */
+        dst[256 * sb + k] = d * (float)(int8_t)blk[1536 + 8 * (k / 16) + r] *
+                            (float)((int)q6k_x8_code(blk, r, k) - 32);
+    }
+    return;
+  }
   if (l->gtype == MQ_GGML_TYPE_Q4_K) {
     int ns = l->n_in / 256;
     const uint8_t *tile = (const uint8_t *)l->w + (size_t)(n / 8) * ns * MQ_X8_Q4_K_BLOCK;
@@ -424,6 +494,7 @@ static void gguf_x8_tiles(void *ctx, int begin, int end, int tid) {
       float out[32];
       const uint8_t *act = j->act + (size_t)t0 * j->stride;
       if (q4k) j->ex->k->x8_q4_k(tile, K, act, j->stride, NULL, 0, T, out);
+      else if (l->gtype == MQ_GGML_TYPE_Q6_K) j->ex->k->x8_q6_k(tile, K, act, j->stride, NULL, 0, T, out);
       else if (l->gtype == MQ_GGML_TYPE_Q8_0) j->ex->k->x8_q8_0(tile, K, act, j->stride, NULL, 0, T, out);
       else j->ex->k->x8_q4_0(tile, K, act, j->stride, j->bsum + (size_t)t0 * nb, nb, T, out);
       for (int i = 0; i < T; i++)

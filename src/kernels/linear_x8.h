@@ -76,6 +76,13 @@ void mq_x8_s8_repack(mq_linear *l, uint8_t *codes, float *scales);
  * bytes [sub-block j][row r] (64), the 6-bit mins likewise (64), then the
  * rows' f16 d (16) and dmin (16): 1184 bytes for 8 x 144 of Q4_K. */
 #define MQ_X8_Q4_K_BLOCK 1184
+/* GGUF Q6_K as "Q6_Kx8": per tile and super-block, the low 4 bits of the
+ * 6-bit codes u (value (u - 32) * d * sc) as 8 x 128 bytes in the nibble
+ * layout above; per 32-column block 64 bytes of high 2 bits — byte i of the
+ * first 32 holds, at bits 2c..2c+1, the high bits of the low nibble of byte
+ * i of chunk c, the second 32 those of the high nibbles; the int8 scales
+ * [16 columns sub-block][row] (128); the rows' f16 d (16): 1680 = 8 x 210. */
+#define MQ_X8_Q6_K_BLOCK 1680
 /* GGUF Q8_0 as "Q8_0x8": per tile and block, the 256 code bytes of the S8
  * layout above, then the rows' f16 d (16): 272 bytes for 8 x 34. */
 #define MQ_X8_Q8_0_BLOCK 272

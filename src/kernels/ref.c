@@ -223,6 +223,35 @@ static float dot_mxfp8_f32_ref(const uint8_t *w, const uint8_t *e, const float *
   return (float)acc;
 }
 
+static void x8_q6_k_ref(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                        const int32_t *bsum, int bs, int T, float *out) {
+  (void)bsum, (void)bs;
+  for (int t = 0; t < T; t++)
+    for (int r = 0; r < 8; r++) {
+      float acc = 0;
+      for (int sb = 0; sb < K / 256; sb++) {
+        const uint8_t *blk = tile + (size_t)sb * 1680, *a = act + (size_t)t * as + (size_t)sb * 292;
+        int32_t isum = 0;
+        for (int s16 = 0; s16 < 16; s16++) {
+          int32_t ss = 0;
+          for (int k = 16 * s16; k < 16 * s16 + 16; k++) {
+            int j = k / 32, i = k % 32, hi = i >= 16, ch = (i % 16) / 4, at = 4 * r + i % 4;
+            int u = ((blk[128 * j + 32 * ch + at] >> (4 * hi)) & 15) |
+                    ((blk[1024 + 64 * j + 32 * hi + at] >> (2 * ch)) & 3) << 4;
+            ss += (u - 32) * (int8_t)a[4 + k];
+          }
+          isum += ss * (int8_t)blk[1536 + 8 * s16 + r];
+        }
+        float dx;
+        uint16_t hd;
+        memcpy(&dx, a, 4);
+        memcpy(&hd, blk + 1664 + 2 * r, 2);
+        acc += mq_f16_to_f32(hd) * dx * (float)isum;
+      }
+      out[t * 8 + r] = acc;
+    }
+}
+
 void mq_quantize_q8_32(const float *x, int n, int8_t *q, float *d) {
   for (int b = 0; b < n / 32; b++) {
     float amax = 0;
@@ -255,6 +284,7 @@ static const mq_kernels k_ref = {
     .x8_u4_f32 = x8_u4_f32_ref,
     .x8_q4_0 = x8_q4_0_ref,
     .x8_q4_k = x8_q4_k_ref,
+    .x8_q6_k = x8_q6_k_ref,
     .x8_s8_q8 = x8_s8_q8_ref,
     .x8_q8_0 = x8_q8_0_ref,
     /* .gguf_dot: all NULL, mq_gguf_vec_dot is the reference */
