@@ -222,7 +222,90 @@ static void check_gguf(uint32_t type, int N, int K, int T, int n_threads) {
   free(yr), free(yx);
 }
 
+/* mq_linear_forward_multi: layers reading one input, computed together
+ * (x8 layers of one kind) or one after another, equal separate forwards
+ * bit for bit (the same kernels on the same prepared input). */
+static mq_linear random_layer(uint32_t type, int N, int K, uint8_t **buf) {
+  mq_linear l = {.n_out = N, .n_in = K};
+  if (type == 0) { /* 4-bit A16, group 64, with mins */
+    int G = K / 64;
+    uint8_t *codes = malloc((size_t)N * K / 2);
+    float *sc = malloc(sizeof(float) * N * G), *mn = malloc(sizeof(float) * N * G);
+    for (int i = 0; i < N * K / 2; i++) codes[i] = (uint8_t)(mqt_rand() >> 56);
+    for (int i = 0; i < N * G; i++) sc[i] = mqt_randf(0.01f, 0.1f), mn[i] = mqt_randf(-1, 1);
+    l.kind = MQ_W_INT;
+    l.q = (mq_qint){MQ_CODES_U4, 4, 64, G, codes, sc, mn, NULL, 0};
+    uint8_t *t = malloc(mq_x8_code_bytes(N, K));
+    float *xs = malloc(mq_x8_scale_bytes(N, G)), *xm = malloc(mq_x8_scale_bytes(N, G));
+    mq_x8_repack(&l, t, xs, xm);
+    free(codes), free(sc), free(mn);
+    buf[0] = t, buf[1] = (uint8_t *)xs, buf[2] = (uint8_t *)xm;
+    return l;
+  }
+  size_t rb = (size_t)mq_ggml_row_size(type, K);
+  uint8_t *rows = malloc((size_t)N * rb);
+  for (size_t i = 0; i < (size_t)N * rb; i++) rows[i] = (uint8_t)(mqt_rand() >> 56);
+  int bpr = (int)(K / (type == MQ_GGML_TYPE_Q4_K || type == MQ_GGML_TYPE_Q6_K ? 256 : 32));
+  size_t bsz = rb / (size_t)bpr;
+  for (int b = 0; b < N * bpr; b++) { /* sane f16 scales (d, dmin) */
+    uint16_t d = mq_f32_to_f16(mqt_randf(-0.05f, 0.05f));
+    memcpy(rows + (size_t)b * bsz + (type == MQ_GGML_TYPE_Q6_K ? 208 : 0), &d, 2);
+    if (type == MQ_GGML_TYPE_Q4_K) memcpy(rows + (size_t)b * bsz + 2, &d, 2);
+  }
+  l.kind = MQ_W_GGUF, l.gtype = type, l.w = rows;
+  uint8_t *t = malloc(mq_x8_gguf_bytes_of(type, N, K));
+  mq_x8_gguf_repack(&l, t);
+  free(rows);
+  buf[0] = t, buf[1] = buf[2] = NULL;
+  return l;
+}
+
+static void check_multi(const uint32_t *types, int n, int T, int shared) {
+  enum { K = 512 };
+  int Ns[4] = {40, 24, 24, 16};
+  uint8_t *bufs[4][3];
+  mq_linear ls[4];
+  const mq_linear *lp[4];
+  float *ys[4], *yr[4];
+  int gf = 0;
+  for (int i = 0; i < n; i++) {
+    ls[i] = random_layer(types[i], Ns[i], K, bufs[i]);
+    lp[i] = &ls[i];
+    ys[i] = malloc(sizeof(float) * T * Ns[i]), yr[i] = malloc(sizeof(float) * T * Ns[i]);
+    int g = mq_linear_gather_floats(&ls[i]);
+    gf = g > gf ? g : gf;
+  }
+  float *x = malloc(sizeof(float) * T * K), *gather = malloc(sizeof(float) * (size_t)gf * T);
+  for (int i = 0; i < T * K; i++) x[i] = mqt_randf(-1, 1);
+  mq_pool *pool = mq_pool_init(2);
+  float *scratch[8];
+  for (int t = 0; t < mq_pool_size(pool); t++) scratch[t] = malloc(sizeof(float) * K);
+  mq_exec ex = {pool, mq_kern(), scratch, gather, 1};
+  for (int i = 0; i < n; i++) mq_linear_forward(&ls[i], x, T, yr[i], &ex);
+  CHECK(mq_x8_forward_multi(lp, n, x, T, ys, &ex) == shared); /* together, or refused */
+  mq_linear_forward_multi(lp, n, x, T, ys, &ex);
+  for (int i = 0; i < n; i++)
+    CHECK_MSG(memcmp(ys[i], yr[i], sizeof(float) * T * Ns[i]) == 0, "multi layer %d (type %u) T %d", i,
+              types[i], T);
+  for (int t = 0; t < mq_pool_size(pool); t++) free(scratch[t]);
+  mq_pool_free(pool);
+  for (int i = 0; i < n; i++) {
+    for (int b = 0; b < 3; b++) free(bufs[i][b]);
+    free(ys[i]), free(yr[i]);
+  }
+  free(x), free(gather);
+}
+
 int main(void) {
+  for (int T = 1; T <= 5; T += 2) {
+    static const uint32_t a16[3] = {0, 0, 0}, q40[2] = {MQ_GGML_TYPE_Q8_0, MQ_GGML_TYPE_Q4_0},
+                          kq[3] = {MQ_GGML_TYPE_Q4_K, MQ_GGML_TYPE_Q6_K, MQ_GGML_TYPE_Q4_K},
+                          mixed[2] = {MQ_GGML_TYPE_Q4_0, MQ_GGML_TYPE_Q4_K};
+    check_multi(a16, 3, T, 1);
+    check_multi(q40, 2, T, 1);
+    check_multi(kq, 3, T, 1);
+    check_multi(mixed, 2, T, 0); /* two activation formats: computed one after another */
+  }
   for (int T = 1; T <= 6; T++) {
     check_aq(MQ_ACT_INT8_TOKEN, 4, 5, 64, 64, 0, T);
     check_aq(MQ_ACT_INT8_TOKEN, 4, 19, 160, 32, 1, T);

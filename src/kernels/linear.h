@@ -97,6 +97,12 @@ typedef struct mq_exec {
  * x and y must not overlap. */
 void mq_linear_forward(const mq_linear *l, const float *x, int n_tok, float *y, const mq_exec *ex);
 
+/* y_i = W_i x + b_i for n linears reading the same input (q/k/v, gate/up):
+ * computed together where their layouts allow (one input preparation, one
+ * parallel loop), else one after another. Same results as separate calls. */
+void mq_linear_forward_multi(const mq_linear *const *ls, int n, const float *x, int n_tok,
+                             float *const *ys, const mq_exec *ex);
+
 /* Floats per token of mq_exec.gather the forward pass of l needs. */
 int mq_linear_gather_floats(const mq_linear *l);
 

@@ -53,8 +53,8 @@ static void gguf_rows(void *ctx, int begin, int end, int tid) {
   }
 }
 
-void mq_linear_forward_gguf(const mq_linear *l, const float *x, int n_tok, float *y,
-                            const mq_exec *ex) {
+size_t mq_linear_gguf_prepare(const mq_linear *l, const float *x, int n_tok, const mq_exec *ex,
+                              const int32_t **bsum) {
   size_t stride = act_stride(l);
   uint8_t *act = (uint8_t *)ex->gather;
   int K = l->n_in;
@@ -74,20 +74,29 @@ void mq_linear_forward_gguf(const mq_linear *l, const float *x, int n_tok, float
     default: mq_gguf_quantize_act(l->gtype, xt, at, K); break;
     }
   }
-  if (l->q.x8 && l->gtype != MQ_GGML_TYPE_Q4_0) { /* Q4_K/Q6_K x8 (Q8_K has block sums), Q8_0x8 */
-    mq_x8_gguf_forward(l, act, stride, NULL, n_tok, y, ex);
-    return;
-  }
-  if (l->q.x8) { /* Q4_0x8: block code sums after all tokens' blocks */
+  *bsum = NULL;
+  if (l->q.x8 && l->gtype == MQ_GGML_TYPE_Q4_0) { /* Q4_0x8: block code sums after the blocks */
     int nb = K / 32;
-    int32_t *bsum = (int32_t *)(act + (size_t)n_tok * stride);
+    int32_t *bs = (int32_t *)(act + (size_t)n_tok * stride);
     for (int t = 0; t < n_tok; t++)
       for (int b = 0; b < nb; b++) {
         const int8_t *q = (const int8_t *)(act + (size_t)t * stride + (size_t)b * 34 + 2);
         int32_t sum = 0;
         for (int i = 0; i < 32; i++) sum += q[i];
-        bsum[(size_t)t * nb + b] = sum;
+        bs[(size_t)t * nb + b] = sum;
       }
+    *bsum = bs;
+  }
+  return stride;
+}
+
+void mq_linear_forward_gguf(const mq_linear *l, const float *x, int n_tok, float *y,
+                            const mq_exec *ex) {
+  const int32_t *bsum;
+  size_t stride = mq_linear_gguf_prepare(l, x, n_tok, ex, &bsum);
+  const uint8_t *act = (const uint8_t *)ex->gather;
+  int K = l->n_in;
+  if (l->q.x8) {
     mq_x8_gguf_forward(l, act, stride, bsum, n_tok, y, ex);
     return;
   }

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "core/numconv.h"
+#include "kernels/linear_gguf.h"
+#include "quant/gguf_blocks.h"
 #include "quant/gguf_types.h"
 
 #define TILES_PER_TASK 2
@@ -511,4 +513,87 @@ void mq_x8_gguf_forward(const mq_linear *l, const uint8_t *act, size_t stride, c
   gguf_x8_job j = {l, act, stride, bsum, y, n_tok, ex};
   size_t tasks = (n_tiles(l->n_out) + TILES_PER_TASK - 1) / TILES_PER_TASK;
   mq_pool_for(mq_pool_if(ex->pool, (double)l->n_out * l->n_in * n_tok), (int)tasks, gguf_x8_tiles, &j);
+}
+
+/* ---- several x8 layers reading one input (q/k/v, gate/up) ---- */
+
+#define MULTI_MAX 4
+
+typedef struct {
+  int n;
+  int first[MULTI_MAX + 1]; /* pool task where layer i's tiles start */
+  void (*fn)(void *, int, int, int);
+  void *jobs[MULTI_MAX];
+} multi_job;
+
+static void multi_tasks(void *ctx, int begin, int end, int tid) {
+  const multi_job *m = ctx;
+  for (int i = 0; i < m->n; i++) {
+    int b = begin > m->first[i] ? begin : m->first[i];
+    int e = end < m->first[i + 1] ? end : m->first[i + 1];
+    if (b < e) m->fn(m->jobs[i], b - m->first[i], e - m->first[i], tid);
+  }
+}
+
+/* The layers can share one prepared input: x8 A16 4-bit layers on the fast
+ * path with one K and group size and no act-order, or x8 GGUF layers of one
+ * K whose types consume one activation format. */
+static int multi_ok(const mq_linear *const *ls, int n, const mq_exec *ex) {
+  const mq_linear *a = ls[0];
+  if (n < 2 || n > MULTI_MAX) return 0;
+  for (int i = 0; i < n; i++) {
+    const mq_linear *l = ls[i];
+    if (!l->q.x8 || l->act != MQ_ACT_FLOAT || l->kind != a->kind || l->n_in != a->n_in) return 0;
+    if (l->kind == MQ_W_INT &&
+        (!ex->fast_a16 || l->q.codes != MQ_CODES_U4 || l->q.perm || l->q.group_size != a->q.group_size))
+      return 0;
+    if (l->kind == MQ_W_GGUF && mq_gguf_act_type(l->gtype) != mq_gguf_act_type(a->gtype)) return 0;
+  }
+  return 1;
+}
+
+int mq_x8_forward_multi(const mq_linear *const *ls, int n, const float *x, int n_tok,
+                        float *const *ys, const mq_exec *ex) {
+  if (!multi_ok(ls, n, ex)) return 0;
+  int K = ls[0]->n_in;
+  multi_job m = {.n = n, .fn = ls[0]->kind == MQ_W_INT ? x8_tiles : gguf_x8_tiles};
+  x8_job ij[MULTI_MAX];
+  gguf_x8_job gj[MULTI_MAX];
+  double macs = 0;
+  if (ls[0]->kind == MQ_W_INT) { /* int8 blocks of x and (for mins) group sums, as int_forward */
+    int gs = ls[0]->q.group_size, G = ls[0]->q.n_groups;
+    float *gsum = ex->gather + (size_t)n_tok * K;
+    int8_t *xq = (int8_t *)(gsum + (size_t)n_tok * G);
+    float *xd = (float *)(xq + (size_t)n_tok * K);
+    for (int t = 0; t < n_tok; t++) {
+      for (int g = 0; g < G; g++) {
+        int k0 = g * gs, c = K - k0 < gs ? K - k0 : gs;
+        double sum = 0;
+        for (int i = 0; i < c; i++) sum += x[(size_t)t * K + k0 + i];
+        gsum[(size_t)t * G + g] = (float)sum;
+      }
+      mq_quantize_q8_32(x + (size_t)t * K, K, xq + (size_t)t * K, xd + (size_t)t * (K / 32));
+    }
+    for (int i = 0; i < n; i++) {
+      ij[i] = (x8_job){ls[i], x, gsum, xq, xd, ys[i], n_tok, ex};
+      m.jobs[i] = &ij[i];
+    }
+  } else { /* the activation blocks of the first layer's type (Q4_0 first: its block sums) */
+    const mq_linear *prep = ls[0];
+    for (int i = 0; i < n; i++)
+      if (ls[i]->gtype == MQ_GGML_TYPE_Q4_0) prep = ls[i];
+    const int32_t *bsum;
+    size_t stride = mq_linear_gguf_prepare(prep, x, n_tok, ex, &bsum);
+    for (int i = 0; i < n; i++) {
+      gj[i] = (gguf_x8_job){ls[i], (const uint8_t *)ex->gather, stride, bsum, ys[i], n_tok, ex};
+      m.jobs[i] = &gj[i];
+    }
+  }
+  m.first[0] = 0;
+  for (int i = 0; i < n; i++) {
+    m.first[i + 1] = m.first[i] + (int)((n_tiles(ls[i]->n_out) + TILES_PER_TASK - 1) / TILES_PER_TASK);
+    macs += (double)ls[i]->n_out * K * n_tok;
+  }
+  mq_pool_for(mq_pool_if(ex->pool, macs), m.first[n], multi_tasks, &m);
+  return 1;
 }

@@ -103,9 +103,9 @@ void mq_forward_chunk(struct mq_session *s, const int32_t *tokens, int n, int fi
   for (int l = 0; l < c->n_layer; l++) {
     const mq_layer *L = &m->layers[l];
     norm_rows(s->xn, s->x, L->attn_norm, L->attn_norm_b, n, d, eps);
-    mq_linear_forward(&L->wq, s->xn, n, s->q, &s->ex);
-    mq_linear_forward(&L->wk, s->xn, n, s->k, &s->ex);
-    mq_linear_forward(&L->wv, s->xn, n, s->v, &s->ex);
+    const mq_linear *qkv[3] = {&L->wq, &L->wk, &L->wv};
+    float *qkv_out[3] = {s->q, s->k, s->v};
+    mq_linear_forward_multi(qkv, 3, s->xn, n, qkv_out, &s->ex);
     qk_prepare(s, L, l, n);
     attn_job aj = {s, l, n};
     double work = (double)n * c->n_head * (s->owners ? s->n_ctx : s->pos + n) * c->head_dim * 2;
@@ -119,8 +119,9 @@ void mq_forward_chunk(struct mq_session *s, const int32_t *tokens, int n, int fi
       for (size_t i = 0; i < (size_t)n * d; i++) s->x[i] += s->moe_acc[i];
       continue;
     }
-    mq_linear_forward(&L->gate, s->xn, n, s->g, &s->ex);
-    mq_linear_forward(&L->up, s->xn, n, s->u, &s->ex);
+    const mq_linear *gu[2] = {&L->gate, &L->up};
+    float *gu_out[2] = {s->g, s->u};
+    mq_linear_forward_multi(gu, 2, s->xn, n, gu_out, &s->ex);
     mq_swiglu(s->g, s->u, n * c->n_ff);
     mq_linear_forward(&L->down, s->g, n, s->xn, &s->ex);
     for (size_t i = 0; i < (size_t)n * d; i++) s->x[i] += s->xn[i];

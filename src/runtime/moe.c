@@ -40,8 +40,9 @@ void mq_moe_forward(struct mq_session *s, const mq_moe *moe, const float *x, int
     if (!cnt) continue; /* no token chose this expert: its weights are not read */
     for (int i = 0; i < cnt; i++)
       memcpy(s->moe_in + (size_t)i * d, x + (size_t)(s->rows[i] / K) * d, (size_t)d * sizeof(float));
-    mq_linear_forward(&moe->gate[e], s->moe_in, cnt, s->g, &s->ex);
-    mq_linear_forward(&moe->up[e], s->moe_in, cnt, s->u, &s->ex);
+    const mq_linear *gu[2] = {&moe->gate[e], &moe->up[e]};
+    float *gu_out[2] = {s->g, s->u};
+    mq_linear_forward_multi(gu, 2, s->moe_in, cnt, gu_out, &s->ex);
     mq_swiglu(s->g, s->u, cnt * ff);
     /* the down projection quantizes this activation itself as its scheme requires */
     mq_linear_forward(&moe->down[e], s->g, cnt, s->moe_out, &s->ex);
@@ -54,8 +55,9 @@ void mq_moe_forward(struct mq_session *s, const mq_moe *moe, const float *x, int
   }
   if (moe->has_shared) {
     int sf = c->n_ff_shexp;
-    mq_linear_forward(&moe->sh_gate, x, n, s->g, &s->ex);
-    mq_linear_forward(&moe->sh_up, x, n, s->u, &s->ex);
+    const mq_linear *sgu[2] = {&moe->sh_gate, &moe->sh_up};
+    float *sgu_out[2] = {s->g, s->u};
+    mq_linear_forward_multi(sgu, 2, x, n, sgu_out, &s->ex);
     mq_swiglu(s->g, s->u, n * sf);
     mq_linear_forward(&moe->sh_down, s->g, n, s->moe_out, &s->ex);
     mq_linear_forward(&moe->sh_router, x, n, s->router, &s->ex); /* [n, 1] */
