@@ -1,7 +1,12 @@
 /* Session behaviour: prefill == token-by-token decode, truncation, chunking,
  * and errors that leave the session unchanged. Uses tests/data/tiny-qwen3. */
+#include <stdlib.h>
+
 #include "mixq.h"
+#include "quant/writer.h"
 #include "test.h"
+
+static int g_fast; /* sessions use the fast A16 path */
 
 static float *eval_all(mq_model *m, const int32_t *ids, int n, int one_by_one, int batch,
                        int threads) {
@@ -9,6 +14,7 @@ static float *eval_all(mq_model *m, const int32_t *ids, int n, int one_by_one, i
   mq_session_params_default(&sp);
   sp.n_batch = batch;
   sp.n_threads = threads;
+  sp.fast_a16 = g_fast;
   mq_session *s;
   mq_err err;
   if (mq_session_init(m, &sp, &s, &err) != MQ_OK) return NULL;
@@ -38,7 +44,48 @@ static double max_diff(const float *a, const float *b, size_t n) {
   return w;
 }
 
+/* MoE: decode (one token: the chosen experts' gate/up in one loop) against
+ * prefill (tokens grouped by expert), float experts and 4-bit AWQ experts on
+ * the fast path (x8 tiles). */
+static void check_moe(void) {
+  char tmp[] = "/tmp/mixq-session-moe-XXXXXX", dst[600];
+  CHECK(mkdtemp(tmp) != NULL);
+  snprintf(dst, sizeof dst, "%s/awq", tmp);
+  mq_quantize_opts o;
+  mq_quantize_opts_default(&o);
+  o.src = MQ_TEST_DATA "/tiny-qwen3-moe";
+  o.dst = dst;
+  o.group_size = 32;
+  mq_err err = {0};
+  CHECK(mq_qformat_parse("awq", &o.format) == MQ_OK);
+  CHECK_MSG(mq_quantize_checkpoint(&o, &err) == MQ_OK, "%s", err.msg);
+  const char *dirs[2] = {MQ_TEST_DATA "/tiny-qwen3-moe", dst};
+  for (int i = 0; i < 2; i++) {
+    mq_model *m;
+    if (mq_model_load(dirs[i], NULL, &m, &err) != MQ_OK) {
+      CHECK_MSG(0, "load %s: %s", dirs[i], err.msg);
+      continue;
+    }
+    mq_model_info info;
+    mq_model_get_info(m, &info);
+    enum { N = 12 };
+    int32_t ids[N];
+    for (int t = 0; t < N; t++) ids[t] = (int32_t)(mqt_rand() % (uint64_t)info.n_vocab);
+    g_fast = i;
+    float *pre = eval_all(m, ids, N, 0, 64, 2), *dec = eval_all(m, ids, N, 1, 64, 2);
+    double d = max_diff(pre, dec, (size_t)N * info.n_vocab);
+    CHECK_MSG(d < 1e-4, "MoE %s: prefill vs decode %g", i ? "awq fast" : "float", d);
+    free(pre), free(dec);
+    mq_model_free(m);
+  }
+  g_fast = 0;
+  char cmd[700];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+  CHECK(system(cmd) == 0);
+}
+
 int main(void) {
+  check_moe();
   char dir[1024];
   snprintf(dir, sizeof dir, "%s/tiny-qwen3", MQ_TEST_DATA);
   mq_err err = {0};

@@ -517,7 +517,7 @@ void mq_x8_gguf_forward(const mq_linear *l, const uint8_t *act, size_t stride, c
 
 /* ---- several x8 layers reading one input (q/k/v, gate/up) ---- */
 
-#define MULTI_MAX 4
+#define MULTI_MAX 16
 
 typedef struct {
   int n;

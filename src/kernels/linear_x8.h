@@ -66,8 +66,8 @@ int mq_x8_s8_eligible(const mq_linear *l);
 size_t mq_x8_s8_code_bytes(int n_out, int n_in);
 void mq_x8_s8_repack(mq_linear *l, uint8_t *codes, float *scales);
 
-/* y_i = W_i x for n (2..4) x8 layers reading one input x [n_tok, K]
- * (q/k/v, gate/up): the input is prepared once and one pool loop covers all
+/* y_i = W_i x for n (2..16) x8 layers reading one input x [n_tok, K]
+ * (q/k/v, gate/up, the chosen experts' gate/up at decode): the input is prepared once and one pool loop covers all
  * their tiles. 0 (nothing done) when the layers cannot share it. */
 int mq_x8_forward_multi(const mq_linear *const *ls, int n, const float *x, int n_tok,
                         float *const *ys, const mq_exec *ex);

@@ -24,14 +24,39 @@ void mq_moe_route(const float *logits, int n_expert, int k, int norm, int *idx, 
     for (int j = 0; j < k; j++) w[j] = (float)(w[j] / picked);
 }
 
-void mq_moe_forward(struct mq_session *s, const mq_moe *moe, const float *x, int n, float *out) {
+/* Decode (one token): every chosen expert reads the same input, so all
+ * their gate and up projections go in one parallel loop; experts are taken
+ * in index order, the order the grouped path adds them in. */
+static void experts_decode(struct mq_session *s, const mq_moe *moe, const float *x, float *out) {
+  const mq_config *c = &s->m->cfg;
+  int d = c->n_embd, K = c->n_expert_used, ff = c->n_ff_exp;
+  int ex[8], slot[8];
+  for (int j = 0; j < K; j++) ex[j] = s->route_e[j], slot[j] = j;
+  for (int a = 1; a < K; a++)
+    for (int b = a; b > 0 && ex[b] < ex[b - 1]; b--) {
+      int te = ex[b], ts = slot[b];
+      ex[b] = ex[b - 1], slot[b] = slot[b - 1], ex[b - 1] = te, slot[b - 1] = ts;
+    }
+  const mq_linear *gu[16];
+  float *gu_out[16];
+  for (int j = 0; j < K; j++) {
+    gu[2 * j] = &moe->gate[ex[j]], gu[2 * j + 1] = &moe->up[ex[j]];
+    gu_out[2 * j] = s->g + (size_t)j * ff, gu_out[2 * j + 1] = s->u + (size_t)j * ff;
+  }
+  mq_linear_forward_multi(gu, 2 * K, x, 1, gu_out, &s->ex);
+  mq_swiglu(s->g, s->u, K * ff);
+  for (int j = 0; j < K; j++) {
+    mq_linear_forward(&moe->down[ex[j]], s->g + (size_t)j * ff, 1, s->moe_out, &s->ex);
+    float w = s->route_w[slot[j]];
+    for (int i = 0; i < d; i++) out[i] += w * s->moe_out[i];
+  }
+}
+
+/* Tokens grouped by expert: each chosen expert's weights are read once. */
+static void experts_grouped(struct mq_session *s, const mq_moe *moe, const float *x, int n,
+                            float *out) {
   const mq_config *c = &s->m->cfg;
   int d = c->n_embd, E = c->n_expert, K = c->n_expert_used, ff = c->n_ff_exp;
-  mq_linear_forward(&moe->router, x, n, s->router, &s->ex);
-  for (int t = 0; t < n; t++)
-    mq_moe_route(s->router + (size_t)t * E, E, K, c->norm_topk, s->route_e + (size_t)t * K,
-                 s->route_w + (size_t)t * K);
-  memset(out, 0, (size_t)n * d * sizeof(float));
   for (int e = 0; e < E; e++) {
     int cnt = 0;
     for (int t = 0; t < n; t++)
@@ -39,7 +64,8 @@ void mq_moe_forward(struct mq_session *s, const mq_moe *moe, const float *x, int
         if (s->route_e[(size_t)t * K + j] == e) s->rows[cnt++] = t * K + j;
     if (!cnt) continue; /* no token chose this expert: its weights are not read */
     for (int i = 0; i < cnt; i++)
-      memcpy(s->moe_in + (size_t)i * d, x + (size_t)(s->rows[i] / K) * d, (size_t)d * sizeof(float));
+      memcpy(s->moe_in + (size_t)i * d, x + (size_t)(s->rows[i] / K) * d,
+             (size_t)d * sizeof(float));
     const mq_linear *gu[2] = {&moe->gate[e], &moe->up[e]};
     float *gu_out[2] = {s->g, s->u};
     mq_linear_forward_multi(gu, 2, s->moe_in, cnt, gu_out, &s->ex);
@@ -53,6 +79,20 @@ void mq_moe_forward(struct mq_session *s, const mq_moe *moe, const float *x, int
       for (int j = 0; j < d; j++) o[j] += w * y[j];
     }
   }
+}
+
+void mq_moe_forward(struct mq_session *s, const mq_moe *moe, const float *x, int n, float *out) {
+  const mq_config *c = &s->m->cfg;
+  int d = c->n_embd, E = c->n_expert, K = c->n_expert_used;
+  mq_linear_forward(&moe->router, x, n, s->router, &s->ex);
+  for (int t = 0; t < n; t++)
+    mq_moe_route(s->router + (size_t)t * E, E, K, c->norm_topk, s->route_e + (size_t)t * K,
+                 s->route_w + (size_t)t * K);
+  memset(out, 0, (size_t)n * d * sizeof(float));
+  if (n == 1 && K <= 8 && K <= s->n_batch)
+    experts_decode(s, moe, x, out);
+  else
+    experts_grouped(s, moe, x, n, out);
   if (moe->has_shared) {
     int sf = c->n_ff_shexp;
     const mq_linear *sgu[2] = {&moe->sh_gate, &moe->sh_up};
