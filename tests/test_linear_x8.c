@@ -162,9 +162,9 @@ done:
  * forward pass equals the row layout's (the Q4_0 x Q8_0 / Q4_K x Q8_K dot
  * products of quant/gguf_blocks.c and the tiers' row kernels) to float rounding, relative to sum |w x|. */
 static void check_gguf(uint32_t type, int N, int K, int T, int n_threads) {
-  int q4k = type == MQ_GGML_TYPE_Q4_K, q6k = type == MQ_GGML_TYPE_Q6_K;
+  int q4k = type == MQ_GGML_TYPE_Q4_K || type == MQ_GGML_TYPE_Q5_K, q6k = type == MQ_GGML_TYPE_Q6_K;
   int nb = K / (q4k || q6k ? 256 : 32);
-  int bsz = q4k ? 144 : q6k ? 210 : type == MQ_GGML_TYPE_Q8_0 ? 34 : 18;
+  int bsz = type == MQ_GGML_TYPE_Q5_K ? 176 : q4k ? 144 : q6k ? 210 : type == MQ_GGML_TYPE_Q8_0 ? 34 : 18;
   uint8_t *rows = malloc((size_t)N * nb * bsz);
   float *x = malloc(sizeof(float) * T * K), *bias = malloc(sizeof(float) * N);
   for (int n = 0; n < N; n++) {
@@ -322,6 +322,8 @@ int main(void) {
     check_gguf(MQ_GGML_TYPE_Q4_0, 64, 2048, T, 2);
     check_gguf(MQ_GGML_TYPE_Q8_0, 11, 64, T, 1);
     check_gguf(MQ_GGML_TYPE_Q8_0, 64, 2048, T, 2);
+    check_gguf(MQ_GGML_TYPE_Q5_K, 9, 256, T, 1);
+    check_gguf(MQ_GGML_TYPE_Q5_K, 64, 2048, T, 2);
     check_gguf(MQ_GGML_TYPE_Q6_K, 5, 512, T, 1);
     check_gguf(MQ_GGML_TYPE_Q6_K, 64, 2048, T, 2);
     check_gguf(MQ_GGML_TYPE_Q4_K, 3, 256, T, 1);

@@ -342,12 +342,15 @@ static void x8_q4_0_avx2(const uint8_t *tile, int K, const uint8_t *act, size_t 
  * all integer, then d_x * d and d_x * dmin per super-block, as Q4_K's dot
  * product defines it. Bounds: a sub-block's int16 sums <= 30720, times a
  * scale < 64 and 8 sub-blocks stays far inside int32. */
-static inline void x8_q4_k_T(const uint8_t *tile, int K, const uint8_t *act, size_t as, float *out,
-                             const int T) {
+static inline void x8_q45_k_T(const uint8_t *tile, int K, const uint8_t *act, size_t as, float *out,
+                              const int T, const int five) {
+  /* Q5_K: codes up to 31, so the int16 sums are taken per 4 quads (<= 31744) */
+  const size_t tb = five ? 1440 : 1184, sc_at = five ? 1280 : 1024;
+  const __m256i m1 = _mm256_set1_epi8(1);
   __m256 acc[4];
   for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
   for (int sb = 0; sb < K / 256; sb++) {
-    const uint8_t *blk = tile + (size_t)sb * 1184;
+    const uint8_t *blk = tile + (size_t)sb * tb;
     __m256i isc[4], imn[4];
     for (int t = 0; t < T; t++) isc[t] = imn[t] = _mm256_setzero_si256();
     for (int j = 0; j < 8; j++) {
@@ -356,26 +359,37 @@ static inline void x8_q4_k_T(const uint8_t *tile, int K, const uint8_t *act, siz
       _mm_prefetch((const char *)sub + X8_PREFETCH + 64, _MM_HINT_T0);
       __m256i w[8];
       x8_decode(sub, w);
-      __m256i sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 1024 + 8 * j)));
+      if (five) {
+        __m256i hb = _mm256_loadu_si256((const __m256i *)(blk + 1024 + 32 * j));
+        for (int c = 0; c < 4; c++) {
+          w[c] = _mm256_or_si256(w[c], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, c), m1), 4));
+          w[c + 4] = _mm256_or_si256(
+              w[c + 4], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4 + c), m1), 4));
+        }
+      }
+      __m256i sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(blk + sc_at + 8 * j)));
       sc = _mm256_or_si256(sc, _mm256_slli_epi32(sc, 16));
-      __m256i mn = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 1088 + 8 * j)));
+      __m256i mn = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(blk + sc_at + 64 + 8 * j)));
       for (int t = 0; t < T; t++) {
         const uint8_t *a = act + (size_t)t * as + (size_t)sb * 292;
-        __m256i s16 = _mm256_setzero_si256();
+        __m256i s16 = _mm256_setzero_si256(), s16b = _mm256_setzero_si256();
         for (int c = 0; c < 8; c++) {
           int32_t v;
           memcpy(&v, a + 4 + 32 * j + 4 * c, 4);
-          s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(w[c], _mm256_set1_epi32(v)));
+          __m256i p = _mm256_maddubs_epi16(w[c], _mm256_set1_epi32(v));
+          if (five && c >= 4) s16b = _mm256_add_epi16(s16b, p);
+          else s16 = _mm256_add_epi16(s16, p);
         }
         isc[t] = _mm256_add_epi32(isc[t], _mm256_madd_epi16(s16, sc));
+        if (five) isc[t] = _mm256_add_epi32(isc[t], _mm256_madd_epi16(s16b, sc));
         int16_t b0, b1;
         memcpy(&b0, a + 260 + 4 * j, 2);
         memcpy(&b1, a + 262 + 4 * j, 2);
         imn[t] = _mm256_add_epi32(imn[t], _mm256_madd_epi16(mn, _mm256_set1_epi32((uint16_t)(int16_t)(b0 + b1))));
       }
     }
-    __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 1152)));
-    __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 1168)));
+    __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + sc_at + 128)));
+    __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + sc_at + 144)));
     for (int t = 0; t < T; t++) {
       float dx;
       memcpy(&dx, act + (size_t)t * as + (size_t)sb * 292, 4);
@@ -391,10 +405,21 @@ static void x8_q4_k_avx2(const uint8_t *tile, int K, const uint8_t *act, size_t 
                          const int32_t *bsum, int bs, int T, float *out) {
   (void)bsum, (void)bs;
   switch (T) {
-  case 1: x8_q4_k_T(tile, K, act, as, out, 1); break;
-  case 2: x8_q4_k_T(tile, K, act, as, out, 2); break;
-  case 3: x8_q4_k_T(tile, K, act, as, out, 3); break;
-  default: x8_q4_k_T(tile, K, act, as, out, 4); break;
+  case 1: x8_q45_k_T(tile, K, act, as, out, 1, 0); break;
+  case 2: x8_q45_k_T(tile, K, act, as, out, 2, 0); break;
+  case 3: x8_q45_k_T(tile, K, act, as, out, 3, 0); break;
+  default: x8_q45_k_T(tile, K, act, as, out, 4, 0); break;
+  }
+}
+
+static void x8_q5_k_avx2(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                         const int32_t *bsum, int bs, int T, float *out) {
+  (void)bsum, (void)bs;
+  switch (T) {
+  case 1: x8_q45_k_T(tile, K, act, as, out, 1, 1); break;
+  case 2: x8_q45_k_T(tile, K, act, as, out, 2, 1); break;
+  case 3: x8_q45_k_T(tile, K, act, as, out, 3, 1); break;
+  default: x8_q45_k_T(tile, K, act, as, out, 4, 1); break;
   }
 }
 
@@ -759,6 +784,7 @@ int mq_kern_fill_avx2(mq_kernels *k) {
   k->x8_u4_f32 = x8_u4_f32_avx2;
   k->x8_q4_0 = x8_q4_0_avx2;
   k->x8_q4_k = x8_q4_k_avx2;
+  k->x8_q5_k = x8_q5_k_avx2;
   k->x8_q6_k = x8_q6_k_avx2;
   k->x8_s8_q8 = x8_s8_q8_avx2;
   k->x8_q8_0 = x8_q8_0_avx2;

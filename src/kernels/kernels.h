@@ -75,6 +75,9 @@ typedef struct mq_kernels {
    * out[t*8 + r] = sum_sb d_x * (d * sum_j sc_j sum_k u q - dmin * sum_j m_j bsum_j) */
   void (*x8_q4_k)(const uint8_t *tile, int K, const uint8_t *act, size_t act_stride,
                   const int32_t *bsum, int bsum_stride, int T, float *out);
+  /* ... Q5_Kx8 tiles against Q8_K (Q4_K's sums with 5-bit codes) */
+  void (*x8_q5_k)(const uint8_t *tile, int K, const uint8_t *act, size_t act_stride,
+                  const int32_t *bsum, int bsum_stride, int T, float *out);
   /* ... and Q6_Kx8 tiles against Q8_K: sum_sb d_x * d * sum_s sc_s (sum_k u q - 32 bsum_s) */
   void (*x8_q6_k)(const uint8_t *tile, int K, const uint8_t *act, size_t act_stride,
                   const int32_t *bsum, int bsum_stride, int T, float *out);

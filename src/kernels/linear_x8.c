@@ -252,13 +252,17 @@ int mq_x8_gguf_eligible(const mq_linear *l) {
          ((l->gtype == MQ_GGML_TYPE_Q4_0 && l->n_in % 32 == 0) ||
           (l->gtype == MQ_GGML_TYPE_Q8_0 && l->n_in % 32 == 0) ||
           (l->gtype == MQ_GGML_TYPE_Q6_K && l->n_in % 256 == 0) ||
+          (l->gtype == MQ_GGML_TYPE_Q5_K && l->n_in % 256 == 0) ||
           (l->gtype == MQ_GGML_TYPE_Q4_K && l->n_in % 256 == 0));
 }
 
 /* Bytes of one tile's super-block (Q4_K) or block (Q4_0), and its columns. */
 static size_t tile_block(uint32_t gtype, int *cols) {
-  *cols = gtype == MQ_GGML_TYPE_Q4_K || gtype == MQ_GGML_TYPE_Q6_K ? 256 : 32;
+  *cols = gtype == MQ_GGML_TYPE_Q4_K || gtype == MQ_GGML_TYPE_Q5_K || gtype == MQ_GGML_TYPE_Q6_K
+              ? 256
+              : 32;
   return gtype == MQ_GGML_TYPE_Q4_K   ? MQ_X8_Q4_K_BLOCK
+         : gtype == MQ_GGML_TYPE_Q5_K ? MQ_X8_Q5_K_BLOCK
          : gtype == MQ_GGML_TYPE_Q6_K ? MQ_X8_Q6_K_BLOCK
          : gtype == MQ_GGML_TYPE_Q8_0 ? MQ_X8_Q8_0_BLOCK
                                       : MQ_X8_Q4_0_BLOCK;
@@ -284,31 +288,40 @@ static void q4k_scale_min(int j, const uint8_t *s, int *sc, int *mn) {
   }
 }
 
-static void repack_q4_k(mq_linear *l, uint8_t *dst) {
-  int N = l->n_out, K = l->n_in, ns = K / 256;
+/* Q4_K (144 bytes: d, dmin, 12 scale bytes, qs[128]) and Q5_K (176 bytes:
+ * the same with qh[32] before qs): 64-column chunk c from qs[32c..32c+31],
+ * low nibbles then high nibbles; Q5_K's fifth bit of sub-block j at bit j of
+ * qh[column within the sub-block]. */
+static void repack_q45_k(mq_linear *l, uint8_t *dst) {
+  int five = l->gtype == MQ_GGML_TYPE_Q5_K;
+  int N = l->n_out, K = l->n_in, ns = K / 256, rb = five ? 176 : 144;
+  size_t tb = five ? MQ_X8_Q5_K_BLOCK : MQ_X8_Q4_K_BLOCK, sc_at = five ? 1280 : 1024;
   for (int n = 0; n < N; n++) {
-    const uint8_t *row = (const uint8_t *)l->w + (size_t)n * ns * 144;
-    uint8_t *tile = dst + (size_t)(n / 8) * ns * MQ_X8_Q4_K_BLOCK;
+    const uint8_t *row = (const uint8_t *)l->w + (size_t)n * ns * rb;
+    uint8_t *tile = dst + (size_t)(n / 8) * ns * tb;
     int r = n % 8;
-    for (int sb = 0; sb < ns; sb++, row += 144) {
-      /* Q4_K: f16 d, f16 dmin, 12 scale bytes, qs[128]: 64-column chunk c
-       * from qs[32c..32c+31], low nibbles then high nibbles */
-      uint8_t *blk = tile + (size_t)sb * MQ_X8_Q4_K_BLOCK;
+    for (int sb = 0; sb < ns; sb++, row += rb) {
+      uint8_t *blk = tile + (size_t)sb * tb;
       for (int j = 0; j < 8; j++) {
-        const uint8_t *qs = row + 16 + 32 * (j / 2);
+        const uint8_t *qs = row + (five ? 48 : 16) + 32 * (j / 2);
         int shift = 4 * (j % 2);
         uint8_t c[32];
-        for (int i = 0; i < 32; i++) c[i] = (uint8_t)((qs[i] >> shift) & 15);
+        for (int i = 0; i < 32; i++)
+          c[i] = (uint8_t)(((qs[i] >> shift) & 15) | (five ? ((row[16 + i] >> j) & 1) << 4 : 0));
         for (int ch = 0; ch < 4; ch++)
-          for (int i = 0; i < 4; i++)
-            blk[128 * j + 32 * ch + 4 * r + i] = (uint8_t)(c[4 * ch + i] | c[16 + 4 * ch + i] << 4);
-        int sc, mn;
-        q4k_scale_min(j, row + 4, &sc, &mn);
-        blk[1024 + 8 * j + r] = (uint8_t)sc;
-        blk[1088 + 8 * j + r] = (uint8_t)mn;
+          for (int i = 0; i < 4; i++) {
+            int a = 4 * ch + i, b = 16 + 4 * ch + i, at = 4 * r + i;
+            blk[128 * j + 32 * ch + at] = (uint8_t)((c[a] & 15) | (c[b] & 15) << 4);
+            if (five)
+              blk[1024 + 32 * j + at] |= (uint8_t)((c[a] >> 4) << ch | (c[b] >> 4) << (4 + ch));
+          }
+        int scv, mn;
+        q4k_scale_min(j, row + 4, &scv, &mn);
+        blk[sc_at + 8 * j + r] = (uint8_t)scv;
+        blk[sc_at + 64 + 8 * j + r] = (uint8_t)mn;
       }
-      memcpy(blk + 1152 + 2 * r, row, 2);
-      memcpy(blk + 1168 + 2 * r, row + 2, 2);
+      memcpy(blk + sc_at + 128 + 2 * r, row, 2);
+      memcpy(blk + sc_at + 144 + 2 * r, row + 2, 2);
     }
   }
 }
@@ -363,8 +376,8 @@ static unsigned q6k_x8_code(const uint8_t *blk, int r, int k) {
 
 void mq_x8_gguf_repack(mq_linear *l, uint8_t *dst) {
   memset(dst, 0, mq_x8_gguf_bytes_of(l->gtype, l->n_out, l->n_in));
-  if (l->gtype == MQ_GGML_TYPE_Q4_K) {
-    repack_q4_k(l, dst);
+  if (l->gtype == MQ_GGML_TYPE_Q4_K || l->gtype == MQ_GGML_TYPE_Q5_K) {
+    repack_q45_k(l, dst);
     l->w = dst;
     l->q.x8 = 1;
     return;
@@ -422,22 +435,25 @@ void mq_x8_gguf_dequant_row(const mq_linear *l, int n, float *dst) {
     }
     return;
   }
-  if (l->gtype == MQ_GGML_TYPE_Q4_K) {
-    int ns = l->n_in / 256;
-    const uint8_t *tile = (const uint8_t *)l->w + (size_t)(n / 8) * ns * MQ_X8_Q4_K_BLOCK;
+  if (l->gtype == MQ_GGML_TYPE_Q4_K || l->gtype == MQ_GGML_TYPE_Q5_K) {
+    int five = l->gtype == MQ_GGML_TYPE_Q5_K, ns = l->n_in / 256;
+    size_t tb = five ? MQ_X8_Q5_K_BLOCK : MQ_X8_Q4_K_BLOCK, sc_at = five ? 1280 : 1024;
+    const uint8_t *tile = (const uint8_t *)l->w + (size_t)(n / 8) * ns * tb;
     for (int sb = 0; sb < ns; sb++) {
-      const uint8_t *blk = tile + (size_t)sb * MQ_X8_Q4_K_BLOCK;
+      const uint8_t *blk = tile + (size_t)sb * tb;
       uint16_t hd, hm;
-      memcpy(&hd, blk + 1152 + 2 * r, 2);
-      memcpy(&hm, blk + 1168 + 2 * r, 2);
+      memcpy(&hd, blk + sc_at + 128 + 2 * r, 2);
+      memcpy(&hm, blk + sc_at + 144 + 2 * r, 2);
       float d = mq_f16_to_f32(hd), dmin = mq_f16_to_f32(hm);
       for (int j = 0; j < 8; j++) {
         /* as llama.cpp dequantizes: d * sc * q - dmin * m */
-        float d1 = d * (float)blk[1024 + 8 * j + r], m1 = dmin * (float)blk[1088 + 8 * j + r];
+        float d1 = d * (float)blk[sc_at + 8 * j + r], m1 = dmin * (float)blk[sc_at + 64 + 8 * j + r];
         for (int i = 0; i < 16; i++) {
-          uint8_t byte = blk[128 * j + 32 * (i / 4) + 4 * r + i % 4];
-          dst[256 * sb + 32 * j + i] = d1 * (float)(byte & 15) - m1;
-          dst[256 * sb + 32 * j + 16 + i] = d1 * (float)(byte >> 4) - m1;
+          int at = 32 * (i / 4) + 4 * r + i % 4;
+          uint8_t byte = blk[128 * j + at], h = five ? blk[1024 + 32 * j + 4 * r + i % 4] : 0;
+          int lo = (byte & 15) | ((h >> (i / 4)) & 1) << 4, hi = (byte >> 4) | ((h >> (4 + i / 4)) & 1) << 4;
+          dst[256 * sb + 32 * j + i] = d1 * (float)lo - m1;
+          dst[256 * sb + 32 * j + 16 + i] = d1 * (float)hi - m1;
         }
       }
     }
@@ -496,6 +512,7 @@ static void gguf_x8_tiles(void *ctx, int begin, int end, int tid) {
       float out[32];
       const uint8_t *act = j->act + (size_t)t0 * j->stride;
       if (q4k) j->ex->k->x8_q4_k(tile, K, act, j->stride, NULL, 0, T, out);
+      else if (l->gtype == MQ_GGML_TYPE_Q5_K) j->ex->k->x8_q5_k(tile, K, act, j->stride, NULL, 0, T, out);
       else if (l->gtype == MQ_GGML_TYPE_Q6_K) j->ex->k->x8_q6_k(tile, K, act, j->stride, NULL, 0, T, out);
       else if (l->gtype == MQ_GGML_TYPE_Q8_0) j->ex->k->x8_q8_0(tile, K, act, j->stride, NULL, 0, T, out);
       else j->ex->k->x8_q4_0(tile, K, act, j->stride, j->bsum + (size_t)t0 * nb, nb, T, out);

@@ -82,6 +82,12 @@ int mq_x8_forward_multi(const mq_linear *const *ls, int n, const float *x, int n
  * bytes [sub-block j][row r] (64), the 6-bit mins likewise (64), then the
  * rows' f16 d (16) and dmin (16): 1184 bytes for 8 x 144 of Q4_K. */
 #define MQ_X8_Q4_K_BLOCK 1184
+/* GGUF Q5_K as "Q5_Kx8": Q4_Kx8's layout with the fifth bit of every code
+ * after the nibbles — per 32-column block 32 bytes, byte i holding at bit c
+ * the high bit of the low nibble of byte i of chunk c and at bit 4 + c that
+ * of its high nibble — then scales (64), mins (64), d (16), dmin (16):
+ * 1440 bytes for 8 x 176. */
+#define MQ_X8_Q5_K_BLOCK 1440
 /* GGUF Q6_K as "Q6_Kx8": per tile and super-block, the low 4 bits of the
  * 6-bit codes u (value (u - 32) * d * sc) as 8 x 128 bytes in the nibble
  * layout above; per 32-column block 64 bytes of high 2 bits — byte i of the

@@ -143,34 +143,50 @@ static void x8_q4_0_ref(const uint8_t *tile, int K, const uint8_t *act, size_t a
     }
 }
 
-static void x8_q4_k_ref(const uint8_t *tile, int K, const uint8_t *act, size_t as,
-                        const int32_t *bsum, int bs, int T, float *out) {
-  (void)bsum, (void)bs;
+static void x8_q45_k_ref(const uint8_t *tile, int K, const uint8_t *act, size_t as, int T,
+                         float *out, int five) {
+  size_t tb = five ? 1440 : 1184, sc_at = five ? 1280 : 1024;
   for (int t = 0; t < T; t++)
     for (int r = 0; r < 8; r++) {
       float acc = 0;
       for (int sb = 0; sb < K / 256; sb++) {
-        const uint8_t *blk = tile + (size_t)sb * 1184, *a = act + (size_t)t * as + (size_t)sb * 292;
+        const uint8_t *blk = tile + (size_t)sb * tb, *a = act + (size_t)t * as + (size_t)sb * 292;
         int32_t isc = 0, imn = 0;
         for (int j = 0; j < 8; j++) {
           int32_t isum = 0;
-          for (int k = 0; k < 32; k++)
-            isum += (int32_t)x8_code(blk + 128 * j, r, k) * (int8_t)a[4 + 32 * j + k];
+          for (int k = 0; k < 32; k++) {
+            int u = (int)x8_code(blk + 128 * j, r, k);
+            if (five) /* the fifth bit: byte 4r + k%4, bit (k%16)/4 (+4 for the high nibbles) */
+              u |= ((blk[1024 + 32 * j + 4 * r + k % 4] >> ((k % 16) / 4 + 4 * (k >= 16))) & 1) << 4;
+            isum += u * (int8_t)a[4 + 32 * j + k];
+          }
           int16_t b0, b1;
           memcpy(&b0, a + 260 + 4 * j, 2);
           memcpy(&b1, a + 262 + 4 * j, 2);
-          isc += isum * blk[1024 + 8 * j + r];
-          imn += (b0 + b1) * blk[1088 + 8 * j + r];
+          isc += isum * blk[sc_at + 8 * j + r];
+          imn += (b0 + b1) * blk[sc_at + 64 + 8 * j + r];
         }
         float dx;
         uint16_t hd, hm;
         memcpy(&dx, a, 4);
-        memcpy(&hd, blk + 1152 + 2 * r, 2);
-        memcpy(&hm, blk + 1168 + 2 * r, 2);
+        memcpy(&hd, blk + sc_at + 128 + 2 * r, 2);
+        memcpy(&hm, blk + sc_at + 144 + 2 * r, 2);
         acc += mq_f16_to_f32(hd) * dx * (float)isc - mq_f16_to_f32(hm) * dx * (float)imn;
       }
       out[t * 8 + r] = acc;
     }
+}
+
+static void x8_q4_k_ref(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                        const int32_t *bsum, int bs, int T, float *out) {
+  (void)bsum, (void)bs;
+  x8_q45_k_ref(tile, K, act, as, T, out, 0);
+}
+
+static void x8_q5_k_ref(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                        const int32_t *bsum, int bs, int T, float *out) {
+  (void)bsum, (void)bs;
+  x8_q45_k_ref(tile, K, act, as, T, out, 1);
 }
 
 static inline int8_t x8_s8(const uint8_t *blk, int r, int k) {
@@ -284,6 +300,7 @@ static const mq_kernels k_ref = {
     .x8_u4_f32 = x8_u4_f32_ref,
     .x8_q4_0 = x8_q4_0_ref,
     .x8_q4_k = x8_q4_k_ref,
+    .x8_q5_k = x8_q5_k_ref,
     .x8_q6_k = x8_q6_k_ref,
     .x8_s8_q8 = x8_s8_q8_ref,
     .x8_q8_0 = x8_q8_0_ref,

@@ -76,6 +76,7 @@ static int worth_it(const mq_linear *l) {
     return l->gtype == MQ_GGML_TYPE_Q4_0 ? TIER_HAS(x8_q4_0)
            : l->gtype == MQ_GGML_TYPE_Q8_0 ? TIER_HAS(x8_q8_0)
            : l->gtype == MQ_GGML_TYPE_Q6_K ? TIER_HAS(x8_q6_k)
+           : l->gtype == MQ_GGML_TYPE_Q5_K ? TIER_HAS(x8_q5_k)
                                            : TIER_HAS(x8_q4_k);
   if (l->q.codes == MQ_CODES_S8 && l->q.bits == 8) return TIER_HAS(x8_s8_q8);
   return TIER_HAS(x8_u4_q8);
