@@ -976,6 +976,19 @@ static void int4_out_of_range(uint8_t *data, const mq_tensor *t) {
   data[0] = 100;
 }
 
+/* First element of a float tensor (F32, F16 or BF16) set to NaN. */
+static void h16_nan(uint8_t *data, const mq_tensor *t) {
+  uint32_t nan32 = 0x7fc00000u;
+  uint16_t nan = t->dtype == MQ_DTYPE_BF16 ? 0x7fc0 : 0x7e00;
+  if (t->dtype == MQ_DTYPE_F32) memcpy(data, &nan32, 4);
+  else memcpy(data, &nan, 2);
+}
+
+static void h16_inf(uint8_t *data, const mq_tensor *t) {
+  uint16_t inf = t->dtype == MQ_DTYPE_BF16 ? 0x7f80 : 0x7c00;
+  memcpy(data + 2 * 3, &inf, 2);
+}
+
 static void e8m0_nan(uint8_t *data, const mq_tensor *t) {
   (void)t;
   data[1] = 0xff;
@@ -1096,6 +1109,16 @@ static void test_modelslim(void) {
   variant(g_base[B_CT_W4A8], d, sizeof d);
   st_rewrite(d, NULL, L0 ".weight", int4_out_of_range);
   FAIL("ct-w4a8: int4 weight value 100 stored in I8", d, MQ_ERR_FORMAT, L0, "int4 range");
+  /* non-finite scales: the layer's outputs would all be NaN / inf */
+  variant(g_base[B_AWQ], d, sizeof d);
+  st_rewrite(d, NULL, L0 ".scales", h16_nan);
+  FAIL("awq: scales[0] NaN", d, MQ_ERR_FORMAT, L0, "not a finite number");
+  variant(g_base[B_GPTQ], d, sizeof d);
+  st_rewrite(d, NULL, L0 ".scales", h16_inf);
+  FAIL("gptq: scales[3] inf", d, MQ_ERR_FORMAT, L0, "not a finite number");
+  variant(g_base[B_CT_W4A8], d, sizeof d);
+  st_rewrite(d, NULL, L0 ".weight_scale", h16_nan);
+  FAIL("ct-w4a8: weight_scale[0] NaN", d, MQ_ERR_FORMAT, L0, "not a finite number");
   variant(ms, d, sizeof d);
   st_set(d, L0 ".deq_scale", "shape", json_pack("[ii]", 16, 4));
   FAIL("modelslim: deq_scale [16, 4] instead of [64]", d, MQ_ERR_FORMAT, L0 ".deq_scale");

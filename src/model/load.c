@@ -1,5 +1,6 @@
 /* Binding a Hugging Face checkpoint's tensors to the model's blocks. */
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,6 +208,33 @@ typedef struct slot {
   mq_lspec spec;
 } slot;
 
+/* A non-finite scale, zero-point term or bias would turn every output of
+ * the layer into NaN or inf: refuse it, naming the layer (corrupt checkpoint
+ * or a producer bug), instead of computing garbage. */
+static int check_finite(const char *name, const mq_linear *l, mq_err *err) {
+  const mq_qint *q = &l->q;
+  if (l->kind == MQ_W_INT && q->scales) {
+    size_t n = (size_t)l->n_out * (size_t)q->n_groups;
+    for (size_t i = 0; i < n; i++) {
+      float v = q->scales[i], z = q->mins ? q->mins[i] : 0.0f;
+      if (!isfinite(v) || !isfinite(z))
+        return mq_errf(err, MQ_ERR_FORMAT,
+                       "layer %s: the %s of output row %zu, group %zu is %g: not a finite number", name,
+                       isfinite(v) ? "zero point term" : "scale", i / (size_t)q->n_groups,
+                       i % (size_t)q->n_groups, isfinite(v) ? (double)z : (double)v);
+    }
+  }
+  for (int i = 0; i < l->n_out; i++) {
+    if (l->bias && !isfinite(l->bias[i]))
+      return mq_errf(err, MQ_ERR_FORMAT, "layer %s: bias[%d] is %g: not a finite number", name, i,
+                     (double)l->bias[i]);
+    if (l->deq && !isfinite(l->deq[i]))
+      return mq_errf(err, MQ_ERR_FORMAT, "layer %s: deq_scale[%d] is %g: not a finite number", name,
+                     i, (double)l->deq[i]);
+  }
+  return MQ_OK;
+}
+
 static int bind_slot(struct mq_model *m, slot *sl, mq_err *err) {
   mq_lspec *s = &sl->spec;
   char wn[160];
@@ -233,6 +261,7 @@ static int bind_slot(struct mq_model *m, slot *sl, mq_err *err) {
   /* ModelSlim W8A8 folds the float bias into quant_bias */
   if (sl->has_bias && !sl->dst->bias && sl->dst->act != MQ_ACT_INT8_STATIC)
     return mq_errf(err, MQ_ERR_FORMAT, "layer %s: tensor '%s.bias' is missing", sl->name, sl->name);
+  if ((rc = check_finite(sl->name, sl->dst, err))) return rc;
   if ((rc = mq_model_repack(m, sl->dst, err))) return rc;
   mq_model_drop_sources(m, sl->name, sl->dst);
   return mq_model_describe(m, sl->name, sl->dst, s, module_bytes(m, sl->name), err);
