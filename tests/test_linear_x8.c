@@ -182,7 +182,7 @@ static void check_gguf(uint32_t type, int N, int K, int T, int n_threads) {
                    .bias = bias};
   mq_linear x8 = row;
   CHECK(mq_x8_gguf_eligible(&row));
-  uint8_t *tiles = malloc(mq_x8_gguf_bytes_of(type, N, K));
+  uint8_t *tiles = malloc(mq_x8_gguf_bytes(type, N, K));
   mq_x8_gguf_repack(&x8, tiles);
   float *wr = malloc(sizeof(float) * K), *wx = malloc(sizeof(float) * K);
   double *mag = malloc(sizeof(double) * T * N);
@@ -253,7 +253,7 @@ static mq_linear random_layer(uint32_t type, int N, int K, uint8_t **buf) {
     if (type == MQ_GGML_TYPE_Q4_K) memcpy(rows + (size_t)b * bsz + 2, &d, 2);
   }
   l.kind = MQ_W_GGUF, l.gtype = type, l.w = rows;
-  uint8_t *t = malloc(mq_x8_gguf_bytes_of(type, N, K));
+  uint8_t *t = malloc(mq_x8_gguf_bytes(type, N, K));
   mq_x8_gguf_repack(&l, t);
   free(rows);
   buf[0] = t, buf[1] = buf[2] = NULL;

@@ -201,7 +201,7 @@ unsigned long long mq_linear_bytes(const mq_linear *l) {
   const mq_qint *q = &l->q;
   if (l->kind == MQ_W_MXFP8) return n * k + n * k / 32;
   if (l->kind == MQ_W_GGUF)
-    return l->q.x8 ? mq_x8_gguf_bytes_of(l->gtype, l->n_out, l->n_in)
+    return l->q.x8 ? mq_x8_gguf_bytes(l->gtype, l->n_out, l->n_in)
                    : n * (unsigned long long)mq_ggml_row_size(l->gtype, l->n_in);
   unsigned long long codes = q->codes == MQ_CODES_U4 ? n * k / 2 : n * k;
   unsigned long long per_group = q->mins ? 8 : 4;

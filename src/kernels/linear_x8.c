@@ -21,24 +21,62 @@ int mq_x8_eligible(const mq_linear *l) {
 
 static size_t n_tiles(int n_out) { return ((size_t)n_out + 7) / 8; }
 
+/* The forward passes of every x8 layout share this driver: tiles are split
+ * across the pool in pairs; for each tile, tokens go in groups of 4 (the tile
+ * stays in L1) through the layout's tile kernel, whose 8 rows are then
+ * scattered into y with the layer's bias. Each layout's job starts with a
+ * tile_job and supplies `call`. */
+typedef struct tile_job tile_job;
+struct tile_job {
+  const mq_linear *l;
+  float *y;
+  int n_tok, add_bias; /* add_bias 0: the caller applies per-token terms and the bias */
+  const mq_exec *ex;
+  /* out[i*8 + r] for tokens t0 + i (i < T <= 4) and the rows of tile t */
+  void (*call)(const tile_job *j, size_t t, int t0, int T, float out[32]);
+};
+
+static size_t n_tasks(const mq_linear *l) {
+  return (n_tiles(l->n_out) + TILES_PER_TASK - 1) / TILES_PER_TASK;
+}
+
+static void run_tiles(void *ctx, int begin, int end, int tid) {
+  (void)tid;
+  const tile_job *j = ctx;
+  const mq_linear *l = j->l;
+  size_t N = (size_t)l->n_out, t1 = (size_t)end * TILES_PER_TASK;
+  if (t1 > n_tiles(l->n_out)) t1 = n_tiles(l->n_out);
+  for (size_t t = (size_t)begin * TILES_PER_TASK; t < t1; t++)
+    for (int t0 = 0; t0 < j->n_tok; t0 += 4) {
+      int T = j->n_tok - t0 < 4 ? j->n_tok - t0 : 4;
+      float out[32];
+      j->call(j, t, t0, T, out);
+      for (int i = 0; i < T; i++)
+        for (size_t r = 0, n = t * 8; r < 8 && n < N; r++, n++)
+          j->y[(size_t)(t0 + i) * N + n] = out[i * 8 + r] + (j->add_bias && l->bias ? l->bias[n] : 0.0f);
+    }
+}
+
+static void run(const tile_job *j) {
+  const mq_linear *l = j->l;
+  mq_pool_for(mq_pool_if(j->ex->pool, (double)l->n_out * l->n_in * j->n_tok), (int)n_tasks(l),
+              run_tiles, (void *)j);
+}
+
 size_t mq_x8_code_bytes(int n_out, int n_in) { return n_tiles(n_out) * 4 * (size_t)n_in; }
 
 size_t mq_x8_scale_bytes(int n_out, int n_groups) {
   return n_tiles(n_out) * 8 * (size_t)n_groups * sizeof(float);
 }
 
-/* Byte and nibble of row r (in its tile), column k within a tile. */
-static inline size_t x8_byte(int r, int k, int *shift) {
-  int b = k / 32, i = k % 32;
-  *shift = i >= 16 ? 4 : 0;
-  return (size_t)b * 128 + (size_t)((i % 16) / 4) * 32 + (size_t)r * 4 + (size_t)(i % 4);
+unsigned mq_x8_code(const mq_linear *l, int n, int k) {
+  const uint8_t *tile = l->q.data + (size_t)(n / 8) * 4 * (size_t)l->n_in;
+  return mq_x8_nib(tile + (size_t)(k / 32) * 128, n % 8, k % 32);
 }
 
-unsigned mq_x8_code(const mq_linear *l, int n, int k) {
-  int sh;
-  size_t off = x8_byte(n % 8, k, &sh);
-  const uint8_t *tile = l->q.data + (size_t)(n / 8) * 4 * (size_t)l->n_in;
-  return (tile[off] >> sh) & 15;
+/* Row r's 32 codes c (column order, low 4 bits used) into a 4-bit block. */
+static void put_u4_block(uint8_t *blk, int r, const uint8_t c[32]) {
+  for (int i = 0; i < 16; i++) blk[mq_x8_nib_at(r, i)] = (uint8_t)((c[i] & 15) | (c[16 + i] & 15) << 4);
 }
 
 static void repack_groups(const float *src, float *dst, int N, int G) {
@@ -57,13 +95,12 @@ void mq_x8_repack(mq_linear *l, uint8_t *codes, float *scales, float *mins) {
   memset(codes, 0, mq_x8_code_bytes(N, K));
   for (int n = 0; n < N; n++) {
     const uint8_t *row = q->data + (size_t)n * row_bytes;
-    uint8_t *dst = codes + (size_t)(n / 8) * 4 * (size_t)K + (size_t)(n % 8) * 4;
+    uint8_t *dst = codes + (size_t)(n / 8) * 4 * (size_t)K;
     for (int b = 0; b < K / 32; b++, row += 16, dst += 128) {
       /* row: 16 bytes = columns 0..31 of the block, low nibble first */
       uint8_t c[32];
       for (int i = 0; i < 16; i++) c[2 * i] = row[i] & 15, c[2 * i + 1] = row[i] >> 4;
-      for (int ch = 0; ch < 4; ch++)
-        for (int j = 0; j < 4; j++) dst[32 * ch + j] = (uint8_t)(c[4 * ch + j] | c[16 + 4 * ch + j] << 4);
+      put_u4_block(dst, n % 8, c);
     }
   }
   repack_groups(q->scales, scales, N, q->n_groups);
@@ -75,52 +112,30 @@ void mq_x8_repack(mq_linear *l, uint8_t *codes, float *scales, float *mins) {
 }
 
 typedef struct {
-  const mq_linear *l;
+  tile_job base;
   const float *xg, *gsum;
   const int8_t *xq;
   const float *xd;
-  float *y;
-  int n_tok;
-  const mq_exec *ex;
 } x8_job;
 
-static void x8_tiles(void *ctx, int begin, int end, int tid) {
-  (void)tid;
-  const x8_job *j = ctx;
-  const mq_linear *l = j->l;
-  const mq_qint *q = &l->q;
-  const mq_kernels *k = j->ex->k;
-  int N = l->n_out, K = l->n_in, G = q->n_groups, gs = q->group_size;
-  size_t t1 = (size_t)end * TILES_PER_TASK;
-  if (t1 > n_tiles(N)) t1 = n_tiles(N);
-  for (size_t t = (size_t)begin * TILES_PER_TASK; t < t1; t++) {
-    const uint8_t *tile = q->data + t * 4 * (size_t)K;
-    const float *sc = q->scales + t * (size_t)G * 8;
-    const float *mn = q->mins ? q->mins + t * (size_t)G * 8 : NULL;
-    /* token groups of 4 reuse the tile from L1 */
-    for (int t0 = 0; t0 < j->n_tok; t0 += 4) {
-      int T = j->n_tok - t0 < 4 ? j->n_tok - t0 : 4;
-      const float *gs_t = mn ? j->gsum + (size_t)t0 * G : NULL;
-      float out[32];
-      if (j->xq)
-        k->x8_u4_q8(tile, sc, mn, K, gs, j->xq + (size_t)t0 * K, K, j->xd + (size_t)t0 * (K / 32),
-                    K / 32, gs_t, G, T, out);
-      else
-        k->x8_u4_f32(tile, sc, mn, K, gs, j->xg + (size_t)t0 * K, K, gs_t, G, T, out);
-      for (int i = 0; i < T; i++)
-        for (int r = 0; r < 8; r++) {
-          size_t n = t * 8 + (size_t)r;
-          if (n < (size_t)N) j->y[(size_t)(t0 + i) * N + n] = out[i * 8 + r] + (l->bias ? l->bias[n] : 0.0f);
-        }
-    }
-  }
+static void x8_call(const tile_job *b, size_t t, int t0, int T, float out[32]) {
+  const x8_job *j = (const x8_job *)b;
+  const mq_qint *q = &b->l->q;
+  int K = b->l->n_in, G = q->n_groups, gs = q->group_size;
+  const uint8_t *tile = q->data + t * 4 * (size_t)K;
+  const float *sc = q->scales + t * (size_t)G * 8, *mn = q->mins ? q->mins + t * (size_t)G * 8 : NULL;
+  const float *gs_t = mn ? j->gsum + (size_t)t0 * G : NULL;
+  if (j->xq)
+    b->ex->k->x8_u4_q8(tile, sc, mn, K, gs, j->xq + (size_t)t0 * K, K, j->xd + (size_t)t0 * (K / 32),
+                       K / 32, gs_t, G, T, out);
+  else
+    b->ex->k->x8_u4_f32(tile, sc, mn, K, gs, j->xg + (size_t)t0 * K, K, gs_t, G, T, out);
 }
 
 void mq_x8_forward(const mq_linear *l, const float *xg, const float *gsum, const int8_t *xq,
                    const float *xd, int n_tok, float *y, const mq_exec *ex) {
-  x8_job j = {l, xg, gsum, xq, xd, y, n_tok, ex};
-  size_t tasks = (n_tiles(l->n_out) + TILES_PER_TASK - 1) / TILES_PER_TASK;
-  mq_pool_for(mq_pool_if(ex->pool, (double)l->n_out * l->n_in * n_tok), (int)tasks, x8_tiles, &j);
+  x8_job j = {{l, y, n_tok, 1, ex, x8_call}, xg, gsum, xq, xd};
+  run(&j.base);
 }
 
 /* ---- activation-quantized 4-bit (W4A8, W4A4) ---- */
@@ -140,11 +155,12 @@ int mq_x8_aq_repack(mq_linear *l, uint8_t *codes, float *scales, float *mins) {
   memset(codes, 0, mq_x8_code_bytes(N, K));
   for (int n = 0; n < N; n++) {
     const int8_t *row = (const int8_t *)q->data + (size_t)n * K;
-    uint8_t *dst = codes + (size_t)(n / 8) * 4 * (size_t)K + (size_t)(n % 8) * 4;
-    for (int b = 0; b < K / 32; b++, row += 32, dst += 128)
-      for (int ch = 0; ch < 4; ch++)
-        for (int j = 0; j < 4; j++)
-          dst[32 * ch + j] = (uint8_t)((row[4 * ch + j] + 8) | (row[16 + 4 * ch + j] + 8) << 4);
+    uint8_t *dst = codes + (size_t)(n / 8) * 4 * (size_t)K;
+    for (int b = 0; b < K / 32; b++, row += 32, dst += 128) {
+      uint8_t c[32];
+      for (int i = 0; i < 32; i++) c[i] = (uint8_t)(row[i] + 8);
+      put_u4_block(dst, n % 8, c);
+    }
   }
   /* mins' = mins - 8 * scale */
   float *tmp = malloc(sizeof(float) * (size_t)N * (size_t)G);
@@ -169,50 +185,31 @@ static void init_ones(void) {
 }
 
 typedef struct {
-  const mq_linear *l;
-  const uint8_t *buf;
+  tile_job base;
+  const uint8_t *buf; /* per token: int8 codes, group sums at off_gsum */
   size_t stride, off_gsum;
-  float *y;
-  int n_tok;
-  const mq_exec *ex;
 } aq_job;
 
-static void aq_tiles(void *ctx, int begin, int end, int tid) {
-  (void)tid;
-  const aq_job *j = ctx;
-  const mq_linear *l = j->l;
-  const mq_qint *q = &l->q;
-  int N = l->n_out, K = l->n_in, G = q->n_groups;
-  size_t t1 = (size_t)end * TILES_PER_TASK;
-  if (t1 > n_tiles(N)) t1 = n_tiles(N);
-  for (size_t t = (size_t)begin * TILES_PER_TASK; t < t1; t++) {
-    const uint8_t *tile = q->data + t * (q->codes == MQ_CODES_S8 ? 8 : 4) * (size_t)K;
-    const float *sc = q->scales + t * (size_t)G * 8, *mn = q->mins ? q->mins + t * (size_t)G * 8 : NULL;
-    for (int t0 = 0; t0 < j->n_tok; t0 += 4) {
-      int T = j->n_tok - t0 < 4 ? j->n_tok - t0 : 4;
-      const uint8_t *b = j->buf + (size_t)t0 * j->stride;
-      float out[32];
-      /* block scales all 1: the per-token scale is applied by the caller */
-      if (q->codes == MQ_CODES_S8)
-        j->ex->k->x8_s8_q8(tile, sc, K, q->group_size, (const int8_t *)b, (int)j->stride, T, out);
-      else
-        j->ex->k->x8_u4_q8(tile, sc, mn, K, q->group_size, (const int8_t *)b, (int)j->stride, g_ones,
-                           0, (const float *)(b + j->off_gsum), (int)(j->stride / 4), T, out);
-      for (int i = 0; i < T; i++)
-        for (int r = 0; r < 8; r++) {
-          size_t n = t * 8 + (size_t)r;
-          if (n < (size_t)N) j->y[(size_t)(t0 + i) * N + n] = out[i * 8 + r];
-        }
-    }
-  }
+static void aq_call(const tile_job *b, size_t t, int t0, int T, float out[32]) {
+  const aq_job *j = (const aq_job *)b;
+  const mq_qint *q = &b->l->q;
+  int K = b->l->n_in, G = q->n_groups;
+  const uint8_t *tile = q->data + t * (q->codes == MQ_CODES_S8 ? 8 : 4) * (size_t)K;
+  const float *sc = q->scales + t * (size_t)G * 8, *mn = q->mins ? q->mins + t * (size_t)G * 8 : NULL;
+  const uint8_t *x = j->buf + (size_t)t0 * j->stride;
+  /* block scales all 1: the per-token scale is applied by the caller */
+  if (q->codes == MQ_CODES_S8)
+    b->ex->k->x8_s8_q8(tile, sc, K, q->group_size, (const int8_t *)x, (int)j->stride, T, out);
+  else
+    b->ex->k->x8_u4_q8(tile, sc, mn, K, q->group_size, (const int8_t *)x, (int)j->stride, g_ones, 0,
+                       (const float *)(x + j->off_gsum), (int)(j->stride / 4), T, out);
 }
 
 void mq_x8_aq_forward(const mq_linear *l, const uint8_t *buf, size_t stride, size_t off_gsum,
                       int n_tok, float *y, const mq_exec *ex) {
   pthread_once(&g_ones_once, init_ones);
-  aq_job j = {l, buf, stride, off_gsum, y, n_tok, ex};
-  size_t tasks = (n_tiles(l->n_out) + TILES_PER_TASK - 1) / TILES_PER_TASK;
-  mq_pool_for(mq_pool_if(ex->pool, (double)l->n_out * l->n_in * n_tok), (int)tasks, aq_tiles, &j);
+  aq_job j = {{l, y, n_tok, 0, ex, aq_call}, buf, stride, off_gsum};
+  run(&j.base);
 }
 
 /* ---- 8-bit weights, dynamic int8 activations (W8A8) ---- */
@@ -268,268 +265,152 @@ static size_t tile_block(uint32_t gtype, int *cols) {
                                       : MQ_X8_Q4_0_BLOCK;
 }
 
-size_t mq_x8_gguf_bytes_of(uint32_t gtype, int n_out, int n_in) {
+size_t mq_x8_gguf_bytes(uint32_t gtype, int n_out, int n_in) {
   int cols;
   size_t tb = tile_block(gtype, &cols);
   return n_tiles(n_out) * (size_t)(n_in / cols) * tb;
 }
 
-size_t mq_x8_gguf_bytes(int n_out, int n_in) {
-  return mq_x8_gguf_bytes_of(MQ_GGML_TYPE_Q4_0, n_out, n_in);
-}
-
-/* Q4_K's 6-bit scale and min of sub-block j (12 packed bytes s). */
-static void q4k_scale_min(int j, const uint8_t *s, int *sc, int *mn) {
-  if (j < 4) {
-    *sc = s[j] & 63, *mn = s[j + 4] & 63;
-  } else {
-    *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
-    *mn = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
-}
-
-/* Q4_K (144 bytes: d, dmin, 12 scale bytes, qs[128]) and Q5_K (176 bytes:
- * the same with qh[32] before qs): 64-column chunk c from qs[32c..32c+31],
- * low nibbles then high nibbles; Q5_K's fifth bit of sub-block j at bit j of
- * qh[column within the sub-block]. */
-static void repack_q45_k(mq_linear *l, uint8_t *dst) {
-  int five = l->gtype == MQ_GGML_TYPE_Q5_K;
-  int N = l->n_out, K = l->n_in, ns = K / 256, rb = five ? 176 : 144;
-  size_t tb = five ? MQ_X8_Q5_K_BLOCK : MQ_X8_Q4_K_BLOCK, sc_at = five ? 1280 : 1024;
+/* Q4_K, Q5_K, Q6_K super-blocks: the codes' low 4 bits in the 4-bit layout,
+ * Q5_K's fifth and Q6_K's two high bits in their planes, the scales (and
+ * mins) as bytes per row, the f16 d (and dmin); layouts in linear_x8.h. */
+static void repack_k(mq_linear *l, uint8_t *dst) {
+  uint32_t type = l->gtype;
+  int five = type == MQ_GGML_TYPE_Q5_K, six = type == MQ_GGML_TYPE_Q6_K, cols;
+  int N = l->n_out, ns = l->n_in / 256;
+  size_t rb = (size_t)mq_ggml_row_size(type, 256), tb = tile_block(type, &cols);
+  size_t sc_at = five ? 1280 : 1024; /* Q4_K / Q5_K scales, mins, d, dmin */
   for (int n = 0; n < N; n++) {
     const uint8_t *row = (const uint8_t *)l->w + (size_t)n * ns * rb;
     uint8_t *tile = dst + (size_t)(n / 8) * ns * tb;
     int r = n % 8;
     for (int sb = 0; sb < ns; sb++, row += rb) {
-      uint8_t *blk = tile + (size_t)sb * tb;
-      for (int j = 0; j < 8; j++) {
-        const uint8_t *qs = row + (five ? 48 : 16) + 32 * (j / 2);
-        int shift = 4 * (j % 2);
-        uint8_t c[32];
-        for (int i = 0; i < 32; i++)
-          c[i] = (uint8_t)(((qs[i] >> shift) & 15) | (five ? ((row[16 + i] >> j) & 1) << 4 : 0));
-        for (int ch = 0; ch < 4; ch++)
-          for (int i = 0; i < 4; i++) {
-            int a = 4 * ch + i, b = 16 + 4 * ch + i, at = 4 * r + i;
-            blk[128 * j + 32 * ch + at] = (uint8_t)((c[a] & 15) | (c[b] & 15) << 4);
-            if (five)
-              blk[1024 + 32 * j + at] |= (uint8_t)((c[a] >> 4) << ch | (c[b] >> 4) << (4 + ch));
-          }
-        int scv, mn;
-        q4k_scale_min(j, row + 4, &scv, &mn);
-        blk[sc_at + 8 * j + r] = (uint8_t)scv;
-        blk[sc_at + 64 + 8 * j + r] = (uint8_t)mn;
-      }
-      memcpy(blk + sc_at + 128 + 2 * r, row, 2);
-      memcpy(blk + sc_at + 144 + 2 * r, row + 2, 2);
-    }
-  }
-}
-
-/* Q6_K codes u (0..63) of one 256-column super-block, in column order. */
-static void q6k_codes(const uint8_t *b, uint8_t u[256]) {
-  for (int h = 0; h < 2; h++) {
-    const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
-    uint8_t *y = u + 128 * h;
-    for (int i = 0; i < 32; i++) {
-      y[i] = (uint8_t)((ql[i] & 0xF) | ((qh[i] >> 0) & 3) << 4);
-      y[i + 32] = (uint8_t)((ql[i + 32] & 0xF) | ((qh[i] >> 2) & 3) << 4);
-      y[i + 64] = (uint8_t)((ql[i] >> 4) | ((qh[i] >> 4) & 3) << 4);
-      y[i + 96] = (uint8_t)((ql[i + 32] >> 4) | ((qh[i] >> 6) & 3) << 4);
-    }
-  }
-}
-
-static void repack_q6_k(mq_linear *l, uint8_t *dst) {
-  int N = l->n_out, K = l->n_in, ns = K / 256;
-  for (int n = 0; n < N; n++) {
-    const uint8_t *row = (const uint8_t *)l->w + (size_t)n * ns * 210;
-    uint8_t *tile = dst + (size_t)(n / 8) * ns * MQ_X8_Q6_K_BLOCK;
-    int r = n % 8;
-    for (int sb = 0; sb < ns; sb++, row += 210) {
-      uint8_t *blk = tile + (size_t)sb * MQ_X8_Q6_K_BLOCK, u[256];
-      q6k_codes(row, u);
+      uint8_t *blk = tile + (size_t)sb * tb, u[256];
+      mq_gguf_k_codes(type, row, u);
       for (int j = 0; j < 8; j++) { /* 32-column block j */
         const uint8_t *c = u + 32 * j;
-        uint8_t *lo = blk + 128 * j, *hb = blk + 1024 + 64 * j;
-        for (int ch = 0; ch < 4; ch++)
-          for (int i = 0; i < 4; i++) {
-            int a = 4 * ch + i, b = 16 + 4 * ch + i, at = 4 * r + i;
-            lo[32 * ch + at] = (uint8_t)((c[a] & 15) | (c[b] & 15) << 4);
-            hb[at] |= (uint8_t)((c[a] >> 4) << (2 * ch));
-            hb[32 + at] |= (uint8_t)((c[b] >> 4) << (2 * ch));
+        put_u4_block(blk + 128 * j, r, c);
+        for (int i = 0; i < 16; i++) {
+          int at = 4 * r + i % 4, ch = i / 4;
+          if (five) blk[1024 + 32 * j + at] |= (uint8_t)((c[i] >> 4) << ch | (c[16 + i] >> 4) << (4 + ch));
+          if (six) {
+            blk[1024 + 64 * j + at] |= (uint8_t)((c[i] >> 4) << (2 * ch));
+            blk[1024 + 64 * j + 32 + at] |= (uint8_t)((c[16 + i] >> 4) << (2 * ch));
           }
+        }
+        if (!six) {
+          int scv, mn;
+          mq_gguf_scale_min_k4(j, row + 4, &scv, &mn);
+          blk[sc_at + 8 * j + r] = (uint8_t)scv;
+          blk[sc_at + 64 + 8 * j + r] = (uint8_t)mn;
+        }
       }
-      for (int s16 = 0; s16 < 16; s16++) blk[1536 + 8 * s16 + r] = row[192 + s16];
-      memcpy(blk + 1664 + 2 * r, row + 208, 2);
+      if (six) { /* Q6_K: ql, qh, 16 int8 scales, d */
+        for (int s16 = 0; s16 < 16; s16++) blk[1536 + 8 * s16 + r] = row[192 + s16];
+        memcpy(blk + 1664 + 2 * r, row + 208, 2);
+      } else { /* Q4_K / Q5_K: d, dmin first */
+        memcpy(blk + sc_at + 128 + 2 * r, row, 2);
+        memcpy(blk + sc_at + 144 + 2 * r, row + 2, 2);
+      }
     }
   }
-}
-
-/* Code u of row r, column k (0..255) of a Q6_Kx8 super-block. */
-static unsigned q6k_x8_code(const uint8_t *blk, int r, int k) {
-  int j = k / 32, i = k % 32, hi = i >= 16, ch = (i % 16) / 4, at = 4 * r + i % 4;
-  unsigned lo = (blk[128 * j + 32 * ch + at] >> (4 * hi)) & 15;
-  unsigned h2 = (blk[1024 + 64 * j + 32 * hi + at] >> (2 * ch)) & 3;
-  return lo | h2 << 4;
 }
 
 void mq_x8_gguf_repack(mq_linear *l, uint8_t *dst) {
-  memset(dst, 0, mq_x8_gguf_bytes_of(l->gtype, l->n_out, l->n_in));
-  if (l->gtype == MQ_GGML_TYPE_Q4_K || l->gtype == MQ_GGML_TYPE_Q5_K) {
-    repack_q45_k(l, dst);
-    l->w = dst;
-    l->q.x8 = 1;
-    return;
-  }
-  if (l->gtype == MQ_GGML_TYPE_Q6_K) {
-    repack_q6_k(l, dst);
-    l->w = dst;
-    l->q.x8 = 1;
-    return;
-  }
-  if (l->gtype == MQ_GGML_TYPE_Q8_0) { /* Q8_0: f16 d, 32 int8 */
-    int nb = l->n_in / 32;
-    for (int n = 0; n < l->n_out; n++)
+  int N = l->n_out, nb = l->n_in / 32;
+  memset(dst, 0, mq_x8_gguf_bytes(l->gtype, N, l->n_in));
+  if (l->gtype == MQ_GGML_TYPE_Q4_K || l->gtype == MQ_GGML_TYPE_Q5_K || l->gtype == MQ_GGML_TYPE_Q6_K) {
+    repack_k(l, dst);
+  } else if (l->gtype == MQ_GGML_TYPE_Q8_0) { /* Q8_0: f16 d, 32 int8 */
+    for (int n = 0; n < N; n++)
       for (int b = 0; b < nb; b++) {
         const uint8_t *src = (const uint8_t *)l->w + ((size_t)n * nb + b) * 34;
         uint8_t *blk = dst + ((size_t)(n / 8) * nb + b) * MQ_X8_Q8_0_BLOCK;
         put_s8_block(blk, n % 8, src + 2);
         memcpy(blk + 256 + 2 * (n % 8), src, 2);
       }
-    l->w = dst;
-    l->q.x8 = 1;
-    return;
-  }
-  int N = l->n_out, K = l->n_in, nb = K / 32;
-  memset(dst, 0, mq_x8_gguf_bytes(N, K));
-  for (int n = 0; n < N; n++) {
-    const uint8_t *row = (const uint8_t *)l->w + (size_t)n * nb * 18;
-    uint8_t *tile = dst + (size_t)(n / 8) * nb * MQ_X8_Q4_0_BLOCK;
-    int r = n % 8;
-    for (int b = 0; b < nb; b++, row += 18) {
-      /* Q4_0: f16 d, then byte i holds column i (low nibble) and i + 16 */
-      uint8_t *blk = tile + (size_t)b * MQ_X8_Q4_0_BLOCK;
-      for (int ch = 0; ch < 4; ch++)
-        for (int j = 0; j < 4; j++) blk[32 * ch + 4 * r + j] = row[2 + 4 * ch + j];
-      memcpy(blk + 128 + 2 * r, row, 2);
-    }
+  } else { /* Q4_0: f16 d, then byte i holds column i (low nibble) and i + 16, as the layout */
+    for (int n = 0; n < N; n++)
+      for (int b = 0; b < nb; b++) {
+        const uint8_t *src = (const uint8_t *)l->w + ((size_t)n * nb + b) * 18;
+        uint8_t *blk = dst + ((size_t)(n / 8) * nb + b) * MQ_X8_Q4_0_BLOCK;
+        for (int i = 0; i < 16; i++) blk[mq_x8_nib_at(n % 8, i)] = src[2 + i];
+        memcpy(blk + 128 + 2 * (n % 8), src, 2);
+      }
   }
   l->w = dst;
   l->q.x8 = 1;
 }
 
 void mq_x8_gguf_dequant_row(const mq_linear *l, int n, float *dst) {
-  int r = n % 8;
-  if (l->gtype == MQ_GGML_TYPE_Q6_K) {
-    int ns = l->n_in / 256;
-    const uint8_t *tile = (const uint8_t *)l->w + (size_t)(n / 8) * ns * MQ_X8_Q6_K_BLOCK;
-    for (int sb = 0; sb < ns; sb++) {
-      const uint8_t *blk = tile + (size_t)sb * MQ_X8_Q6_K_BLOCK;
-      uint16_t h;
-      memcpy(&h, blk + 1664 + 2 * r, 2);
-      float d = mq_f16_to_f32(h);
-      for (int k = 0; k < 256; k++) /* as llama.cpp: d * sc * (u - 32) */
-        dst[256 * sb + k] = d * (float)(int8_t)blk[1536 + 8 * (k / 16) + r] *
-                            (float)((int)q6k_x8_code(blk, r, k) - 32);
-    }
-    return;
-  }
-  if (l->gtype == MQ_GGML_TYPE_Q4_K || l->gtype == MQ_GGML_TYPE_Q5_K) {
-    int five = l->gtype == MQ_GGML_TYPE_Q5_K, ns = l->n_in / 256;
-    size_t tb = five ? MQ_X8_Q5_K_BLOCK : MQ_X8_Q4_K_BLOCK, sc_at = five ? 1280 : 1024;
-    const uint8_t *tile = (const uint8_t *)l->w + (size_t)(n / 8) * ns * tb;
-    for (int sb = 0; sb < ns; sb++) {
-      const uint8_t *blk = tile + (size_t)sb * tb;
-      uint16_t hd, hm;
-      memcpy(&hd, blk + sc_at + 128 + 2 * r, 2);
-      memcpy(&hm, blk + sc_at + 144 + 2 * r, 2);
-      float d = mq_f16_to_f32(hd), dmin = mq_f16_to_f32(hm);
-      for (int j = 0; j < 8; j++) {
-        /* as llama.cpp dequantizes: d * sc * q - dmin * m */
-        float d1 = d * (float)blk[sc_at + 8 * j + r], m1 = dmin * (float)blk[sc_at + 64 + 8 * j + r];
-        for (int i = 0; i < 16; i++) {
-          int at = 32 * (i / 4) + 4 * r + i % 4;
-          uint8_t byte = blk[128 * j + at], h = five ? blk[1024 + 32 * j + 4 * r + i % 4] : 0;
-          int lo = (byte & 15) | ((h >> (i / 4)) & 1) << 4, hi = (byte >> 4) | ((h >> (4 + i / 4)) & 1) << 4;
-          dst[256 * sb + 32 * j + i] = d1 * (float)lo - m1;
-          dst[256 * sb + 32 * j + 16 + i] = d1 * (float)hi - m1;
-        }
+  int r = n % 8, cols;
+  size_t tb = tile_block(l->gtype, &cols);
+  int nblk = l->n_in / cols;
+  const uint8_t *tile = (const uint8_t *)l->w + (size_t)(n / 8) * (size_t)nblk * tb;
+  for (int b = 0; b < nblk; b++) {
+    const uint8_t *blk = tile + (size_t)b * tb;
+    float *y = dst + (size_t)b * cols;
+    uint16_t h[2];
+    switch (l->gtype) { /* as llama.cpp dequantizes each type */
+    case MQ_GGML_TYPE_Q6_K: /* d * sc * (u - 32) */
+      memcpy(h, blk + 1664 + 2 * r, 2);
+      for (int k = 0; k < 256; k++)
+        y[k] = mq_f16_to_f32(h[0]) * (float)(int8_t)blk[1536 + 8 * (k / 16) + r] *
+               (float)((int)mq_x8_q6k_code(blk, r, k) - 32);
+      break;
+    case MQ_GGML_TYPE_Q4_K:
+    case MQ_GGML_TYPE_Q5_K: { /* d * sc * u - dmin * m per 32 columns */
+      int five = l->gtype == MQ_GGML_TYPE_Q5_K;
+      size_t sc_at = five ? 1280 : 1024;
+      memcpy(h, blk + sc_at + 128 + 2 * r, 2);
+      memcpy(h + 1, blk + sc_at + 144 + 2 * r, 2);
+      for (int k = 0; k < 256; k++) {
+        float d1 = mq_f16_to_f32(h[0]) * (float)blk[sc_at + 8 * (k / 32) + r];
+        float m1 = mq_f16_to_f32(h[1]) * (float)blk[sc_at + 64 + 8 * (k / 32) + r];
+        unsigned u = five ? mq_x8_q5k_code(blk, r, k) : mq_x8_nib(blk + 128 * (k / 32), r, k % 32);
+        y[k] = d1 * (float)u - m1;
       }
+      break;
     }
-    return;
-  }
-  int nb = l->n_in / 32;
-  if (l->gtype == MQ_GGML_TYPE_Q8_0) {
-    const uint8_t *tile = (const uint8_t *)l->w + (size_t)(n / 8) * nb * MQ_X8_Q8_0_BLOCK;
-    for (int b = 0; b < nb; b++) {
-      const uint8_t *blk = tile + (size_t)b * MQ_X8_Q8_0_BLOCK;
-      uint16_t h;
-      memcpy(&h, blk + 256 + 2 * r, 2);
-      float d = mq_f16_to_f32(h);
-      for (int k = 0; k < 32; k++) dst[32 * b + k] = (float)(int8_t)blk[32 * (k / 4) + 4 * r + k % 4] * d;
-    }
-    return;
-  }
-  const uint8_t *tile = (const uint8_t *)l->w + (size_t)(n / 8) * nb * MQ_X8_Q4_0_BLOCK;
-  for (int b = 0; b < nb; b++) {
-    const uint8_t *blk = tile + (size_t)b * MQ_X8_Q4_0_BLOCK;
-    uint16_t h;
-    memcpy(&h, blk + 128 + 2 * r, 2);
-    float d = mq_f16_to_f32(h);
-    for (int i = 0; i < 16; i++) {
-      uint8_t byte = blk[32 * (i / 4) + 4 * r + i % 4];
-      dst[32 * b + i] = (float)((int)(byte & 15) - 8) * d;
-      dst[32 * b + 16 + i] = (float)((int)(byte >> 4) - 8) * d;
+    case MQ_GGML_TYPE_Q8_0: /* d * q */
+      memcpy(h, blk + 256 + 2 * r, 2);
+      for (int k = 0; k < 32; k++) y[k] = (float)(int8_t)blk[32 * (k / 4) + 4 * r + k % 4] * mq_f16_to_f32(h[0]);
+      break;
+    default: /* Q4_0: (u - 8) * d */
+      memcpy(h, blk + 128 + 2 * r, 2);
+      for (int k = 0; k < 32; k++) y[k] = (float)((int)mq_x8_nib(blk, r, k) - 8) * mq_f16_to_f32(h[0]);
     }
   }
 }
 
 typedef struct {
-  const mq_linear *l;
-  const uint8_t *act;
+  tile_job base;
+  const uint8_t *act; /* per token (stride bytes): the type's activation blocks */
   size_t stride;
-  const int32_t *bsum;
-  float *y;
-  int n_tok;
-  const mq_exec *ex;
+  const int32_t *bsum; /* Q4_0: the blocks' code sums */
 } gguf_x8_job;
 
-static void gguf_x8_tiles(void *ctx, int begin, int end, int tid) {
-  (void)tid;
-  const gguf_x8_job *j = ctx;
-  const mq_linear *l = j->l;
-  int N = l->n_out, K = l->n_in, nb = K / 32, cols;
-  size_t block_bytes = tile_block(l->gtype, &cols);
-  size_t tile_bytes = (size_t)(K / cols) * block_bytes;
-  int q4k = l->gtype == MQ_GGML_TYPE_Q4_K;
-  size_t t1 = (size_t)end * TILES_PER_TASK;
-  if (t1 > n_tiles(N)) t1 = n_tiles(N);
-  for (size_t t = (size_t)begin * TILES_PER_TASK; t < t1; t++) {
-    const uint8_t *tile = (const uint8_t *)l->w + t * tile_bytes;
-    for (int t0 = 0; t0 < j->n_tok; t0 += 4) {
-      int T = j->n_tok - t0 < 4 ? j->n_tok - t0 : 4;
-      float out[32];
-      const uint8_t *act = j->act + (size_t)t0 * j->stride;
-      if (q4k) j->ex->k->x8_q4_k(tile, K, act, j->stride, NULL, 0, T, out);
-      else if (l->gtype == MQ_GGML_TYPE_Q5_K) j->ex->k->x8_q5_k(tile, K, act, j->stride, NULL, 0, T, out);
-      else if (l->gtype == MQ_GGML_TYPE_Q6_K) j->ex->k->x8_q6_k(tile, K, act, j->stride, NULL, 0, T, out);
-      else if (l->gtype == MQ_GGML_TYPE_Q8_0) j->ex->k->x8_q8_0(tile, K, act, j->stride, NULL, 0, T, out);
-      else j->ex->k->x8_q4_0(tile, K, act, j->stride, j->bsum + (size_t)t0 * nb, nb, T, out);
-      for (int i = 0; i < T; i++)
-        for (int r = 0; r < 8; r++) {
-          size_t n = t * 8 + (size_t)r;
-          if (n < (size_t)N) j->y[(size_t)(t0 + i) * N + n] = out[i * 8 + r] + (l->bias ? l->bias[n] : 0.0f);
-        }
-    }
+static void gguf_call(const tile_job *b, size_t t, int t0, int T, float out[32]) {
+  const gguf_x8_job *j = (const gguf_x8_job *)b;
+  const mq_linear *l = b->l;
+  const mq_kernels *k = b->ex->k;
+  int K = l->n_in, cols;
+  size_t tb = tile_block(l->gtype, &cols);
+  const uint8_t *tile = (const uint8_t *)l->w + t * (size_t)(K / cols) * tb;
+  const uint8_t *act = j->act + (size_t)t0 * j->stride;
+  switch (l->gtype) {
+  case MQ_GGML_TYPE_Q4_K: k->x8_q4_k(tile, K, act, j->stride, NULL, 0, T, out); break;
+  case MQ_GGML_TYPE_Q5_K: k->x8_q5_k(tile, K, act, j->stride, NULL, 0, T, out); break;
+  case MQ_GGML_TYPE_Q6_K: k->x8_q6_k(tile, K, act, j->stride, NULL, 0, T, out); break;
+  case MQ_GGML_TYPE_Q8_0: k->x8_q8_0(tile, K, act, j->stride, NULL, 0, T, out); break;
+  default: k->x8_q4_0(tile, K, act, j->stride, j->bsum + (size_t)t0 * (K / 32), K / 32, T, out);
   }
 }
 
 void mq_x8_gguf_forward(const mq_linear *l, const uint8_t *act, size_t stride, const int32_t *bsum,
                         int n_tok, float *y, const mq_exec *ex) {
-  gguf_x8_job j = {l, act, stride, bsum, y, n_tok, ex};
-  size_t tasks = (n_tiles(l->n_out) + TILES_PER_TASK - 1) / TILES_PER_TASK;
-  mq_pool_for(mq_pool_if(ex->pool, (double)l->n_out * l->n_in * n_tok), (int)tasks, gguf_x8_tiles, &j);
+  gguf_x8_job j = {{l, y, n_tok, 1, ex, gguf_call}, act, stride, bsum};
+  run(&j.base);
 }
 
 /* ---- several x8 layers reading one input (q/k/v, gate/up) ---- */
@@ -539,8 +420,7 @@ void mq_x8_gguf_forward(const mq_linear *l, const uint8_t *act, size_t stride, c
 typedef struct {
   int n;
   int first[MULTI_MAX + 1]; /* pool task where layer i's tiles start */
-  void (*fn)(void *, int, int, int);
-  void *jobs[MULTI_MAX];
+  tile_job *jobs[MULTI_MAX];
 } multi_job;
 
 static void multi_tasks(void *ctx, int begin, int end, int tid) {
@@ -548,7 +428,7 @@ static void multi_tasks(void *ctx, int begin, int end, int tid) {
   for (int i = 0; i < m->n; i++) {
     int b = begin > m->first[i] ? begin : m->first[i];
     int e = end < m->first[i + 1] ? end : m->first[i + 1];
-    if (b < e) m->fn(m->jobs[i], b - m->first[i], e - m->first[i], tid);
+    if (b < e) run_tiles(m->jobs[i], b - m->first[i], e - m->first[i], tid);
   }
 }
 
@@ -573,7 +453,7 @@ int mq_x8_forward_multi(const mq_linear *const *ls, int n, const float *x, int n
                         float *const *ys, const mq_exec *ex) {
   if (!multi_ok(ls, n, ex)) return 0;
   int K = ls[0]->n_in;
-  multi_job m = {.n = n, .fn = ls[0]->kind == MQ_W_INT ? x8_tiles : gguf_x8_tiles};
+  multi_job m = {.n = n};
   x8_job ij[MULTI_MAX];
   gguf_x8_job gj[MULTI_MAX];
   double macs = 0;
@@ -592,8 +472,8 @@ int mq_x8_forward_multi(const mq_linear *const *ls, int n, const float *x, int n
       mq_quantize_q8_32(x + (size_t)t * K, K, xq + (size_t)t * K, xd + (size_t)t * (K / 32));
     }
     for (int i = 0; i < n; i++) {
-      ij[i] = (x8_job){ls[i], x, gsum, xq, xd, ys[i], n_tok, ex};
-      m.jobs[i] = &ij[i];
+      ij[i] = (x8_job){{ls[i], ys[i], n_tok, 1, ex, x8_call}, x, gsum, xq, xd};
+      m.jobs[i] = &ij[i].base;
     }
   } else { /* the activation blocks of the first layer's type (Q4_0 first: its block sums) */
     const mq_linear *prep = ls[0];
@@ -602,13 +482,14 @@ int mq_x8_forward_multi(const mq_linear *const *ls, int n, const float *x, int n
     const int32_t *bsum;
     size_t stride = mq_linear_gguf_prepare(prep, x, n_tok, ex, &bsum);
     for (int i = 0; i < n; i++) {
-      gj[i] = (gguf_x8_job){ls[i], (const uint8_t *)ex->gather, stride, bsum, ys[i], n_tok, ex};
-      m.jobs[i] = &gj[i];
+      gj[i] = (gguf_x8_job){{ls[i], ys[i], n_tok, 1, ex, gguf_call}, (const uint8_t *)ex->gather,
+                            stride, bsum};
+      m.jobs[i] = &gj[i].base;
     }
   }
   m.first[0] = 0;
   for (int i = 0; i < n; i++) {
-    m.first[i + 1] = m.first[i] + (int)((n_tiles(ls[i]->n_out) + TILES_PER_TASK - 1) / TILES_PER_TASK);
+    m.first[i + 1] = m.first[i] + (int)n_tasks(ls[i]);
     macs += (double)ls[i]->n_out * K * n_tok;
   }
   mq_pool_for(mq_pool_if(ex->pool, macs), m.first[n], multi_tasks, &m);

@@ -33,6 +33,14 @@ void mq_x8_repack(mq_linear *l, uint8_t *codes, float *scales, float *mins);
 
 /* Code of row n, column k of an x8 layer. */
 unsigned mq_x8_code(const mq_linear *l, int n, int k);
+
+/* Offset, in a 128-byte block of the 4-bit layout, of the byte holding row
+ * r (0..7), column i (0..31): its low nibble for i < 16, its high nibble for
+ * column i + 16. */
+static inline int mq_x8_nib_at(int r, int i) { return 32 * ((i % 16) / 4) + 4 * r + i % 4; }
+static inline unsigned mq_x8_nib(const uint8_t *blk, int r, int i) {
+  return (blk[mq_x8_nib_at(r, i % 16)] >> (i >= 16 ? 4 : 0)) & 15;
+}
 /* Scale (or min) of row n, group g, in an x8 [N/8][G][8] array. */
 static inline float mq_x8_at(const float *a, int n_groups, int n, int g) {
   return a[((size_t)(n / 8) * n_groups + g) * 8 + n % 8];
@@ -88,6 +96,12 @@ int mq_x8_forward_multi(const mq_linear *const *ls, int n, const float *x, int n
  * of its high nibble — then scales (64), mins (64), d (16), dmin (16):
  * 1440 bytes for 8 x 176. */
 #define MQ_X8_Q5_K_BLOCK 1440
+/* Code (0..31) of row r, column k (0..255) of a Q5_Kx8 super-block sb. */
+static inline unsigned mq_x8_q5k_code(const uint8_t *sb, int r, int k) {
+  int j = k / 32, i = k % 32;
+  unsigned hb = sb[1024 + 32 * j + 4 * r + i % 4];
+  return mq_x8_nib(sb + 128 * j, r, i) | ((hb >> ((i % 16) / 4 + 4 * (i >= 16))) & 1) << 4;
+}
 /* GGUF Q6_K as "Q6_Kx8": per tile and super-block, the low 4 bits of the
  * 6-bit codes u (value (u - 32) * d * sc) as 8 x 128 bytes in the nibble
  * layout above; per 32-column block 64 bytes of high 2 bits — byte i of the
@@ -95,12 +109,17 @@ int mq_x8_forward_multi(const mq_linear *const *ls, int n, const float *x, int n
  * i of chunk c, the second 32 those of the high nibbles; the int8 scales
  * [16 columns sub-block][row] (128); the rows' f16 d (16): 1680 = 8 x 210. */
 #define MQ_X8_Q6_K_BLOCK 1680
+/* Code (0..63) of row r, column k (0..255) of a Q6_Kx8 super-block sb. */
+static inline unsigned mq_x8_q6k_code(const uint8_t *sb, int r, int k) {
+  int j = k / 32, i = k % 32;
+  unsigned hb = sb[1024 + 64 * j + 32 * (i >= 16) + 4 * r + i % 4];
+  return mq_x8_nib(sb + 128 * j, r, i) | ((hb >> (2 * ((i % 16) / 4))) & 3) << 4;
+}
 /* GGUF Q8_0 as "Q8_0x8": per tile and block, the 256 code bytes of the S8
  * layout above, then the rows' f16 d (16): 272 bytes for 8 x 34. */
 #define MQ_X8_Q8_0_BLOCK 272
 int mq_x8_gguf_eligible(const mq_linear *l);
-size_t mq_x8_gguf_bytes(int n_out, int n_in); /* Q4_0x8 */
-size_t mq_x8_gguf_bytes_of(uint32_t gtype, int n_out, int n_in);
+size_t mq_x8_gguf_bytes(uint32_t gtype, int n_out, int n_in);
 void mq_x8_gguf_repack(mq_linear *l, uint8_t *dst);
 void mq_x8_gguf_dequant_row(const mq_linear *l, int n, float *dst);
 /* y = W x + b for n_tok tokens whose activation blocks (Q8_0; Q8_K for

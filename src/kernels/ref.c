@@ -4,6 +4,7 @@
 
 #include "core/numconv.h"
 #include "kernels/kernels.h"
+#include "kernels/linear_x8.h"
 
 static float dot_f32_ref(const float *a, const float *b, int n) {
   double s = 0; /* double accumulation: the oracle should be the most exact */
@@ -82,8 +83,7 @@ static void dot4_u4_q8_ref(const uint8_t *c, const int8_t *q, int qs, const floa
 
 /* Code of row r (0..7), column k of an x8 tile (layout in linear_x8.h). */
 static inline unsigned x8_code(const uint8_t *tile, int r, int k) {
-  int b = k / 32, i = k % 32, hi = i >= 16, c = (i % 16) / 4;
-  return (tile[(size_t)b * 128 + c * 32 + r * 4 + i % 4] >> (4 * hi)) & 15;
+  return mq_x8_nib(tile + (size_t)(k / 32) * 128, r, k % 32);
 }
 
 static void x8_u4_q8_ref(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
@@ -155,10 +155,8 @@ static void x8_q45_k_ref(const uint8_t *tile, int K, const uint8_t *act, size_t 
         for (int j = 0; j < 8; j++) {
           int32_t isum = 0;
           for (int k = 0; k < 32; k++) {
-            int u = (int)x8_code(blk + 128 * j, r, k);
-            if (five) /* the fifth bit: byte 4r + k%4, bit (k%16)/4 (+4 for the high nibbles) */
-              u |= ((blk[1024 + 32 * j + 4 * r + k % 4] >> ((k % 16) / 4 + 4 * (k >= 16))) & 1) << 4;
-            isum += u * (int8_t)a[4 + 32 * j + k];
+            unsigned u = five ? mq_x8_q5k_code(blk, r, 32 * j + k) : x8_code(blk + 128 * j, r, k);
+            isum += (int32_t)u * (int8_t)a[4 + 32 * j + k];
           }
           int16_t b0, b1;
           memcpy(&b0, a + 260 + 4 * j, 2);
@@ -250,12 +248,8 @@ static void x8_q6_k_ref(const uint8_t *tile, int K, const uint8_t *act, size_t a
         int32_t isum = 0;
         for (int s16 = 0; s16 < 16; s16++) {
           int32_t ss = 0;
-          for (int k = 16 * s16; k < 16 * s16 + 16; k++) {
-            int j = k / 32, i = k % 32, hi = i >= 16, ch = (i % 16) / 4, at = 4 * r + i % 4;
-            int u = ((blk[128 * j + 32 * ch + at] >> (4 * hi)) & 15) |
-                    ((blk[1024 + 64 * j + 32 * hi + at] >> (2 * ch)) & 3) << 4;
-            ss += (u - 32) * (int8_t)a[4 + k];
-          }
+          for (int k = 16 * s16; k < 16 * s16 + 16; k++)
+            ss += ((int)mq_x8_q6k_code(blk, r, k) - 32) * (int8_t)a[4 + k];
           isum += ss * (int8_t)blk[1536 + 8 * s16 + r];
         }
         float dx;

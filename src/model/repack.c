@@ -85,7 +85,7 @@ static int worth_it(const mq_linear *l) {
 int mq_model_repack(struct mq_model *m, mq_linear *l, mq_err *err) {
   if (m->no_repack || !worth_it(l)) return MQ_OK;
   if (mq_x8_gguf_eligible(l)) {
-    uint8_t *dst = mq_model_alloc(m, mq_x8_gguf_bytes_of(l->gtype, l->n_out, l->n_in));
+    uint8_t *dst = mq_model_alloc(m, mq_x8_gguf_bytes(l->gtype, l->n_out, l->n_in));
     if (!dst)
       return mq_errf(err, MQ_ERR_NOMEM, "out of memory repacking a %d x %d layer", l->n_out, l->n_in);
     const void *old = l->w;

@@ -128,7 +128,7 @@ static void scales_q3k(const uint8_t *b, int sc[16]) {
 }
 
 /* Q4_K / Q5_K 6-bit scale and min of sub-block j (get_scale_min_k4). */
-static void scale_min_k4(int j, const uint8_t *s, int *sc, int *mn) {
+void mq_gguf_scale_min_k4(int j, const uint8_t *s, int *sc, int *mn) {
   if (j < 4) {
     *sc = s[j] & 63;
     *mn = s[j + 4] & 63;
@@ -171,6 +171,14 @@ static void unpack_q6k(const uint8_t *b, int q[QKK]) {
       y[l + 96] = ((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4) - 32;
     }
   }
+}
+
+void mq_gguf_k_codes(uint32_t type, const uint8_t *block, uint8_t u[256]) {
+  int q[QKK], off = 0;
+  if (type == MQ_GGML_TYPE_Q4_K) unpack_q4k(block + 16, q);
+  else if (type == MQ_GGML_TYPE_Q5_K) unpack_q5k(block, q);
+  else unpack_q6k(block, q), off = 32; /* unpack_q6k subtracts the 32 */
+  for (int i = 0; i < QKK; i++) u[i] = (uint8_t)(q[i] + off);
 }
 
 /* IQ4_XS 6-bit scale of sub-block ib (0..7), minus 32. */
@@ -253,7 +261,7 @@ static void dq_q45_k(const uint8_t *b, const int q[QKK], float *y) {
   float d = rd_f16(b), dmin = rd_f16(b + 2);
   for (int s = 0; s < 8; s++) {
     int sc, mn;
-    scale_min_k4(s, b + 4, &sc, &mn);
+    mq_gguf_scale_min_k4(s, b + 4, &sc, &mn);
     float d1 = d * (float)sc, m1 = dmin * (float)mn;
     for (int l = 0; l < 32; l++) y[32 * s + l] = d1 * (float)q[32 * s + l] - m1;
   }
@@ -419,7 +427,7 @@ static float dot_lanes(int64_t nb, const uint8_t *x, const uint8_t *y, uint32_t 
       else
         unpack_q5k(x, q);
       int mn[8], sumi = 0;
-      for (int s = 0; s < 8; s++) scale_min_k4(s, x + 4, &sc[s], &mn[s]);
+      for (int s = 0; s < 8; s++) mq_gguf_scale_min_k4(s, x + 4, &sc[s], &mn[s]);
       for (int j = 0; j < 16; j++) sumi += Q8K_BSUM(y, j) * mn[j / 2];
       per = 32;
       dx = rd_f16(x);

@@ -57,6 +57,13 @@ int mq_gguf_quantize_act(uint32_t type, const float *x, void *dst, int64_t n);
  * (mq_ggml_type_supported) and n a multiple of its block size. */
 float mq_gguf_vec_dot(uint32_t type, int64_t n, const void *w_row, const void *act);
 
+/* Q4_K / Q5_K 6-bit scale and min of sub-block j (0..7) from the 12 packed
+ * scale bytes s (get_scale_min_k4). */
+void mq_gguf_scale_min_k4(int j, const uint8_t *s, int *sc, int *mn);
+/* The unsigned codes of one Q4_K (0..15), Q5_K (0..31) or Q6_K (0..63)
+ * super-block, in column order (Q6_K's value is code - 32). */
+void mq_gguf_k_codes(uint32_t type, const uint8_t *block, uint8_t u[256]);
+
 /* The IQ4_NL / IQ4_XS codebook (kvalues_iq4nl). */
 extern const int8_t mq_iq4nl_values[16];
 
