@@ -36,22 +36,6 @@ static int g_cases, g_gaps, g_seq;
 
 /* ---- files ---------------------------------------------------------------- */
 
-static void rm_tree(const char *dir) {
-  DIR *d = opendir(dir);
-  if (!d) return;
-  struct dirent *de;
-  char p[1200];
-  while ((de = readdir(d))) {
-    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-    snprintf(p, sizeof p, "%.900s/%s", dir, de->d_name);
-    struct stat st;
-    if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) rm_tree(p);
-    else unlink(p);
-  }
-  closedir(d);
-  rmdir(dir);
-}
-
 static void write_bytes(const char *path, const void *data, size_t n) {
   FILE *f = fopen(path, "wb");
   CHECK_MSG(f != NULL, "cannot create %s", path);
@@ -130,7 +114,7 @@ static void expect_fail(const char *label, const char *dir, int code, ...) {
       CHECK_MSG(strstr(err.msg, needle) != NULL, "%s: '%s' not in: %s", label, needle, err.msg);
     va_end(ap);
   }
-  rm_tree(dir);
+  mqt_rm_tree(dir);
 }
 
 /* Loading must not crash; failing is fine (but must say why). For sweeps
@@ -163,7 +147,7 @@ static void known_gap(const char *label, const char *dir) {
     g_cases++; /* fixed since: it is a case like the others now */
     printf("gap fixed: %s: %s\n", label, err.msg);
   }
-  rm_tree(dir);
+  mqt_rm_tree(dir);
 }
 
 /* ---- safetensors surgery -------------------------------------------------- */
@@ -526,7 +510,7 @@ static void test_flips(void) {
       loaded += expect_no_crash(label, dst);
       tried++;
     }
-    rm_tree(dst);
+    mqt_rm_tree(dst);
     free(buf);
     g_cases++;
     printf("sweep %s: %d header bytes flipped, %d still load, no crash\n", k_base_name[sweep[s]],
@@ -935,7 +919,7 @@ static void test_qconfig(void) {
     CHECK_MSG(rc == MQ_ERR_ARG && m == NULL && strstr(err.msg, "gptq") && strstr(err.msg, "awq"),
               "override awq on gptq: rc %d: %s", rc, err.msg);
     if (m) mq_model_free(m);
-    rm_tree(d);
+    mqt_rm_tree(d);
   }
   /* desc_act / g_idx */
   variant(g_base[B_GPTQ], d, sizeof d);
@@ -1151,11 +1135,11 @@ static void test_shards(void) {
 
 int main(void) {
   snprintf(g_root, sizeof g_root, "%s/corrupt-%d", MQ_BUILD_DIR, (int)getpid());
-  rm_tree(g_root);
+  mqt_rm_tree(g_root);
   CHECK(mkdir(g_root, 0700) == 0);
   make_bases();
   if (mqt_fail) {
-    rm_tree(g_root);
+    mqt_rm_tree(g_root);
     return mqt_report("test_corrupt (setup)");
   }
   int before = g_cases;
@@ -1177,6 +1161,6 @@ int main(void) {
   printf("sharded: %d cases\n", g_cases - before);
   printf("test_corrupt: %d corrupted-checkpoint cases over %d valid checkpoints, %d known gaps\n",
          g_cases, N_BASE, g_gaps);
-  rm_tree(g_root);
+  mqt_rm_tree(g_root);
   return mqt_report("test_corrupt");
 }

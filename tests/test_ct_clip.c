@@ -146,8 +146,6 @@ int main(void) {
     CHECK_MSG(dw > 10 * dc && dw > 0.05 * mag, "a wrong bias changed nothing (%g)", dw);
   }
   free(lb), free(lc), free(lw);
-  char cmd[700];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-  CHECK(system(cmd) == 0);
+  mqt_rm_tree(tmp);
   return mqt_report("ct_clip");
 }

@@ -48,23 +48,6 @@
 
 static char g_tmp[256];
 
-static void rm_tree(const char *dir) {
-  DIR *d = opendir(dir);
-  struct dirent *de;
-  char p[512];
-  struct stat st;
-  while (d && (de = readdir(d))) {
-    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-    snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-    if (!lstat(p, &st) && S_ISDIR(st.st_mode))
-      rm_tree(p);
-    else
-      unlink(p);
-  }
-  if (d) closedir(d);
-  rmdir(dir);
-}
-
 static int copy_file(const char *from, const char *to) {
   size_t n;
   void *b = mqt_read(from, &n);
@@ -511,7 +494,7 @@ static void test_model(const char *src, const char *label, const int32_t *tok, i
              mx);
     }
     free(a), free(b);
-    rm_tree(ref);
+    mqt_rm_tree(ref);
     if (fi) unlink(dst);
   }
 }
@@ -826,6 +809,6 @@ int main(void) {
   test_stories();
   test_vocab_fixtures();
   test_refusals();
-  rm_tree(g_tmp);
+  mqt_rm_tree(g_tmp);
   return mqt_report("test_gguf_write");
 }

@@ -30,12 +30,6 @@ static float *logits_of(const char *dir, mq_err *err) {
   return out;
 }
 
-static void rm_rf(const char *d) {
-  char cmd[700];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
-  if (system(cmd) != 0) fprintf(stderr, "cleanup of %s failed\n", d);
-}
-
 /* Quantize src with o, check schemes (want_scheme for every decoder linear
  * unless NULL) and logits vs the dequantized float model. */
 static void roundtrip(const char *src_name, mq_quantize_opts o, const char *want_scheme,
@@ -54,7 +48,7 @@ static void roundtrip(const char *src_name, mq_quantize_opts o, const char *want
   mq_model *m;
   if (mq_model_load(q, NULL, &m, &err) != MQ_OK) {
     CHECK_MSG(0, "%s: load: %s", label, err.msg);
-    rm_rf(q);
+    mqt_rm_tree(q);
     return;
   }
   int n_quant = 0;
@@ -78,8 +72,8 @@ static void roundtrip(const char *src_name, mq_quantize_opts o, const char *want
   }
   free(lq);
   free(lf);
-  rm_rf(q);
-  rm_rf(f);
+  mqt_rm_tree(q);
+  mqt_rm_tree(f);
 }
 
 static mq_quantize_opts opts(mq_qformat fmt, int bits, int gs, int sym) {
@@ -147,7 +141,7 @@ int main(void) {
       CHECK_MSG(!strcmp(li.scheme, want), "mixed %d: %s is %s, want %s", i, li.name, li.scheme, want);
     }
     mq_model_free(m);
-    rm_rf(q);
+    mqt_rm_tree(q);
   }
 
   /* fused shards with different schemes: refused, naming both */
@@ -167,7 +161,7 @@ int main(void) {
   mq_model_params_default(&mp);
   mp.quantization = "awq";
   CHECK(mq_model_load(q, &mp, &m, &err) == MQ_ERR_ARG);
-  rm_rf(q);
+  mqt_rm_tree(q);
   rmdir(g_tmp);
   return mqt_report("quant_model");
 }

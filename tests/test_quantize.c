@@ -48,23 +48,6 @@ static const char *const k_mod[7] = {"self_attn.q_proj", "self_attn.k_proj", "se
                                      "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
                                      "mlp.down_proj"};
 
-static void rm_tree(const char *dir) {
-  DIR *d = opendir(dir);
-  struct dirent *de;
-  char p[512];
-  struct stat st;
-  while (d && (de = readdir(d))) {
-    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-    snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-    if (!lstat(p, &st) && S_ISDIR(st.st_mode))
-      rm_tree(p);
-    else
-      unlink(p);
-  }
-  if (d) closedir(d);
-  rmdir(dir);
-}
-
 static void put_file(const char *dir, const char *name, const char *text) {
   char p[512];
   snprintf(p, sizeof p, "%s/%s", dir, name);
@@ -662,7 +645,7 @@ static void test_end_to_end(void) {
   CHECK(mq_quantize_checkpoint(&o, &err) == MQ_ERR_ARG && strstr(err.msg, "regex"));
 #undef DST
 #undef RESET
-  rm_tree(tmp);
+  mqt_rm_tree(tmp);
 }
 
 int main(void) {

@@ -28,12 +28,6 @@ enum { NTOK = 32 };
 static char g_tmp[256];
 static int32_t g_tok[NTOK];
 
-static void rm_rf(const char *d) {
-  char cmd[700];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
-  if (system(cmd) != 0) fprintf(stderr, "cleanup of %s failed\n", d);
-}
-
 static void path_of(char *buf, size_t cap, const char *root, const char *name) {
   snprintf(buf, cap, "%s/%s", root, name);
 }
@@ -144,7 +138,7 @@ static void run_case(const char *label, const char *src_name, mq_quantize_opts o
       CHECK_MSG(c.max_abs < 1e-4, "%s: vs dequantized float: %g", label, c.max_abs);
     }
     free(lf);
-    rm_rf(f);
+    mqt_rm_tree(f);
   }
   free(lq), free(ls);
 }
@@ -236,7 +230,7 @@ static void close_all(ckpts *c, const char *dst) {
   mq_ckpt_close(&c->src), mq_ckpt_close(&c->dst);
   if (c->have_deq) mq_ckpt_close(&c->deq);
   snprintf(q, sizeof q, "%s-deq", dst);
-  rm_rf(q);
+  mqt_rm_tree(q);
   json_decref(c->desc);
 }
 
@@ -523,7 +517,7 @@ static void test_modelslim(void) {
     CHECK(access(p, F_OK) != 0); /* quant_model_weights.safetensors only */
     close_all(&c, dst);
   }
-  rm_rf(dst);
+  mqt_rm_tree(dst);
   /* W8A8 static on BF16 with q/k/v bias: deq_scale F32, the bias folded into
    * quant_bias and stored as F32 tagged FLOAT */
   o = opts(MQ_QFORMAT_MS_W8A8, 0);
@@ -551,14 +545,14 @@ static void test_modelslim(void) {
   } else { /* reported: the reader wants l->bias for a W8A8 layer whose bias is folded */
     printf("NOTE ms-w8a8-bias: the loader refuses W8A8 with a float bias: %s\n", err.msg);
   }
-  rm_rf(dst);
+  mqt_rm_tree(dst);
   /* bf16 W8A8 with the biased q/k/v dynamic: loads; deq_scale F32 exercised */
   o = opts(MQ_QFORMAT_MS_W8A8, 0);
   mq_mix_rule qkv[1] = {{".*self_attn\\.[qkv]_proj", "W8A8_DYNAMIC"}};
   o.mix = qkv, o.n_mix = 1;
   run_case("ms-w8a8-bf16", "tiny-qwen2", o, want_attn_qkv_dyn, B(0.6, 1.6e-3, 0.45), 0, dst,
            sizeof dst);
-  rm_rf(dst);
+  mqt_rm_tree(dst);
 
   /* W8A8_DYNAMIC, bf16 with bias; and per group 32 */
   g_all = "W8A8_DYNAMIC";
@@ -569,7 +563,7 @@ static void test_modelslim(void) {
     for (int i = 0; i < 3; i++) check_ms_int(&c, mods[i], "W8A8_DYNAMIC", 0, 0);
     close_all(&c, dst);
   }
-  rm_rf(dst);
+  mqt_rm_tree(dst);
   run_case("ms-w8a8-dynamic-g32", "tiny-llama3", opts(MQ_QFORMAT_MS_W8A8_DYNAMIC, 32), want_all,
            B(0.2, 4.5e-4, 0.65), 0, dst, sizeof dst);
   if (!open_all(&c, "tiny-llama3", dst, 1)) {
@@ -577,7 +571,7 @@ static void test_modelslim(void) {
     for (int i = 0; i < 3; i++) check_ms_int(&c, mods[i], "W8A8_DYNAMIC", 32, 0);
     close_all(&c, dst);
   }
-  rm_rf(dst);
+  mqt_rm_tree(dst);
   /* W4A4_DYNAMIC */
   g_all = "W4A4_DYNAMIC";
   run_case("ms-w4a4", "tiny-llama3", opts(MQ_QFORMAT_MS_W4A4, 0), want_all, B(3.7, 0.12, 0.35), 0,
@@ -587,7 +581,7 @@ static void test_modelslim(void) {
     for (int i = 0; i < 3; i++) check_ms_int(&c, mods[i], "W4A4_DYNAMIC", 0, 0);
     close_all(&c, dst);
   }
-  rm_rf(dst);
+  mqt_rm_tree(dst);
   /* W4A8_DYNAMIC, bf16 with bias: packed along N, scale_bias; hidden in model_quant_type */
   g_all = "W4A8_DYNAMIC";
   run_case("ms-w4a8", "tiny-qwen2", opts(MQ_QFORMAT_MS_W4A8, 0), want_all, B(2.4, 0.06, 0.1), 0,
@@ -598,7 +592,7 @@ static void test_modelslim(void) {
     check_ms_int(&c, "model.layers.1.mlp.gate_proj", "W4A8_DYNAMIC", 0, 0);
     close_all(&c, dst);
   }
-  rm_rf(dst);
+  mqt_rm_tree(dst);
   /* W8A8_MXFP8 */
   g_all = "W8A8_MXFP8";
   run_case("ms-mxfp8", "tiny-llama3", opts(MQ_QFORMAT_MS_MXFP8, 0), want_all, B(0.95, 8.5e-3, 0.65),
@@ -608,7 +602,7 @@ static void test_modelslim(void) {
     for (int i = 0; i < 3; i++) check_mxfp8(&c, mods[i]);
     close_all(&c, dst);
   }
-  rm_rf(dst);
+  mqt_rm_tree(dst);
   /* W8A16 (weight-only: equals its dequantized float model), sym bf16 and asym per group */
   g_all = "W8A16";
   run_case("ms-w8a16", "tiny-qwen2", opts(MQ_QFORMAT_MS_W8A16, 0), want_all, B(0.15, 2e-4, 0.7), 1,
@@ -618,7 +612,7 @@ static void test_modelslim(void) {
     for (int i = 0; i < 3; i++) check_ms_int(&c, mods[i], "W8A16", 0, 0);
     close_all(&c, dst);
   }
-  rm_rf(dst);
+  mqt_rm_tree(dst);
   o = opts(MQ_QFORMAT_MS_W8A16, 32);
   o.sym = 0;
   run_case("ms-w8a16-asym-g32", "tiny-llama3", o, want_all, B(0.15, 1.2e-4, 0.75), 1, dst,
@@ -628,7 +622,7 @@ static void test_modelslim(void) {
     for (int i = 0; i < 3; i++) check_ms_int(&c, mods[i], "W8A16", 32, 1);
     close_all(&c, dst);
   }
-  rm_rf(dst);
+  mqt_rm_tree(dst);
   /* --mix: attention W8A8, MLP W4A4_DYNAMIC; per-tensor types; W4A4 wins model_quant_type */
   o = opts(MQ_QFORMAT_MS_W8A8_DYNAMIC, 0);
   mq_mix_rule mix[2] = {{".*self_attn.*", "W8A8"}, {".*mlp.*", "modelslim-w4a4"}};
@@ -643,7 +637,7 @@ static void test_modelslim(void) {
           dtype_is(&c, "model.norm", "weight", "FLOAT"));
     close_all(&c, dst);
   }
-  rm_rf(dst);
+  mqt_rm_tree(dst);
 }
 
 /* ---- compressed-tensors int-quantized ---- */
@@ -678,7 +672,7 @@ static void test_ct(void) {
           json_is_null(json_object_get(a, "observer")));
   }
   json_decref(root);
-  rm_rf(dst);
+  mqt_rm_tree(dst);
   g_all = "W4A8_DYNAMIC";
   run_case("ct-w4a8-g32", "tiny-llama3", opts(MQ_QFORMAT_CT_W4A8, 32), want_all,
            B(1.8, 0.045, 0.55), 0, dst, sizeof dst);
@@ -694,7 +688,7 @@ static void test_ct(void) {
           json_integer_value(json_object_get(w, "group_size")) == 32);
   }
   json_decref(root);
-  rm_rf(dst);
+  mqt_rm_tree(dst);
   /* --mix: extra groups with exact-name targets; pack-quantized + int-quantized = mixed-precision
    */
   o = opts(MQ_QFORMAT_CT_W8A8, 32);
@@ -713,7 +707,7 @@ static void test_ct(void) {
           !strcmp(json_string_value(json_array_get(ig, 1)), "model.layers.0.self_attn.o_proj"));
   }
   json_decref(root);
-  rm_rf(dst);
+  mqt_rm_tree(dst);
 }
 
 /* ---- MoE ---- */
@@ -742,7 +736,7 @@ static void test_moe(void) {
     CHECK(r && r->dtype == MQ_DTYPE_BF16);
     close_all(&c, dst);
   }
-  rm_rf(dst);
+  mqt_rm_tree(dst);
   /* activation-quantized MoE in more types and sources */
   g_all = "W4A8_DYNAMIC";
   run_case("moe-ms-w4a8-qwen2moe", "tiny-qwen2-moe", opts(MQ_QFORMAT_MS_W4A8, 0), want_all,
@@ -753,11 +747,11 @@ static void test_moe(void) {
     CHECK(dtype_is(&c, "model.layers.0.mlp.shared_expert_gate", "weight", "FLOAT"));
     close_all(&c, dst);
   }
-  rm_rf(dst);
+  mqt_rm_tree(dst);
   g_all = "W8A8";
   run_case("moe-ms-w8a8-mixtral", "tiny-mixtral", opts(MQ_QFORMAT_MS_W8A8, 0), want_all,
            B(0.4, 8e-4, 0.75), 0, dst, sizeof dst);
-  rm_rf(dst);
+  mqt_rm_tree(dst);
   o = opts(MQ_QFORMAT_MS_MXFP8, 0);
   mq_mix_rule w2f[1] = {{".*\\.w2$", "FLOAT"}}; /* K = 48: not a multiple of 32 */
   o.mix = w2f, o.n_mix = 1;
@@ -768,7 +762,7 @@ static void test_moe(void) {
     CHECK(dtype_is(&c, "model.layers.1.block_sparse_moe.experts.2.w2", "weight", "FLOAT"));
     close_all(&c, dst);
   }
-  rm_rf(dst);
+  mqt_rm_tree(dst);
   g_all = "W8A8_DYNAMIC";
   run_case("moe-ct-w8a8-qwen2moe", "tiny-qwen2-moe", opts(MQ_QFORMAT_CT_W8A8, 0), want_all,
            B(0.15, 2.5e-4, 0.75), 0, dst, sizeof dst);
@@ -779,7 +773,7 @@ static void test_moe(void) {
           !strcmp(json_string_value(json_array_get(ig, 2)), "re:.*shared_expert_gate$"));
   }
   json_decref(root);
-  rm_rf(dst);
+  mqt_rm_tree(dst);
   g_all = "W4A8_DYNAMIC";
   run_case("moe-ct-w4a8-g16-mixtral", "tiny-mixtral", opts(MQ_QFORMAT_CT_W4A8, 16), want_all,
            B(2.4, 0.035, 0.55), 0, dst, sizeof dst);
@@ -791,7 +785,7 @@ static void test_moe(void) {
     CHECK(!strcmp(json_string_value(json_array_get(json_object_get(qc, "ignore"), 1)),
                   "re:.*block_sparse_moe.gate$"));
   json_decref(root);
-  rm_rf(dst);
+  mqt_rm_tree(dst);
 
   /* every MoE source in every weight-only format: equal to the dequantized float model */
   static const struct {
@@ -808,7 +802,7 @@ static void test_moe(void) {
       g_all = wo[f].scheme;
       o = opts(wo[f].f, 16);
       run_case(label, k_moe[s], o, want_all, B(2.6, 0.04, 0.4), 1, dst, sizeof dst);
-      rm_rf(dst);
+      mqt_rm_tree(dst);
     }
 }
 
@@ -874,7 +868,7 @@ static void test_errors(void) {
   mq_model *m = NULL;
   CHECK(mq_model_load(dst, NULL, &m, &err) == MQ_ERR_FORMAT && strstr(err.msg, "q_proj") &&
         strstr(err.msg, "k_proj"));
-  rm_rf(dst);
+  mqt_rm_tree(dst);
   /* a directory holding another format's files is refused (readers would pick them up) */
   o = opts(MQ_QFORMAT_GPTQ_V2, 32);
   o.src = src, o.dst = dst;
@@ -882,7 +876,7 @@ static void test_errors(void) {
   o = opts(MQ_QFORMAT_MS_W8A16, 0);
   o.src = src, o.dst = dst;
   CHECK(mq_quantize_checkpoint(&o, &err) == MQ_ERR_ARG && strstr(err.msg, "model.safetensors"));
-  rm_rf(dst);
+  mqt_rm_tree(dst);
   /* the CLI: --mix splits at commas outside {} () [] */
   char cmd[2048];
   snprintf(cmd, sizeof cmd,
@@ -903,7 +897,7 @@ static void test_errors(void) {
   } else {
     CHECK_MSG(0, "cli --mix: %s", err.msg);
   }
-  rm_rf(dst);
+  mqt_rm_tree(dst);
   snprintf(cmd, sizeof cmd, "'%s/mixq' quantize '%s' '%s' --format modelslim-w9 2>/dev/null",
            MQ_BUILD_DIR, src, dst);
   CHECK(system(cmd) != 0);
@@ -926,6 +920,6 @@ int main(void) {
   test_ct();
   test_moe();
   test_errors();
-  rm_rf(g_tmp);
+  mqt_rm_tree(g_tmp);
   return mqt_report("test_quantize_aq");
 }

@@ -79,9 +79,7 @@ static void check_moe(void) {
     mq_model_free(m);
   }
   g_fast = 0;
-  char cmd[700];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-  CHECK(system(cmd) == 0);
+  mqt_rm_tree(tmp);
 }
 
 int main(void) {
