@@ -205,10 +205,11 @@ unsigned long long mq_linear_bytes(const mq_linear *l) {
                    : n * (unsigned long long)mq_ggml_row_size(l->gtype, l->n_in);
   unsigned long long codes = q->codes == MQ_CODES_U4 ? n * k / 2 : n * k;
   unsigned long long per_group = q->mins ? 8 : 4;
-  if (q->x8) /* padded tiles */
+  if (q->x8) { /* tiles of 8 rows, the last one padded */
     codes = q->codes == MQ_CODES_S8 ? mq_x8_s8_code_bytes(l->n_out, l->n_in)
-                                    : mq_x8_code_bytes(l->n_out, l->n_in),
+                                    : mq_x8_code_bytes(l->n_out, l->n_in);
     n = (n + 7) / 8 * 8;
+  }
   return codes + n * (unsigned long long)q->n_groups * per_group + (q->perm ? 4 * k : 0);
 }
 

@@ -262,33 +262,6 @@ static int first_last(const mq_tokenizer *hf, int *add_bos, int *add_eos) {
   return rc;
 }
 
-/* tokenizer_config.json "chat_template" (string, or the "default" of a list),
- * else chat_template.jinja; *out malloc'ed or NULL. */
-static int chat_template(const char *dir, const json_t *tc, char **out, size_t *len, mq_err *err) {
-  *out = NULL, *len = 0;
-  const json_t *ct = json_object_get(tc, "chat_template"), *x;
-  size_t i;
-  if (json_is_array(ct)) {
-    const json_t *pick = NULL;
-    json_array_foreach(ct, i, x) {
-      const json_t *nm = json_object_get(x, "name");
-      if (!pick || (json_is_string(nm) && !strcmp(json_string_value(nm), "default")))
-        pick = json_object_get(x, "template");
-    }
-    ct = pick;
-  }
-  if (json_is_string(ct)) {
-    *len = json_string_length(ct);
-    if (!(*out = malloc(*len + 1))) return oom(err);
-    memcpy(*out, json_string_value(ct), *len + 1);
-    return MQ_OK;
-  }
-  char path[4096];
-  if (mq_path_join(path, sizeof path, dir, "chat_template.jinja") != 0 || !mq_file_exists(path))
-    return MQ_OK;
-  return mq_file_read(path, CFG_MAX, out, len, err);
-}
-
 /* The id of tokenizer_config.json's pad_token, or -1. */
 static int pad_id(const vocab *v, const json_t *tc) {
   const json_t *p = json_object_get(tc, "pad_token");
@@ -384,7 +357,7 @@ static int write_all(mq_gguf_writer *w, const char *dir, const json_t *root, con
     return rc;
   char *ct;
   size_t ctl;
-  if ((rc = chat_template(dir, tc, &ct, &ctl, err))) return rc;
+  if ((rc = mq_hf_chat_template(dir, tc, &ct, &ctl, err))) return rc;
   if (ct) rc = mq_gguf_writer_str(w, "tokenizer.chat_template", ct, ctl, err);
   free(ct);
   return rc;

@@ -500,10 +500,8 @@ static int eog_from(mq_tokenizer *t, json_t *c) {
   return 0;
 }
 
-/* The chat template: tokenizer_config.json "chat_template" (a string, or a
- * list of {"name", "template"} of which "default" is taken), else a
- * chat_template.jinja file in the folder. Kept as text for chat.c. */
-static int load_chat_template(mq_tokenizer *t, const char *dir, const json_t *tc, mq_err *err) {
+int mq_hf_chat_template(const char *dir, const json_t *tc, char **out, size_t *len, mq_err *err) {
+  *out = NULL, *len = 0;
   const json_t *ct = json_object_get(tc, "chat_template"), *x;
   size_t i;
   if (json_is_array(ct)) {
@@ -515,15 +513,24 @@ static int load_chat_template(mq_tokenizer *t, const char *dir, const json_t *tc
     }
     ct = pick;
   }
-  if (json_is_string(ct))
-    return mq_tok_set_chat_template(t, json_string_value(ct), json_string_length(ct), err);
+  if (json_is_string(ct)) {
+    *len = json_string_length(ct);
+    if (!(*out = malloc(*len + 1))) return mq_errf(err, MQ_ERR_NOMEM, "out of memory");
+    memcpy(*out, json_string_value(ct), *len + 1);
+    return MQ_OK;
+  }
   char path[4096];
   if (mq_path_join(path, sizeof path, dir, "chat_template.jinja") != 0 || !mq_file_exists(path))
     return MQ_OK;
-  char *buf = NULL;
-  size_t len = 0;
-  int rc = mq_file_read(path, CFG_MAX, &buf, &len, err);
-  if (rc == MQ_OK) rc = mq_tok_set_chat_template(t, buf, len, err);
+  return mq_file_read(path, CFG_MAX, out, len, err);
+}
+
+/* The chat template, kept as text for chat.c. */
+static int load_chat_template(mq_tokenizer *t, const char *dir, const json_t *tc, mq_err *err) {
+  char *buf;
+  size_t len;
+  int rc = mq_hf_chat_template(dir, tc, &buf, &len, err);
+  if (rc == MQ_OK && buf) rc = mq_tok_set_chat_template(t, buf, len, err);
   free(buf);
   return rc;
 }

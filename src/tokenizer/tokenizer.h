@@ -20,6 +20,7 @@
 #ifndef MQ_TOKENIZER_TOKENIZER_H
 #define MQ_TOKENIZER_TOKENIZER_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,11 @@
  * tokenizer_config.json, special_tokens_map.json, generation_config.json and
  * config.json (optional; BOS/EOS ids). */
 int mq_tokenizer_load_hf(const char *dir, mq_tokenizer **out, mq_err *err);
+/* The chat template of a Hugging Face folder: tokenizer_config.json's
+ * "chat_template" (tc; a string, or a list of {"name", "template"} of which
+ * "default" is taken), else the folder's chat_template.jinja. *out is
+ * malloc'ed (len bytes, NUL-terminated) or NULL when there is none. */
+int mq_hf_chat_template(const char *dir, const json_t *tc, char **out, size_t *len, mq_err *err);
 
 /* Kinds of vocabulary a GGUF file (tokenizer.ggml.model) declares. */
 typedef enum mq_vocab_kind {
