@@ -10,6 +10,22 @@
 #include "kernels/linear_x8.h"
 #include "test.h"
 
+/* A pool of n threads with a scratch row of K floats each (mq_exec). */
+typedef struct {
+  mq_pool *pool;
+  float *scratch[8];
+} runner;
+
+static void runner_init(runner *r, int n_threads, int K) {
+  r->pool = mq_pool_init(n_threads);
+  for (int t = 0; t < mq_pool_size(r->pool); t++) r->scratch[t] = malloc(sizeof(float) * K);
+}
+
+static void runner_free(runner *r) {
+  for (int t = 0; t < mq_pool_size(r->pool); t++) free(r->scratch[t]);
+  mq_pool_free(r->pool);
+}
+
 typedef struct {
   int N, K, gs, mins, perm, bias;
 } shape;
@@ -54,9 +70,8 @@ static void check_shape(const shape *sh, int T, int n_threads) {
   }
   CHECK_MSG(same, "x8 rows differ from the row layout (N %d K %d gs %d)", N, K, gs);
 
-  mq_pool *pool = mq_pool_init(n_threads);
-  float *scratch[8];
-  for (int t = 0; t < mq_pool_size(pool); t++) scratch[t] = malloc(sizeof(float) * K);
+  runner rn;
+  runner_init(&rn, n_threads, K);
   int gf = mq_linear_gather_floats(&row);
   float *gather = malloc(sizeof(float) * (size_t)gf * T);
   float *yr = malloc(sizeof(float) * T * N), *yx = malloc(sizeof(float) * T * N);
@@ -64,7 +79,7 @@ static void check_shape(const shape *sh, int T, int n_threads) {
   for (int tier = 0; tier < 3; tier++) {
     if (!tiers[tier]) continue;
     for (int fast = 0; fast < 2; fast++) {
-      mq_exec ex = {pool, tiers[tier], scratch, gather, fast};
+      mq_exec ex = {rn.pool, tiers[tier], rn.scratch, gather, fast};
       mq_linear_forward(&row, x, T, yr, &ex);
       mq_linear_forward(&x8, x, T, yx, &ex);
       double worst_rows = 0, worst_ref = 0;
@@ -82,8 +97,7 @@ static void check_shape(const shape *sh, int T, int n_threads) {
                 tiers[tier]->name, fast, N, K, gs, worst_ref);
     }
   }
-  for (int t = 0; t < mq_pool_size(pool); t++) free(scratch[t]);
-  mq_pool_free(pool);
+  runner_free(&rn);
   free(data), free(scales), free(mins), free(bias), free(x), free(perm), free(codes), free(xs);
   free(xm), free(wr), free(wx), free(ref), free(mag), free(gather), free(yr), free(yx);
 }
@@ -132,9 +146,8 @@ static void check_aq(mq_act act, int bits, int N, int K, int gs, int with_mins, 
   }
   CHECK_MSG(worst_w < 1e-6, "aq x8 weights differ by %g", worst_w); /* (c+8)s + (m-8s) rounding */
   if (bits == 8) CHECK(worst_w == 0);
-  mq_pool *pool = mq_pool_init(2);
-  float *scratch[8];
-  for (int t = 0; t < mq_pool_size(pool); t++) scratch[t] = malloc(sizeof(float) * K);
+  runner rn;
+  runner_init(&rn, 2, K);
   int gf = mq_linear_gather_floats(&row);
   CHECK(mq_linear_gather_floats(&x8) <= gf);
   float *gather = malloc(sizeof(float) * (size_t)gf * T);
@@ -142,7 +155,7 @@ static void check_aq(mq_act act, int bits, int N, int K, int gs, int with_mins, 
   const mq_kernels *tiers[3] = {mq_kern_ref(), mq_kern_avx2(), mq_kern_neon()};
   for (int tier = 0; tier < 3; tier++) {
     if (!tiers[tier]) continue;
-    mq_exec ex = {pool, tiers[tier], scratch, gather, 0};
+    mq_exec ex = {rn.pool, tiers[tier], rn.scratch, gather, 0};
     mq_linear_forward(&row, x, T, yr, &ex);
     mq_linear_forward(&x8, x, T, yx, &ex);
     double worst = 0;
@@ -150,8 +163,7 @@ static void check_aq(mq_act act, int bits, int N, int K, int gs, int with_mins, 
     CHECK_MSG(worst < 2e-6, "%s aq x8 %d-bit act %s N %d K %d gs %d mins %d T %d: %g",
               tiers[tier]->name, bits, mq_act_name(act), N, K, gs, with_mins, T, worst);
   }
-  for (int t = 0; t < mq_pool_size(pool); t++) free(scratch[t]);
-  mq_pool_free(pool);
+  runner_free(&rn);
   free(gather), free(yr), free(yx), free(mag), free(wr), free(wx);
 done:
   free(codes), free(scales), free(mins), free(bias), free(qcorr), free(x), free(tiles), free(xs);
@@ -198,9 +210,8 @@ static void check_gguf(uint32_t type, int N, int K, int T, int n_threads) {
     }
   }
   CHECK_MSG(same, "%s x8 rows differ from the stored rows (N %d K %d)", mq_ggml_type_name(type), N, K);
-  mq_pool *pool = mq_pool_init(n_threads);
-  float *scratch[8];
-  for (int t = 0; t < mq_pool_size(pool); t++) scratch[t] = malloc(sizeof(float) * K);
+  runner rn;
+  runner_init(&rn, n_threads, K);
   int gf = mq_linear_gather_floats(&x8);
   CHECK(gf >= mq_linear_gather_floats(&row));
   float *gather = malloc(sizeof(float) * (size_t)gf * T);
@@ -208,7 +219,7 @@ static void check_gguf(uint32_t type, int N, int K, int T, int n_threads) {
   const mq_kernels *tiers[3] = {mq_kern_ref(), mq_kern_avx2(), mq_kern_neon()};
   for (int tier = 0; tier < 3; tier++) {
     if (!tiers[tier]) continue;
-    mq_exec ex = {pool, tiers[tier], scratch, gather, 0};
+    mq_exec ex = {rn.pool, tiers[tier], rn.scratch, gather, 0};
     mq_linear_forward(&row, x, T, yr, &ex);
     mq_linear_forward(&x8, x, T, yx, &ex);
     double worst = 0;
@@ -216,8 +227,7 @@ static void check_gguf(uint32_t type, int N, int K, int T, int n_threads) {
     CHECK_MSG(worst < 2e-6, "%s %s x8 N %d K %d T %d: %g", tiers[tier]->name,
               mq_ggml_type_name(type), N, K, T, worst);
   }
-  for (int t = 0; t < mq_pool_size(pool); t++) free(scratch[t]);
-  mq_pool_free(pool);
+  runner_free(&rn);
   free(rows), free(x), free(bias), free(tiles), free(wr), free(wx), free(mag), free(gather);
   free(yr), free(yx);
 }
@@ -277,18 +287,16 @@ static void check_multi(const uint32_t *types, int n, int T, int shared) {
   }
   float *x = malloc(sizeof(float) * T * K), *gather = malloc(sizeof(float) * (size_t)gf * T);
   for (int i = 0; i < T * K; i++) x[i] = mqt_randf(-1, 1);
-  mq_pool *pool = mq_pool_init(2);
-  float *scratch[8];
-  for (int t = 0; t < mq_pool_size(pool); t++) scratch[t] = malloc(sizeof(float) * K);
-  mq_exec ex = {pool, mq_kern(), scratch, gather, 1};
+  runner rn;
+  runner_init(&rn, 2, K);
+  mq_exec ex = {rn.pool, mq_kern(), rn.scratch, gather, 1};
   for (int i = 0; i < n; i++) mq_linear_forward(&ls[i], x, T, yr[i], &ex);
   CHECK(mq_x8_forward_multi(lp, n, x, T, ys, &ex) == shared); /* together, or refused */
   mq_linear_forward_multi(lp, n, x, T, ys, &ex);
   for (int i = 0; i < n; i++)
     CHECK_MSG(memcmp(ys[i], yr[i], sizeof(float) * T * Ns[i]) == 0, "multi layer %d (type %u) T %d", i,
               types[i], T);
-  for (int t = 0; t < mq_pool_size(pool); t++) free(scratch[t]);
-  mq_pool_free(pool);
+  runner_free(&rn);
   for (int i = 0; i < n; i++) {
     for (int b = 0; b < 3; b++) free(bufs[i][b]);
     free(ys[i]), free(yr[i]);
