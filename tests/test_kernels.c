@@ -222,8 +222,8 @@ static void check_kquants(const mq_kernels *k) {
 int main(void) {
   printf("active kernels: %s\n", mq_kern()->name);
   /* every SIMD tier this build and CPU have (NULL where not) */
-  const mq_kernels *tiers[] = {mq_kern_avx2(), mq_kern_neon()};
-  enum { NT = sizeof tiers / sizeof tiers[0] };
+  const mq_kernels *tiers[MQ_KERN_MAX_TIERS];
+  const int NT = mq_kern_simd_tiers(tiers);
   for (int rep = 0; rep < 20; rep++) {
     check_kquants(mq_kern_ref());
     for (int i = 0; i < NT; i++)

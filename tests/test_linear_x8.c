@@ -21,6 +21,12 @@ static void runner_init(runner *r, int n_threads, int K) {
   for (int t = 0; t < mq_pool_size(r->pool); t++) r->scratch[t] = malloc(sizeof(float) * K);
 }
 
+/* The reference and every SIMD tier of this build and CPU. */
+static int tier_list(const mq_kernels *t[1 + MQ_KERN_MAX_TIERS]) {
+  t[0] = mq_kern_ref();
+  return 1 + mq_kern_simd_tiers(t + 1);
+}
+
 static void runner_free(runner *r) {
   for (int t = 0; t < mq_pool_size(r->pool); t++) free(r->scratch[t]);
   mq_pool_free(r->pool);
@@ -75,9 +81,9 @@ static void check_shape(const shape *sh, int T, int n_threads) {
   int gf = mq_linear_gather_floats(&row);
   float *gather = malloc(sizeof(float) * (size_t)gf * T);
   float *yr = malloc(sizeof(float) * T * N), *yx = malloc(sizeof(float) * T * N);
-  const mq_kernels *tiers[3] = {mq_kern_ref(), mq_kern_avx2(), mq_kern_neon()};
-  for (int tier = 0; tier < 3; tier++) {
-    if (!tiers[tier]) continue;
+  const mq_kernels *tiers[1 + MQ_KERN_MAX_TIERS];
+  int n_tiers = tier_list(tiers);
+  for (int tier = 0; tier < n_tiers; tier++) {
     for (int fast = 0; fast < 2; fast++) {
       mq_exec ex = {rn.pool, tiers[tier], rn.scratch, gather, fast};
       mq_linear_forward(&row, x, T, yr, &ex);
@@ -152,9 +158,9 @@ static void check_aq(mq_act act, int bits, int N, int K, int gs, int with_mins, 
   CHECK(mq_linear_gather_floats(&x8) <= gf);
   float *gather = malloc(sizeof(float) * (size_t)gf * T);
   float *yr = malloc(sizeof(float) * T * N), *yx = malloc(sizeof(float) * T * N);
-  const mq_kernels *tiers[3] = {mq_kern_ref(), mq_kern_avx2(), mq_kern_neon()};
-  for (int tier = 0; tier < 3; tier++) {
-    if (!tiers[tier]) continue;
+  const mq_kernels *tiers[1 + MQ_KERN_MAX_TIERS];
+  int n_tiers = tier_list(tiers);
+  for (int tier = 0; tier < n_tiers; tier++) {
     mq_exec ex = {rn.pool, tiers[tier], rn.scratch, gather, 0};
     mq_linear_forward(&row, x, T, yr, &ex);
     mq_linear_forward(&x8, x, T, yx, &ex);
@@ -216,9 +222,9 @@ static void check_gguf(uint32_t type, int N, int K, int T, int n_threads) {
   CHECK(gf >= mq_linear_gather_floats(&row));
   float *gather = malloc(sizeof(float) * (size_t)gf * T);
   float *yr = malloc(sizeof(float) * T * N), *yx = malloc(sizeof(float) * T * N);
-  const mq_kernels *tiers[3] = {mq_kern_ref(), mq_kern_avx2(), mq_kern_neon()};
-  for (int tier = 0; tier < 3; tier++) {
-    if (!tiers[tier]) continue;
+  const mq_kernels *tiers[1 + MQ_KERN_MAX_TIERS];
+  int n_tiers = tier_list(tiers);
+  for (int tier = 0; tier < n_tiers; tier++) {
     mq_exec ex = {rn.pool, tiers[tier], rn.scratch, gather, 0};
     mq_linear_forward(&row, x, T, yr, &ex);
     mq_linear_forward(&x8, x, T, yx, &ex);
@@ -347,6 +353,10 @@ int main(void) {
   for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
     for (size_t t = 0; t < sizeof toks / sizeof *toks; t++)
       check_shape(&shapes[s], toks[t], 1 + (int)(t % 2));
-  if (!mq_kern_avx2() && !mq_kern_neon()) printf("no SIMD tier here: checked the reference only\n");
+  const mq_kernels *tiers[1 + MQ_KERN_MAX_TIERS];
+  int n_tiers = tier_list(tiers);
+  printf("checked tiers:");
+  for (int i = 0; i < n_tiers; i++) printf(" %s", tiers[i]->name);
+  printf("%s\n", n_tiers > 1 ? "" : " (no SIMD tier in this build or CPU)");
   return mqt_report("linear_x8");
 }

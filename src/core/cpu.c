@@ -18,6 +18,17 @@ int mq_cpu_has_avx2(void) {
   if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
   return (b >> 5) & 1;
 }
+
+int mq_cpu_has_avx512(void) {
+  unsigned int a, b, c, d;
+  if (!mq_cpu_has_avx2()) return 0;
+  /* opmask, upper halves of ZMM0-15 and ZMM16-31 saved by the OS, with XMM/YMM */
+  if ((xgetbv0() & 0xe6) != 0xe6) return 0;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+  int f = (b >> 16) & 1, bw = (b >> 30) & 1, vl = (b >> 31) & 1, vnni = (c >> 11) & 1;
+  return f && bw && vl && vnni;
+}
 #else
 int mq_cpu_has_avx2(void) { return 0; }
+int mq_cpu_has_avx512(void) { return 0; }
 #endif

@@ -12,6 +12,7 @@ int mq_kern_fill_avx2(mq_kernels *k) {
 #include <string.h>
 
 #include "core/cpu.h"
+#include "kernels/by_t.h"
 
 static inline float fp16_at(const uint8_t *p) {
   uint16_t h;
@@ -219,7 +220,7 @@ static inline __m256 x8_block_dot(const __m256i w[8], const int8_t *q) {
   return _mm256_cvtepi32_ps(_mm256_madd_epi16(s, _mm256_set1_epi16(1)));
 }
 
-static inline void x8_q8_T(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
+static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
                            const int8_t *q, int qs, const float *d, int ds, const float *gsum,
                            int gss, float *out, const int T) {
   __m256 acc[4];
@@ -254,12 +255,7 @@ static inline void x8_q8_T(const uint8_t *tile, const float *sc, const float *mn
 static void x8_u4_q8_avx2(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
                           const int8_t *q, int qs, const float *d, int ds, const float *gsum, int gss,
                           int T, float *out) {
-  switch (T) { /* constant T: the token loops unroll, accumulators stay in registers */
-  case 1: x8_q8_T(tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 1); break;
-  case 2: x8_q8_T(tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 2); break;
-  case 3: x8_q8_T(tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 3); break;
-  default: x8_q8_T(tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 4); break;
-  }
+  MQ_BY_T(T, x8_q8_T, tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out)
 }
 
 /* Exact path: each column's 8 codes (one byte of each 32-bit lane) become 8
@@ -297,7 +293,7 @@ static void x8_u4_f32_avx2(const uint8_t *tile, const float *sc, const float *mn
 /* GGUF Q4_0x8 tiles: the x8 block dot on the stored nibbles, the -8 applied
  * to the integer sum through the activation block's code sum, then scaled
  * by d_w * d_x (8 rows' f16 scales converted at once). */
-static inline void x8_q4_0_T(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+static MQ_ALWAYS_INLINE void x8_q4_0_T(const uint8_t *tile, int K, const uint8_t *act, size_t as,
                              const int32_t *bsum, int bs, float *out, const int T) {
   __m256 acc[4];
   for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
@@ -328,12 +324,7 @@ static inline void x8_q4_0_T(const uint8_t *tile, int K, const uint8_t *act, siz
 
 static void x8_q4_0_avx2(const uint8_t *tile, int K, const uint8_t *act, size_t as,
                          const int32_t *bsum, int bs, int T, float *out) {
-  switch (T) {
-  case 1: x8_q4_0_T(tile, K, act, as, bsum, bs, out, 1); break;
-  case 2: x8_q4_0_T(tile, K, act, as, bsum, bs, out, 2); break;
-  case 3: x8_q4_0_T(tile, K, act, as, bsum, bs, out, 3); break;
-  default: x8_q4_0_T(tile, K, act, as, bsum, bs, out, 4); break;
-  }
+  MQ_BY_T(T, x8_q4_0_T, tile, K, act, as, bsum, bs, out)
 }
 
 /* GGUF Q4_Kx8 tiles against Q8_K: each sub-block's maddubs sums are scaled
@@ -342,8 +333,8 @@ static void x8_q4_0_avx2(const uint8_t *tile, int K, const uint8_t *act, size_t 
  * all integer, then d_x * d and d_x * dmin per super-block, as Q4_K's dot
  * product defines it. Bounds: a sub-block's int16 sums <= 30720, times a
  * scale < 64 and 8 sub-blocks stays far inside int32. */
-static inline void x8_q45_k_T(const uint8_t *tile, int K, const uint8_t *act, size_t as, float *out,
-                              const int T, const int five) {
+static MQ_ALWAYS_INLINE void x8_q45_k_T(const uint8_t *tile, int K, const uint8_t *act, size_t as, float *out,
+                              const int five, const int T) {
   /* Q5_K: codes up to 31, so the int16 sums are taken per 4 quads (<= 31744) */
   const size_t tb = five ? 1440 : 1184, sc_at = five ? 1280 : 1024;
   const __m256i m1 = _mm256_set1_epi8(1);
@@ -404,23 +395,13 @@ static inline void x8_q45_k_T(const uint8_t *tile, int K, const uint8_t *act, si
 static void x8_q4_k_avx2(const uint8_t *tile, int K, const uint8_t *act, size_t as,
                          const int32_t *bsum, int bs, int T, float *out) {
   (void)bsum, (void)bs;
-  switch (T) {
-  case 1: x8_q45_k_T(tile, K, act, as, out, 1, 0); break;
-  case 2: x8_q45_k_T(tile, K, act, as, out, 2, 0); break;
-  case 3: x8_q45_k_T(tile, K, act, as, out, 3, 0); break;
-  default: x8_q45_k_T(tile, K, act, as, out, 4, 0); break;
-  }
+  MQ_BY_T(T, x8_q45_k_T, tile, K, act, as, out, 0)
 }
 
 static void x8_q5_k_avx2(const uint8_t *tile, int K, const uint8_t *act, size_t as,
                          const int32_t *bsum, int bs, int T, float *out) {
   (void)bsum, (void)bs;
-  switch (T) {
-  case 1: x8_q45_k_T(tile, K, act, as, out, 1, 1); break;
-  case 2: x8_q45_k_T(tile, K, act, as, out, 2, 1); break;
-  case 3: x8_q45_k_T(tile, K, act, as, out, 3, 1); break;
-  default: x8_q45_k_T(tile, K, act, as, out, 4, 1); break;
-  }
+  MQ_BY_T(T, x8_q45_k_T, tile, K, act, as, out, 1)
 }
 
 /* S8 x8 tiles: signed x signed with maddubs(|w|, sign(a, w)) (|w| <= 128,
@@ -445,7 +426,7 @@ static inline __m256i s8_block_dot(const __m256i wa[8], const __m256i ws[8], con
   return acc;
 }
 
-static inline void x8_s8_T(const uint8_t *tile, const float *sc, int K, int gs, const int8_t *q,
+static MQ_ALWAYS_INLINE void x8_s8_T(const uint8_t *tile, const float *sc, int K, int gs, const int8_t *q,
                            int qs, float *out, const int T) {
   __m256 acc[4];
   for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
@@ -470,15 +451,10 @@ static inline void x8_s8_T(const uint8_t *tile, const float *sc, int K, int gs, 
 
 static void x8_s8_q8_avx2(const uint8_t *tile, const float *sc, int K, int gs, const int8_t *q, int qs,
                           int T, float *out) {
-  switch (T) {
-  case 1: x8_s8_T(tile, sc, K, gs, q, qs, out, 1); break;
-  case 2: x8_s8_T(tile, sc, K, gs, q, qs, out, 2); break;
-  case 3: x8_s8_T(tile, sc, K, gs, q, qs, out, 3); break;
-  default: x8_s8_T(tile, sc, K, gs, q, qs, out, 4); break;
-  }
+  MQ_BY_T(T, x8_s8_T, tile, sc, K, gs, q, qs, out)
 }
 
-static inline void x8_q8_0_T(const uint8_t *tile, int K, const uint8_t *act, size_t as, float *out,
+static MQ_ALWAYS_INLINE void x8_q8_0_T(const uint8_t *tile, int K, const uint8_t *act, size_t as, float *out,
                              const int T) {
   __m256 acc[4];
   for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
@@ -501,12 +477,7 @@ static inline void x8_q8_0_T(const uint8_t *tile, int K, const uint8_t *act, siz
 static void x8_q8_0_avx2(const uint8_t *tile, int K, const uint8_t *act, size_t as,
                          const int32_t *bsum, int bs, int T, float *out) {
   (void)bsum, (void)bs;
-  switch (T) {
-  case 1: x8_q8_0_T(tile, K, act, as, out, 1); break;
-  case 2: x8_q8_0_T(tile, K, act, as, out, 2); break;
-  case 3: x8_q8_0_T(tile, K, act, as, out, 3); break;
-  default: x8_q8_0_T(tile, K, act, as, out, 4); break;
-  }
+  MQ_BY_T(T, x8_q8_0_T, tile, K, act, as, out)
 }
 
 /* MXFP8 rows: an E4M3 byte s.eeee.mmm placed as the f16 bits s.0eeee.mmm0000000
@@ -557,7 +528,7 @@ static inline __m256i sc16_of(const uint8_t *p) { /* 8 int8 -> each in both int1
   return _mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(v, 16));
 }
 
-static inline void x8_q6_k_T(const uint8_t *tile, int K, const uint8_t *act, size_t as, float *out,
+static MQ_ALWAYS_INLINE void x8_q6_k_T(const uint8_t *tile, int K, const uint8_t *act, size_t as, float *out,
                              const int T) {
   const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
   __m256 acc[4];
@@ -619,12 +590,7 @@ static inline void x8_q6_k_T(const uint8_t *tile, int K, const uint8_t *act, siz
 static void x8_q6_k_avx2(const uint8_t *tile, int K, const uint8_t *act, size_t as,
                          const int32_t *bsum, int bs, int T, float *out) {
   (void)bsum, (void)bs;
-  switch (T) {
-  case 1: x8_q6_k_T(tile, K, act, as, out, 1); break;
-  case 2: x8_q6_k_T(tile, K, act, as, out, 2); break;
-  case 3: x8_q6_k_T(tile, K, act, as, out, 3); break;
-  default: x8_q6_k_T(tile, K, act, as, out, 4); break;
-  }
+  MQ_BY_T(T, x8_q6_k_T, tile, K, act, as, out)
 }
 
 static float dot_u8_q8_avx2(const uint8_t *c, const int8_t *q, const float *d, int n) {

@@ -13,7 +13,7 @@
 typedef float (*mq_gguf_dot_fn)(int n, const void *w, const void *act);
 
 typedef struct mq_kernels {
-  const char *name; /* "scalar", "avx2" ... */
+  const char *name; /* "scalar", "avx2", "avx512", "neon" */
   /* sum_i a[i] * b[i] over n floats */
   float (*dot_f32)(const float *a, const float *b, int n);
   /* dst[0..n) = float(src[0..n)) for an F16 or BF16 row */
@@ -100,13 +100,19 @@ const mq_kernels *mq_kern_ref(void);
 /* A tier's table (the reference's entries where the tier has none), or NULL
  * when this CPU or build lacks the tier. */
 const mq_kernels *mq_kern_avx2(void);
+const mq_kernels *mq_kern_avx512(void); /* AVX-512 F/BW/VL + VNNI over AVX2 */
 const mq_kernels *mq_kern_neon(void);
+/* Every SIMD tier this build and CPU have, lowest first (tests check each
+ * against the reference); returns how many. */
+#define MQ_KERN_MAX_TIERS 3
+int mq_kern_simd_tiers(const mq_kernels *out[MQ_KERN_MAX_TIERS]);
 
 /* Each ISA source file overwrites the entries it implements in a copy of
  * the reference table (one ISA per file; dispatch.c assembles the tiers).
  * The fill functions return 0 when this CPU or build lacks the ISA. */
 int mq_kern_fill_avx2(mq_kernels *k);      /* kernels/avx2.c */
 void mq_kern_fill_avx2_gguf(mq_kernels *k); /* kernels/avx2_gguf.c: more GGUF types */
+int mq_kern_fill_avx512(mq_kernels *k);    /* kernels/avx512.c, over the AVX2 tier */
 int mq_kern_fill_neon(mq_kernels *k);      /* kernels/neon.c */
 
 /* Float row of any float dtype into dst (converted) — or, for F32 input,

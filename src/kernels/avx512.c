@@ -1,0 +1,431 @@
+/* AVX-512 (F, BW, VL) + VNNI variants of the x8 tile kernels, over the AVX2
+ * tier (entries not set here stay AVX2's). Compiled with those flags (this
+ * file only); used only when the CPU reports the features and the OS saves
+ * the ZMM state.
+ *
+ * One zmm holds two 32-byte chunks of an x8 block (kernels/linear_x8.h):
+ * two column quads of 8 rows, row r in 32-bit lanes r and 8 + r. The
+ * activation's two matching 4-byte words are spread over the two halves
+ * with one permute, and VPDPBUSD adds the four u8 x s8 products of each lane
+ * into int32 directly (no int16 stage, no sign trick for unsigned codes).
+ * The halves are added once per group or sub-block. */
+#include "kernels/kernels.h"
+
+#if defined(MQ_SCALAR_ONLY) || !(defined(__x86_64__) || defined(__i386__))
+int mq_kern_fill_avx512(mq_kernels *k) {
+  (void)k;
+  return 0;
+}
+#else
+#include <immintrin.h>
+#include <string.h>
+
+#include "core/cpu.h"
+#include "kernels/by_t.h"
+
+/* Bytes ahead of the loads that the kernels prefetch, as in the AVX2 tier. */
+#define X8_PREFETCH 4096
+
+static inline float fp16_at(const uint8_t *p) {
+  uint16_t h;
+  memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+/* Permute indices putting activation word a in lanes 0..7 and b in 8..15. */
+static inline __m512i pair_idx(int a, int b) {
+  return _mm512_inserti64x4(_mm512_set1_epi32(a), _mm256_set1_epi32(b), 1);
+}
+
+/* 32 activation bytes as the zmm's first 8 dwords. */
+static inline __m512i act32(const void *q) {
+  return _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)q));
+}
+
+/* Lanes r and 8 + r added: the 8 rows' sums. */
+static inline __m256i fold_i32(__m512i v) {
+  return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+}
+static inline __m256 fold_ps(__m512 v) {
+  return _mm256_add_ps(_mm512_castps512_ps256(v),
+                       _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+}
+
+/* 8 floats in both halves of a zmm */
+static inline __m512 both_halves(__m256 v) {
+  return _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(v)));
+}
+
+/* 64 bytes as two 32-byte loads (EXPERIMENT) */
+static inline __m512i load64(const uint8_t *p) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p)),
+                            _mm256_loadu_si256((const __m256i *)(p + 32)), 1);
+}
+
+/* A 128-byte 4-bit block as 4 zmm of codes: column quads (0,1), (4,5),
+ * (2,3), (6,7) (low and high nibbles of the two 64-byte halves). */
+static inline void u4_decode(const uint8_t *blk, __m512i w[4]) {
+  const __m512i m4 = _mm512_set1_epi8(15);
+  __m512i v0 = load64(blk), v1 = load64(blk + 64);
+  w[0] = _mm512_and_si512(v0, m4);
+  w[1] = _mm512_and_si512(_mm512_srli_epi16(v0, 4), m4);
+  w[2] = _mm512_and_si512(v1, m4);
+  w[3] = _mm512_and_si512(_mm512_srli_epi16(v1, 4), m4);
+}
+
+typedef struct {
+  __m512i p01, p45, p23, p67;
+} quad_idx;
+
+static inline quad_idx quad_indices(void) {
+  quad_idx p = {pair_idx(0, 1), pair_idx(4, 5), pair_idx(2, 3), pair_idx(6, 7)};
+  return p;
+}
+
+/* acc + the block's u4 x s8 sums (q: 32 activation bytes) */
+static inline __m512i u4_block(__m512i acc, const __m512i w[4], const void *q, const quad_idx *p) {
+  __m512i a = act32(q);
+  acc = _mm512_dpbusd_epi32(acc, w[0], _mm512_permutexvar_epi32(p->p01, a));
+  acc = _mm512_dpbusd_epi32(acc, w[1], _mm512_permutexvar_epi32(p->p45, a));
+  acc = _mm512_dpbusd_epi32(acc, w[2], _mm512_permutexvar_epi32(p->p23, a));
+  return _mm512_dpbusd_epi32(acc, w[3], _mm512_permutexvar_epi32(p->p67, a));
+}
+
+static inline void prefetch(const uint8_t *p, int lines) {
+  for (int i = 0; i < lines; i++) _mm_prefetch((const char *)p + X8_PREFETCH + 64 * i, _MM_HINT_T0);
+}
+
+static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, const float *sc, const float *mn, int K,
+                                     int gs, const int8_t *q, int qs, const float *d, int ds,
+                                     const float *gsum, int gss, float *out, const int T) {
+  const quad_idx p = quad_indices();
+  __m256 acc[4];
+  for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+  int nb = K / 32, bpg = gs / 32;
+  for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
+    int b1 = b0 + bpg < nb ? b0 + bpg : nb;
+    __m512 gacc[4];
+    for (int t = 0; t < T; t++) gacc[t] = _mm512_setzero_ps();
+    for (int b = b0; b < b1; b++) {
+      const uint8_t *blk = tile + (size_t)b * 128;
+      prefetch(blk, 2);
+      __m512i w[4];
+      u4_decode(blk, w);
+      for (int t = 0; t < T; t++) {
+        __m512i s = u4_block(_mm512_setzero_si512(), w, q + (size_t)t * qs + 32 * b, &p);
+        gacc[t] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(d[(size_t)t * ds + b]), gacc[t]);
+      }
+    }
+    __m256 s = _mm256_loadu_ps(sc + 8 * g);
+    for (int t = 0; t < T; t++) acc[t] = _mm256_fmadd_ps(fold_ps(gacc[t]), s, acc[t]);
+    if (mn) {
+      __m256 m = _mm256_loadu_ps(mn + 8 * g);
+      for (int t = 0; t < T; t++)
+        acc[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(gsum[(size_t)t * gss + g]), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
+}
+
+static void x8_u4_q8_avx512(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
+                            const int8_t *q, int qs, const float *d, int ds, const float *gsum,
+                            int gss, int T, float *out) {
+  MQ_BY_T(T, x8_q8_T, tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out)
+}
+
+/* GGUF Q4_0x8: the stored nibbles u against Q8_0, the -8 through the
+ * activation block's code sum, scaled by d_w * d_x. */
+static MQ_ALWAYS_INLINE void x8_q4_0_T(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                                       const int32_t *bsum, int bs, float *out, const int T) {
+  const quad_idx p = quad_indices();
+  __m512 acc[4];
+  for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+  for (int b = 0; b < K / 32; b++) {
+    const uint8_t *blk = tile + (size_t)b * 144;
+    prefetch(blk, 3);
+    __m512i w[4];
+    u4_decode(blk, w);
+    /* the 8 rows' d in both halves */
+    __m256 dw8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 128)));
+    __m512 dw = both_halves(dw8);
+    for (int t = 0; t < T; t++) {
+      const uint8_t *a = act + (size_t)t * as + (size_t)b * 34;
+      /* -8 * bsum split over the two halves' lanes: 4 * bsum each */
+      __m512i s = u4_block(_mm512_set1_epi32(-4 * bsum[(size_t)t * bs + b]), w, a + 2, &p);
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(fp16_at(a))),
+                               acc[t]);
+    }
+  }
+  for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, fold_ps(acc[t]));
+}
+
+static void x8_q4_0_avx512(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                           const int32_t *bsum, int bs, int T, float *out) {
+  MQ_BY_T(T, x8_q4_0_T, tile, K, act, as, bsum, bs, out)
+}
+
+/* S8 blocks (256 bytes: 8 chunks, quad c in chunk c): signed x signed as
+ * |w| x (q with w's sign), |w| <= 128 unsigned; |w| and the sign masks are
+ * taken once per block for the T tokens. */
+typedef struct {
+  __m512i wa[4];
+  __mmask64 neg[4];
+} s8_block;
+
+static inline void s8_prep(const uint8_t *blk, s8_block *w) {
+  for (int i = 0; i < 4; i++) {
+    __m512i v = _mm512_loadu_si512(blk + 64 * i);
+    w->wa[i] = _mm512_abs_epi8(v);
+    w->neg[i] = _mm512_movepi8_mask(v);
+  }
+}
+
+static inline __m512i s8_dot(__m512i acc, const s8_block *w, const void *q, const quad_idx *p) {
+  const __m512i z = _mm512_setzero_si512();
+  __m512i a = act32(q);
+  const __m512i idx[4] = {p->p01, p->p23, p->p45, p->p67};
+  for (int i = 0; i < 4; i++) {
+    __m512i ai = _mm512_permutexvar_epi32(idx[i], a);
+    acc = _mm512_dpbusd_epi32(acc, w->wa[i], _mm512_mask_sub_epi8(ai, w->neg[i], z, ai));
+  }
+  return acc;
+}
+
+static MQ_ALWAYS_INLINE void x8_s8_T(const uint8_t *tile, const float *sc, int K, int gs,
+                                     const int8_t *q, int qs, float *out, const int T) {
+  const quad_idx p = quad_indices();
+  __m256 acc[4];
+  for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+  int nb = K / 32, bpg = gs / 32;
+  for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
+    int b1 = b0 + bpg < nb ? b0 + bpg : nb;
+    __m512i isum[4];
+    for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
+    for (int b = b0; b < b1; b++) {
+      const uint8_t *blk = tile + (size_t)b * 256;
+      prefetch(blk, 4);
+      s8_block w;
+      s8_prep(blk, &w);
+      for (int t = 0; t < T; t++) isum[t] = s8_dot(isum[t], &w, q + (size_t)t * qs + 32 * b, &p);
+    }
+    __m256 s = _mm256_loadu_ps(sc + 8 * g);
+    for (int t = 0; t < T; t++)
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(fold_i32(isum[t])), s, acc[t]);
+  }
+  for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
+}
+
+static void x8_s8_q8_avx512(const uint8_t *tile, const float *sc, int K, int gs, const int8_t *q,
+                            int qs, int T, float *out) {
+  MQ_BY_T(T, x8_s8_T, tile, sc, K, gs, q, qs, out)
+}
+
+static MQ_ALWAYS_INLINE void x8_q8_0_T(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                                       float *out, const int T) {
+  const quad_idx p = quad_indices();
+  __m512 acc[4];
+  for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+  for (int b = 0; b < K / 32; b++) {
+    const uint8_t *blk = tile + (size_t)b * 272;
+    prefetch(blk, 5);
+    s8_block w;
+    s8_prep(blk, &w);
+    __m256 dw8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 256)));
+    __m512 dw = both_halves(dw8);
+    for (int t = 0; t < T; t++) {
+      const uint8_t *a = act + (size_t)t * as + (size_t)b * 34;
+      __m512i s = s8_dot(_mm512_setzero_si512(), &w, a + 2, &p);
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(fp16_at(a))),
+                               acc[t]);
+    }
+  }
+  for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, fold_ps(acc[t]));
+}
+
+static void x8_q8_0_avx512(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                           const int32_t *bsum, int bs, int T, float *out) {
+  (void)bsum, (void)bs;
+  MQ_BY_T(T, x8_q8_0_T, tile, K, act, as, out)
+}
+
+/* Q4_Kx8 / Q5_Kx8 against Q8_K: per 32-column sub-block j, the rows'
+ * integer sums times their 6-bit scales, the mins against the Q8_K block
+ * sums, then d_x * d and d_x * dmin per super-block, as the types' dot
+ * products define them. A lane's sum over 16 products of Q4_K codes is at
+ * most 16 * 15 * 127 < 2^15, so madd_epi16 against the scale (high half
+ * zero) multiplies it exactly in one step; Q5_K's codes (up to 31) take two
+ * 8-product sums. The halves are folded once per super-block. Q5_K's fifth
+ * bits (linear_x8.h) are added with byte masks: zmm i's two chunks take
+ * bits (c, c + 1) of the same plane byte in their two halves. */
+static MQ_ALWAYS_INLINE void x8_q45_k_T(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                                        float *out, const int five, const int T) {
+  const size_t tb = five ? 1440 : 1184, sc_at = five ? 1280 : 1024;
+  const quad_idx p = quad_indices();
+  /* plane bit of each code zmm (u4_decode's order: quads 01, 45, 23, 67) */
+  const __m512i hbit[4] = {
+      _mm512_inserti64x4(_mm512_set1_epi8(1 << 0), _mm256_set1_epi8(1 << 1), 1),
+      _mm512_inserti64x4(_mm512_set1_epi8(1 << 4), _mm256_set1_epi8((char)(1 << 5)), 1),
+      _mm512_inserti64x4(_mm512_set1_epi8(1 << 2), _mm256_set1_epi8(1 << 3), 1),
+      _mm512_inserti64x4(_mm512_set1_epi8(1 << 6), _mm256_set1_epi8((char)(1 << 7)), 1)};
+  const __m512i b16 = _mm512_set1_epi8(16), z = _mm512_setzero_si512();
+  __m256 acc[4];
+  for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+  for (int sb = 0; sb < K / 256; sb++) {
+    const uint8_t *blk = tile + (size_t)sb * tb;
+    for (size_t o = 0; o < tb; o += 64) _mm_prefetch((const char *)blk + 4 * tb + o, _MM_HINT_T0);
+    __m512i isc[4];
+    __m256i imn[4];
+    for (int t = 0; t < T; t++) isc[t] = z, imn[t] = _mm256_setzero_si256();
+    for (int j = 0; j < 8; j++) {
+      const uint8_t *sub = blk + 128 * j;
+      __m512i w[4];
+      u4_decode(sub, w);
+      if (five) {
+        __m512i hb =
+            _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 1024 + 32 * j)));
+        for (int i = 0; i < 4; i++)
+          w[i] = _mm512_mask_add_epi8(w[i], _mm512_test_epi8_mask(hb, hbit[i]), w[i], b16);
+      }
+      __m512i sc = _mm512_broadcast_i64x4(
+          _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(blk + sc_at + 8 * j))));
+      __m256i mn =
+          _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(blk + sc_at + 64 + 8 * j)));
+      for (int t = 0; t < T; t++) {
+        const uint8_t *a = act + (size_t)t * as + (size_t)sb * 292;
+        __m512i q = act32(a + 4 + 32 * j);
+        __m512i s0 = _mm512_dpbusd_epi32(z, w[0], _mm512_permutexvar_epi32(p.p01, q));
+        __m512i s1 = _mm512_dpbusd_epi32(z, w[1], _mm512_permutexvar_epi32(p.p45, q));
+        s0 = _mm512_dpbusd_epi32(s0, w[2], _mm512_permutexvar_epi32(p.p23, q));
+        s1 = _mm512_dpbusd_epi32(s1, w[3], _mm512_permutexvar_epi32(p.p67, q));
+        if (five)
+          isc[t] = _mm512_add_epi32(
+              isc[t], _mm512_add_epi32(_mm512_madd_epi16(s0, sc), _mm512_madd_epi16(s1, sc)));
+        else
+          isc[t] = _mm512_add_epi32(isc[t], _mm512_madd_epi16(_mm512_add_epi32(s0, s1), sc));
+        int16_t b0, b1;
+        memcpy(&b0, a + 260 + 4 * j, 2);
+        memcpy(&b1, a + 262 + 4 * j, 2);
+        imn[t] = _mm256_add_epi32(
+            imn[t], _mm256_madd_epi16(mn, _mm256_set1_epi32((uint16_t)(int16_t)(b0 + b1))));
+      }
+    }
+    __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + sc_at + 128)));
+    __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + sc_at + 144)));
+    for (int t = 0; t < T; t++) {
+      float dx;
+      memcpy(&dx, act + (size_t)t * as + (size_t)sb * 292, 4);
+      __m256 vdx = _mm256_set1_ps(dx);
+      acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, vdx), _mm256_cvtepi32_ps(fold_i32(isc[t])), acc[t]);
+      acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, vdx), _mm256_cvtepi32_ps(imn[t]), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
+}
+
+static void x8_q4_k_avx512(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                           const int32_t *bsum, int bs, int T, float *out) {
+  (void)bsum, (void)bs;
+  MQ_BY_T(T, x8_q45_k_T, tile, K, act, as, out, 0)
+}
+
+static void x8_q5_k_avx512(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                           const int32_t *bsum, int bs, int T, float *out) {
+  (void)bsum, (void)bs;
+  MQ_BY_T(T, x8_q45_k_T, tile, K, act, as, out, 1)
+}
+
+/* Q6_Kx8 against Q8_K: 6-bit codes from the nibbles and the 2-bit planes
+ * (zmm i's halves take bit pairs 2c and 2c + 2 of the same plane byte: a
+ * per-half shift count); the low nibbles of a 32-column block are its
+ * first 16-column sub-block, the high nibbles its second. Each dpbusd sum
+ * (4 products <= 4 * 63 * 127 < 2^15) meets the rows' int8 scales (high
+ * half zero) in madd_epi16; the -32 goes through the Q8_K block sums, both
+ * sub-blocks' in one madd of (scale_a, scale_b) pairs. */
+static MQ_ALWAYS_INLINE void x8_q6_k_T(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                                       float *out, const int T) {
+  const quad_idx p = quad_indices();
+  const __m512i m2 = _mm512_set1_epi8(3), z = _mm512_setzero_si512();
+  const __m256i lo16 = _mm256_set1_epi32(0xffff);
+  /* shift counts per 16-bit lane: zmm (0,1) -> bits 0 and 2, (2,3) -> 4 and 6 */
+  const __m512i sh01 = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
+  const __m512i sh23 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
+  __m256 acc[4];
+  for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+  for (int sb = 0; sb < K / 256; sb++) {
+    const uint8_t *blk = tile + (size_t)sb * 1680;
+    for (size_t o = 0; o < 1680; o += 64)
+      _mm_prefetch((const char *)blk + 4 * 1680 + o, _MM_HINT_T0);
+    __m512i isc[4];
+    __m256i imn[4];
+    for (int t = 0; t < T; t++) isc[t] = z, imn[t] = _mm256_setzero_si256();
+    for (int j = 0; j < 8; j++) {
+      const uint8_t *lo = blk + 128 * j, *hp = blk + 1024 + 64 * j;
+      __m512i w[4];
+      u4_decode(lo, w);
+      __m512i ha = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)hp));
+      __m512i hh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(hp + 32)));
+      /* w[0], w[2]: low nibbles (plane ha); w[1], w[3]: high (plane hh) */
+      w[0] = _mm512_or_si512(
+          w[0], _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(ha, sh01), m2), 4));
+      w[2] = _mm512_or_si512(
+          w[2], _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(ha, sh23), m2), 4));
+      w[1] = _mm512_or_si512(
+          w[1], _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hh, sh01), m2), 4));
+      w[3] = _mm512_or_si512(
+          w[3], _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hh, sh23), m2), 4));
+      __m256i sa = _mm256_and_si256(
+          _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 1536 + 16 * j))), lo16);
+      __m256i sbv = _mm256_and_si256(
+          _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 1536 + 16 * j + 8))), lo16);
+      __m512i sa2 = _mm512_broadcast_i64x4(sa), sb2 = _mm512_broadcast_i64x4(sbv);
+      __m256i pair = _mm256_or_si256(sa, _mm256_slli_epi32(sbv, 16));
+      for (int t = 0; t < T; t++) {
+        const uint8_t *a = act + (size_t)t * as + (size_t)sb * 292;
+        __m512i q = act32(a + 4 + 32 * j);
+        __m512i s0 = _mm512_madd_epi16(
+            _mm512_dpbusd_epi32(z, w[0], _mm512_permutexvar_epi32(p.p01, q)), sa2);
+        __m512i s1 = _mm512_madd_epi16(
+            _mm512_dpbusd_epi32(z, w[2], _mm512_permutexvar_epi32(p.p23, q)), sa2);
+        __m512i s2 = _mm512_madd_epi16(
+            _mm512_dpbusd_epi32(z, w[1], _mm512_permutexvar_epi32(p.p45, q)), sb2);
+        __m512i s3 = _mm512_madd_epi16(
+            _mm512_dpbusd_epi32(z, w[3], _mm512_permutexvar_epi32(p.p67, q)), sb2);
+        isc[t] = _mm512_add_epi32(
+            isc[t], _mm512_add_epi32(_mm512_add_epi32(s0, s1), _mm512_add_epi32(s2, s3)));
+        uint32_t bb;
+        memcpy(&bb, a + 260 + 4 * j, 4); /* the two sub-blocks' int16 sums */
+        imn[t] = _mm256_add_epi32(imn[t], _mm256_madd_epi16(pair, _mm256_set1_epi32((int)bb)));
+      }
+    }
+    __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 1664)));
+    for (int t = 0; t < T; t++) {
+      float dx;
+      memcpy(&dx, act + (size_t)t * as + (size_t)sb * 292, 4);
+      __m256i tot = _mm256_sub_epi32(fold_i32(isc[t]), _mm256_slli_epi32(imn[t], 5));
+      acc[t] =
+          _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(dx)), _mm256_cvtepi32_ps(tot), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
+}
+
+static void x8_q6_k_avx512(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                           const int32_t *bsum, int bs, int T, float *out) {
+  (void)bsum, (void)bs;
+  MQ_BY_T(T, x8_q6_k_T, tile, K, act, as, out)
+}
+
+int mq_kern_fill_avx512(mq_kernels *k) {
+  if (!mq_cpu_has_avx512()) return 0;
+  k->name = "avx512";
+  k->x8_u4_q8 = x8_u4_q8_avx512;
+  k->x8_q4_0 = x8_q4_0_avx512;
+  k->x8_q4_k = x8_q4_k_avx512;
+  k->x8_q5_k = x8_q5_k_avx512;
+  k->x8_q6_k = x8_q6_k_avx512;
+  k->x8_s8_q8 = x8_s8_q8_avx512;
+  k->x8_q8_0 = x8_q8_0_avx512;
+  return 1;
+}
+#endif
