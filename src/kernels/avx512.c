@@ -77,9 +77,7 @@ static inline quad_idx quad_indices(void) {
 }
 
 /* acc + the block's u4 x s8 sums (q: 32 activation bytes), in two
- * dependency chains (four dependent VPDPBUSD per block kept fewer blocks in
- * flight: single-core Q4_0 decode out of cache on an Intel Xeon streamed
- * 13-16 GB/s with one chain, 24 with two, in one run on a noisy host) */
+ * dependency chains (half the latency per block) */
 static inline __m512i u4_block(__m512i acc, const __m512i w[4], const void *q, const quad_idx *p) {
   __m512i a = act32(q);
   __m512i acc2 =
@@ -90,7 +88,9 @@ static inline __m512i u4_block(__m512i acc, const __m512i w[4], const void *q, c
   return _mm512_add_epi32(acc, acc2);
 }
 
-static inline void prefetch(const uint8_t *p, int lines) {
+/* always_inline: gcc otherwise finds a function of prefetches alone free of
+ * side effects (const) and deletes its calls */
+static MQ_ALWAYS_INLINE void x8_prefetch(const uint8_t *p, int lines) {
   for (int i = 0; i < lines; i++) _mm_prefetch((const char *)p + X8_PREFETCH + 64 * i, _MM_HINT_T0);
 }
 
@@ -107,7 +107,7 @@ static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, const float *sc, const
     for (int t = 0; t < T; t++) gacc[t] = _mm512_setzero_ps();
     for (int b = b0; b < b1; b++) {
       const uint8_t *blk = tile + (size_t)b * 128;
-      prefetch(blk, 2);
+      x8_prefetch(blk, 2);
       __m512i w[4];
       u4_decode(blk, w);
       for (int t = 0; t < T; t++) {
@@ -142,7 +142,7 @@ static MQ_ALWAYS_INLINE void x8_q4_0_T(const uint8_t *tile, int K, const uint8_t
   for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
   for (int b = 0; b < K / 32; b++) {
     const uint8_t *blk = tile + (size_t)b * 144;
-    prefetch(blk, 3);
+    x8_prefetch(blk, 3);
     __m512i w[4];
     u4_decode(blk, w);
     /* the 8 rows' d in both halves */
@@ -204,7 +204,7 @@ static MQ_ALWAYS_INLINE void x8_s8_T(const uint8_t *tile, const float *sc, int K
     for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
     for (int b = b0; b < b1; b++) {
       const uint8_t *blk = tile + (size_t)b * 256;
-      prefetch(blk, 4);
+      x8_prefetch(blk, 4);
       s8_block w;
       s8_prep(blk, &w);
       for (int t = 0; t < T; t++) isum[t] = s8_dot(isum[t], &w, q + (size_t)t * qs + 32 * b, &p);
@@ -228,7 +228,7 @@ static MQ_ALWAYS_INLINE void x8_q8_0_T(const uint8_t *tile, int K, const uint8_t
   for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
   for (int b = 0; b < K / 32; b++) {
     const uint8_t *blk = tile + (size_t)b * 272;
-    prefetch(blk, 5);
+    x8_prefetch(blk, 5);
     s8_block w;
     s8_prep(blk, &w);
     __m256 dw8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 256)));
