@@ -26,6 +26,19 @@ static void check_table(const mq_kernels *k) {
     for (int i = 0; i < n; i++) sum_abs += fabs((double)a[i] * b[i]);
     /* f32 accumulation vs double: bounded by n * eps * sum|a*b| */
     CHECK_NEAR(k->dot_f32(a, b, n), ref->dot_f32(a, b, n), 1e-6 * n * sum_abs + 1e-30);
+    if (k->dot4x4_f32) { /* the 4 x 4 block: rows and tokens from a, b, h's floats (one repeated) */
+      float hf[300];
+      ref->f16_to_f32(h, hf, n);
+      const float *w4[4] = {a, b, hf, a}, *x4[4] = {b, hf, a, b};
+      float o[16];
+      k->dot4x4_f32(w4, x4, n, o);
+      for (int t = 0; t < 4; t++)
+        for (int r = 0; r < 4; r++) {
+          double sa = 0;
+          for (int i = 0; i < n; i++) sa += fabs((double)w4[r][i] * x4[t][i]);
+          CHECK_NEAR(o[t * 4 + r], ref->dot_f32(w4[r], x4[t], n), 1e-6 * n * sa + 1e-30);
+        }
+    }
     k->f16_to_f32(h, fa, n);
     ref->f16_to_f32(h, fb, n);
     CHECK(memcmp(fa, fb, (size_t)n * 4) == 0); /* conversions are exact */
@@ -64,6 +77,28 @@ static void check_table(const mq_kernels *k) {
       double sm = 0;
       for (int i = 0; i < n; i++) sm += fabs(mq_e4m3_to_f32(cw[i]) * ldexp(1, e8[i / 32] - 127) * a[i]);
       CHECK_NEAR(k->dot_mxfp8_f32(cw, e8, a, n), ref->dot_mxfp8_f32(cw, e8, a, n), 1e-6 * n * sm + 1e-30);
+      /* extreme block exponents: 2^(e - 127) from 2^-127 to 2^127 (the SIMD
+       * kernels build 2^(e - 119) by parts past e = 254 - 8), activations of
+       * the huge blocks scaled down to keep the sums finite */
+      float ax[300];
+      static const uint8_t ext[] = {0, 1, 7, 246, 247, 250, 254};
+      for (int j = 0; j < 7; j++) { /* every exponent in the first block */
+        sm = 0;
+        for (int i = 0; i < n / 32; i++) e8[i] = ext[(j + 3 * i) % 7];
+        for (int i = 0; i < n; i++) {
+          ax[i] = e8[i / 32] > 200 ? ldexpf(a[i], -120) : a[i];
+          sm += fabs(mq_e4m3_to_f32(cw[i]) * ldexp(1, e8[i / 32] - 127) * ax[i]);
+        }
+        CHECK_NEAR(k->dot_mxfp8_f32(cw, e8, ax, n), ref->dot_mxfp8_f32(cw, e8, ax, n),
+                   1e-6 * n * sm + 1e-30);
+        /* the row conversion is exact: powers of two times E4M3 values */
+        float wk[300], wr[300];
+        k->mxfp8_to_f32(cw, e8, wk, n);
+        ref->mxfp8_to_f32(cw, e8, wr, n);
+        int differ = 0;
+        for (int i = 0; i < n; i++) differ += wk[i] != wr[i];
+        CHECK_MSG(!differ, "%s mxfp8_to_f32 n %d: %d values differ", k->name, n, differ);
+      }
     }
     if (n % 32 == 0) { /* fast A16 path: int8 activation blocks */
       int8_t xq[300];
@@ -130,7 +165,7 @@ static void check_int_linear(mq_codes codes, int gs, int with_mins, int with_per
                   with_mins ? mins : NULL, with_perm ? perm : NULL};
   mq_pool *pool = mq_pool_init(n_threads);
   float *scratch[8];
-  for (int t = 0; t < mq_pool_size(pool); t++) scratch[t] = malloc(K * sizeof(float));
+  for (int t = 0; t < mq_pool_size(pool); t++) scratch[t] = malloc(MQ_SCRATCH_ROWS * K * sizeof(float));
   mq_exec ex = {pool, mq_kern(), scratch, gather};
   CHECK(mq_linear_gather_floats(&l) * T <= (int)(sizeof gather / sizeof gather[0]));
   mq_linear_forward(&l, x, T, y, &ex);
@@ -148,7 +183,8 @@ static void check_int_linear(mq_codes codes, int gs, int with_mins, int with_per
   int j = 5, k = with_perm ? perm[j] : j;
   double c = codes == MQ_CODES_U4 ? (data[3 * K / 2 + j / 2] >> 4 * (j & 1)) & 15
                                   : codes == MQ_CODES_U8 ? data[3 * K + j] : (int8_t)data[3 * K + j];
-  CHECK_NEAR(wrow[k], c * scales[3 * G + j / gs] + (with_mins ? mins[3 * G + j / gs] : 0), 1e-6);
+  double want = c * scales[3 * G + j / gs] + (with_mins ? mins[3 * G + j / gs] : 0);
+  CHECK_NEAR(wrow[k], want, 1e-6 * (1 + fabs(want))); /* float rounding of c * s + m */
   CHECK_MSG(worst < 1e-4, "int linear codes %d gs %d mins %d perm %d: max error %g", codes, gs,
             with_mins, with_perm, worst);
   for (int t = 0; t < mq_pool_size(pool); t++) free(scratch[t]);
@@ -169,7 +205,7 @@ static void check_linear(mq_dtype dt, int n_threads) {
   for (int i = 0; i < N; i++) bias[i] = mqt_randf(-1, 1);
   mq_pool *pool = mq_pool_init(n_threads);
   float *scratch[8];
-  for (int t = 0; t < mq_pool_size(pool); t++) scratch[t] = malloc(K * sizeof(float));
+  for (int t = 0; t < mq_pool_size(pool); t++) scratch[t] = malloc(MQ_SCRATCH_ROWS * K * sizeof(float));
   mq_exec ex = {pool, mq_kern(), scratch, NULL};
   mq_linear l = {.n_out = N, .n_in = K, .kind = MQ_W_FLOAT, .dtype = dt,
                  .w = dt == MQ_DTYPE_F32 ? (const void *)wf : (const void *)wh, .bias = bias};

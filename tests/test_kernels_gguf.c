@@ -161,7 +161,7 @@ static void check_linear(const mq_kernels *k, uint32_t t, int n_tok, int n_threa
   float *gather = aligned_alloc(64, (gfloats * sizeof(float) + 63) & ~(size_t)63);
   mq_pool *pool = mq_pool_init(n_threads);
   float *scratch[8];
-  for (int i = 0; i < mq_pool_size(pool); i++) scratch[i] = malloc(K * sizeof(float));
+  for (int i = 0; i < mq_pool_size(pool); i++) scratch[i] = malloc(MQ_SCRATCH_ROWS * K * sizeof(float));
   mq_kernels scalar = *k;
   for (int i = 0; i < MQ_GGML_TYPE_COUNT; i++) scalar.gguf_dot[i] = NULL;
   mq_exec ex = {pool, k, scratch, gather, 0};

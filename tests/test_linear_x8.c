@@ -10,7 +10,7 @@
 #include "kernels/linear_x8.h"
 #include "test.h"
 
-/* A pool of n threads with a scratch row of K floats each (mq_exec). */
+/* A pool of n threads with MQ_SCRATCH_ROWS scratch rows of K floats each (mq_exec). */
 typedef struct {
   mq_pool *pool;
   float *scratch[8];
@@ -18,7 +18,7 @@ typedef struct {
 
 static void runner_init(runner *r, int n_threads, int K) {
   r->pool = mq_pool_init(n_threads);
-  for (int t = 0; t < mq_pool_size(r->pool); t++) r->scratch[t] = malloc(sizeof(float) * K);
+  for (int t = 0; t < mq_pool_size(r->pool); t++) r->scratch[t] = malloc(sizeof(float) * MQ_SCRATCH_ROWS * K);
 }
 
 /* The reference and every SIMD tier of this build and CPU. */

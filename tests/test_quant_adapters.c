@@ -171,7 +171,7 @@ static void test_gptq(int b, int v1, int act_order) {
   CHECK((l.q.perm != NULL) == act_order);
   expect_weights(&l, want, what);
   /* the forward pass agrees with the dequantized weights (perm applied to x) */
-  float x[K], y[N], gather[K + G], scratch[K], *sp_[1] = {scratch};
+  float x[K], y[N], gather[K + G], scratch[MQ_SCRATCH_ROWS * K], *sp_[1] = {scratch};
   for (int k = 0; k < K; k++) x[k] = mqt_randf(-1, 1);
   mq_exec ex = {NULL, mq_kern(), sp_, gather};
   mq_linear_forward(&l, x, 1, y, &ex);
@@ -364,7 +364,7 @@ static void test_ct_w4a8_clip(void) {
     CHECK(mq_model_n_warnings(m) == wrong);
     if (wrong) CHECK(strstr(mq_model_warning(m, 0), "clip kernel") != NULL);
     mq_pool *pool = mq_pool_init(1);
-    float scratch_row[K], *scratch[1] = {scratch_row};
+    float scratch_row[MQ_SCRATCH_ROWS * K], *scratch[1] = {scratch_row};
     static float gather[4096];
     CHECK(mq_linear_gather_floats(&l) <= 4096);
     mq_exec ex = {pool, mq_kern(), scratch, gather, 0};

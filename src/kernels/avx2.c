@@ -43,6 +43,30 @@ static float dot_f32_avx2(const float *a, const float *b, int n) {
   return s;
 }
 
+/* 2 weight rows x 4 tokens per pass (8 accumulators: 6 loads per 8 FMAs,
+ * where single dots take 2 loads per FMA), two passes */
+static void dot4x4_f32_avx2(const float *const w[4], const float *const x[4], int n, float out[16]) {
+  for (int h = 0; h < 4; h += 2) {
+    const float *w0 = w[h], *w1 = w[h + 1];
+    __m256 acc[8];
+    for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + 8 <= n; k += 8) {
+      __m256 a = _mm256_loadu_ps(w0 + k), b = _mm256_loadu_ps(w1 + k);
+      for (int t = 0; t < 4; t++) {
+        __m256 v = _mm256_loadu_ps(x[t] + k);
+        acc[2 * t] = _mm256_fmadd_ps(a, v, acc[2 * t]);
+        acc[2 * t + 1] = _mm256_fmadd_ps(b, v, acc[2 * t + 1]);
+      }
+    }
+    for (int t = 0; t < 4; t++) {
+      float s0 = hsum(acc[2 * t]), s1 = hsum(acc[2 * t + 1]);
+      for (int i = k; i < n; i++) s0 += w0[i] * x[t][i], s1 += w1[i] * x[t][i];
+      out[t * 4 + h] = s0, out[t * 4 + h + 1] = s1;
+    }
+  }
+}
+
 static void f16_to_f32_avx2(const uint16_t *src, float *dst, int n) {
   int i = 0;
   for (; i + 8 <= n; i += 8)
@@ -593,6 +617,20 @@ static void x8_q6_k_avx2(const uint8_t *tile, int K, const uint8_t *act, size_t 
   MQ_BY_T(T, x8_q6_k_T, tile, K, act, as, out)
 }
 
+/* 2^(e - 127 + 8) as a float: e in 0..246 (exponent bits); past that, the
+ * caller multiplies by parts */
+static void mxfp8_to_f32_avx2(const uint8_t *w, const uint8_t *e, float *dst, int n) {
+  for (int b = 0; b < n / 32; b++) {
+    __m256 v[4];
+    e4m3x16(w + 32 * b, &v[0], &v[1]);
+    e4m3x16(w + 32 * b + 16, &v[2], &v[3]);
+    int ex = (int)e[b] - 127 + 8; /* in [-119, 136] */
+    __m256 sc = _mm256_castsi256_ps(_mm256_set1_epi32((ex <= 127 ? ex + 127 : ex) << 23));
+    __m256 sc2 = _mm256_set1_ps(ex <= 127 ? 1.0f : 0x1p127f);
+    for (int i = 0; i < 4; i++) _mm256_storeu_ps(dst + 32 * b + 8 * i, _mm256_mul_ps(_mm256_mul_ps(v[i], sc), sc2));
+  }
+}
+
 static float dot_u8_q8_avx2(const uint8_t *c, const int8_t *q, const float *d, int n) {
   /* codes - 128 are signed; sum c q = sum (c - 128) q + 128 sum q; the
    * signed product uses maddubs(|a|, sign(b, a)) */
@@ -734,6 +772,7 @@ int mq_kern_fill_avx2(mq_kernels *k) {
   if (!mq_cpu_has_avx2()) return 0;
   k->name = "avx2";
   k->dot_f32 = dot_f32_avx2;
+  k->dot4x4_f32 = dot4x4_f32_avx2;
   k->f16_to_f32 = f16_to_f32_avx2;
   k->bf16_to_f32 = bf16_to_f32_avx2;
   k->dot_f16_f32 = dot_f16_f32_avx2;
@@ -746,6 +785,7 @@ int mq_kern_fill_avx2(mq_kernels *k) {
   k->dot_u8_q8 = dot_u8_q8_avx2;
   k->dot4_u4_q8 = dot4_u4_q8_avx2;
   k->dot_mxfp8_f32 = dot_mxfp8_f32_avx2;
+  k->mxfp8_to_f32 = mxfp8_to_f32_avx2;
   k->x8_u4_q8 = x8_u4_q8_avx2;
   k->x8_u4_f32 = x8_u4_f32_avx2;
   k->x8_q4_0 = x8_q4_0_avx2;

@@ -416,6 +416,75 @@ static void x8_q6_k_avx512(const uint8_t *tile, int K, const uint8_t *act, size_
   MQ_BY_T(T, x8_q6_k_T, tile, K, act, as, out)
 }
 
+/* MXFP8 rows (AVX2's method, 32 codes a step): an E4M3 byte s.eeee.mmm
+ * placed as the f16 bits s.0eeee.mmm0000000 is its value times 2^-8 (E4M3
+ * subnormals become f16 subnormals, which the conversion takes exactly);
+ * the block's 2^(e - 127 + 8) scales the block sum. NaN codes (0x7f/0xff)
+ * read as 480 here; writers never store them. */
+static float dot_mxfp8_f32_avx512(const uint8_t *w, const uint8_t *e, const float *x, int n) {
+  __m512 acc = _mm512_setzero_ps();
+  for (int b = 0; b < n / 32; b++) {
+    _mm_prefetch((const char *)w + 32 * b + 1024, _MM_HINT_T0);
+    __m512i t = _mm512_slli_epi16(
+        _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(w + 32 * b))), 7);
+    __m512i h = _mm512_add_epi16(t, _mm512_and_si512(t, _mm512_set1_epi16(0x4000)));
+    __m512 w0 = _mm512_cvtph_ps(_mm512_castsi512_si256(h));
+    __m512 w1 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1));
+    __m512 s = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + 32 * b + 16),
+                               _mm512_mul_ps(w0, _mm512_loadu_ps(x + 32 * b)));
+    int ex = (int)e[b] - 127 + 8; /* in [-119, 136] */
+    if (ex <= 127)                /* 2^ex from its exponent bits */
+      acc = _mm512_fmadd_ps(s, _mm512_castsi512_ps(_mm512_set1_epi32((ex + 127) << 23)), acc);
+    else /* beyond float's exponent: by parts */
+      acc = _mm512_fmadd_ps(_mm512_mul_ps(s, _mm512_castsi512_ps(_mm512_set1_epi32(ex << 23))),
+                            _mm512_set1_ps(0x1p127f), acc);
+  }
+  return _mm512_reduce_add_ps(acc);
+}
+
+static void mxfp8_to_f32_avx512(const uint8_t *w, const uint8_t *e, float *dst, int n) {
+  for (int b = 0; b < n / 32; b++) {
+    __m512i t = _mm512_slli_epi16(
+        _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(w + 32 * b))), 7);
+    __m512i h = _mm512_add_epi16(t, _mm512_and_si512(t, _mm512_set1_epi16(0x4000)));
+    int ex = (int)e[b] - 127 + 8; /* in [-119, 136]; by parts past 127 */
+    __m512 sc = _mm512_castsi512_ps(_mm512_set1_epi32((ex <= 127 ? ex + 127 : ex) << 23));
+    __m512 sc2 = _mm512_set1_ps(ex <= 127 ? 1.0f : 0x1p127f);
+    _mm512_storeu_ps(
+        dst + 32 * b,
+        _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(h)), sc), sc2));
+    _mm512_storeu_ps(
+        dst + 32 * b + 16,
+        _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1)), sc), sc2));
+  }
+}
+
+/* 4 weight rows x 4 tokens: 16 zmm accumulators, 8 loads per 16 FMAs; the
+ * tail of n % 16 under a mask. Named accumulators: as an array, gcc kept
+ * them in memory (a store per FMA). */
+#define MQ_F32_TOKEN(t)                                                                            \
+  {                                                                                                \
+    __m512 v = _mm512_maskz_loadu_ps(m, x[t] + k);                                                 \
+    c##t##0 = _mm512_fmadd_ps(a0, v, c##t##0), c##t##1 = _mm512_fmadd_ps(a1, v, c##t##1);          \
+    c##t##2 = _mm512_fmadd_ps(a2, v, c##t##2), c##t##3 = _mm512_fmadd_ps(a3, v, c##t##3);          \
+  }
+static void dot4x4_f32_avx512(const float *const w[4], const float *const x[4], int n,
+                              float out[16]) {
+  const __m512 z = _mm512_setzero_ps();
+  __m512 c00 = z, c01 = z, c02 = z, c03 = z, c10 = z, c11 = z, c12 = z, c13 = z;
+  __m512 c20 = z, c21 = z, c22 = z, c23 = z, c30 = z, c31 = z, c32 = z, c33 = z;
+  for (int k = 0; k < n; k += 16) {
+    __mmask16 m = n - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - k)) - 1);
+    __m512 a0 = _mm512_maskz_loadu_ps(m, w[0] + k), a1 = _mm512_maskz_loadu_ps(m, w[1] + k);
+    __m512 a2 = _mm512_maskz_loadu_ps(m, w[2] + k), a3 = _mm512_maskz_loadu_ps(m, w[3] + k);
+    MQ_F32_TOKEN(0) MQ_F32_TOKEN(1) MQ_F32_TOKEN(2) MQ_F32_TOKEN(3)
+  }
+  const __m512 c[16] = {c00, c01, c02, c03, c10, c11, c12, c13,
+                        c20, c21, c22, c23, c30, c31, c32, c33};
+  for (int i = 0; i < 16; i++) out[i] = _mm512_reduce_add_ps(c[i]);
+}
+#undef MQ_F32_TOKEN
+
 int mq_kern_fill_avx512(mq_kernels *k) {
   if (!mq_cpu_has_avx512()) return 0;
   k->name = "avx512";
@@ -426,6 +495,9 @@ int mq_kern_fill_avx512(mq_kernels *k) {
   k->x8_q6_k = x8_q6_k_avx512;
   k->x8_s8_q8 = x8_s8_q8_avx512;
   k->x8_q8_0 = x8_q8_0_avx512;
+  k->dot_mxfp8_f32 = dot_mxfp8_f32_avx512;
+  k->dot4x4_f32 = dot4x4_f32_avx512;
+  k->mxfp8_to_f32 = mxfp8_to_f32_avx512;
   return 1;
 }
 #endif

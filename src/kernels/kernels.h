@@ -16,6 +16,11 @@ typedef struct mq_kernels {
   const char *name; /* "scalar", "avx2", "avx512", "neon" */
   /* sum_i a[i] * b[i] over n floats */
   float (*dot_f32)(const float *a, const float *b, int n);
+  /* Prefill's float block: out[t * 4 + r] = dot_f32(w[r], x[t], n) for 4
+   * weight rows and 4 token rows (pointers may repeat: callers pad a short
+   * block with copies and drop those results). NULL in a tier without one
+   * (the scalar reference, NEON): dot_f32 per pair instead. */
+  void (*dot4x4_f32)(const float *const w[4], const float *const x[4], int n, float out[16]);
   /* dst[0..n) = float(src[0..n)) for an F16 or BF16 row */
   void (*f16_to_f32)(const uint16_t *src, float *dst, int n);
   void (*bf16_to_f32)(const uint16_t *src, float *dst, int n);
@@ -43,6 +48,9 @@ typedef struct mq_kernels {
   /* MXFP8 row: sum over 32-blocks b of 2^(e[b] - 127) * sum_i e4m3(w[i]) * x[i]
    * (w: n E4M3 codes, e: n/32 E8M0 exponents, x: n floats, n % 32 == 0) */
   float (*dot_mxfp8_f32)(const uint8_t *w, const uint8_t *e, const float *x, int n);
+  /* ... and the row itself: dst[i] = e4m3(w[i]) * 2^(e[i / 32] - 127) (prefill
+   * converts a row once for all tokens; values past float range become inf) */
+  void (*mxfp8_to_f32)(const uint8_t *w, const uint8_t *e, float *dst, int n);
   /* x8 tiles of 4-bit weights (kernels/linear_x8.h): one tile of 8 rows
    * against T tokens (1 <= T <= 4); sc (and mn) point at the tile's [G][8]
    * scales (mins), K and gs are multiples of 32 (the last group may be

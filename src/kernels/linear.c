@@ -47,13 +47,32 @@ static void float_rows(void *ctx, int begin, int end, int tid) {
                 (l->bias ? l->bias[r] : 0.0f);
     return;
   }
-  for (int r = r0; r < r1; r++) {
-    /* Convert the weight row once, then reuse it for every token. */
-    const float *w = mq_row_f32(k, l->dtype, (const char *)l->w + (size_t)r * l->n_in * esz,
-                                j->ex->scratch[tid], l->n_in);
-    float b = l->bias ? l->bias[r] : 0.0f;
-    for (int t = 0; t < j->n_tok; t++)
-      j->y[(size_t)t * l->n_out + r] = k->dot_f32(w, j->x + (size_t)t * l->n_in, l->n_in) + b;
+  for (int r = r0; r < r1; r += 4) {
+    /* Convert four weight rows once, then reuse them for every token. */
+    int nr = r1 - r < 4 ? r1 - r : 4, K = l->n_in;
+    const float *w[4];
+    for (int i = 0; i < nr; i++)
+      w[i] = mq_row_f32(k, l->dtype, (const char *)l->w + (size_t)(r + i) * K * esz,
+                        j->ex->scratch[tid] + (size_t)i * K, K);
+    mq_float_block(k, w, nr, j->x, (size_t)K, K, j->n_tok, j->y, l->n_out, r, l->bias);
+  }
+}
+
+void mq_float_block(const mq_kernels *k, const float *const w[4], int nr, const float *x,
+                    size_t ldx, int K, int n_tok, float *y, int n_out, int r0, const float *bias) {
+  const float *wp[4], *xp[4];
+  float o[16];
+  for (int i = 0; i < 4; i++) wp[i] = w[i < nr ? i : 0]; /* padding: copies, results dropped */
+  for (int t0 = 0; t0 < n_tok; t0 += 4) {
+    int nt = n_tok - t0 < 4 ? n_tok - t0 : 4;
+    for (int i = 0; i < 4; i++) xp[i] = x + (size_t)(t0 + (i < nt ? i : 0)) * ldx;
+    if (k->dot4x4_f32) k->dot4x4_f32(wp, xp, K, o);
+    else
+      for (int t = 0; t < nt; t++)
+        for (int i = 0; i < nr; i++) o[t * 4 + i] = k->dot_f32(wp[i], xp[t], K);
+    for (int t = 0; t < nt; t++)
+      for (int i = 0; i < nr; i++)
+        y[(size_t)(t0 + t) * n_out + r0 + i] = o[t * 4 + i] + (bias ? bias[r0 + i] : 0.0f);
   }
 }
 

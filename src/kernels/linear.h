@@ -81,17 +81,27 @@ typedef struct mq_linear {
   const float *qcorr;
 } mq_linear;
 
-/* Where a forward pass runs: the thread pool, the kernel table, one scratch
- * row per pool thread (at least max n_in floats each) and a shared buffer for
- * gathered inputs and group sums (at least n_tok * mq_linear_gather_floats()). */
-typedef struct mq_exec {
+/* Where a forward pass runs: the thread pool, the kernel table, scratch per
+ * pool thread (MQ_SCRATCH_ROWS rows of max n_in floats: prefill converts
+ * float-like weights four rows at a time) and a shared buffer for gathered
+ * inputs and group sums (at least n_tok * mq_linear_gather_floats()). */
+#define MQ_SCRATCH_ROWS 4
+typedef struct mq_exec mq_exec;
+
+/* Prefill's float block: y[t * n_out + r0 + i] = <w[i], x_t> + bias[r0 + i]
+ * for the nr (1..4) float rows w and every token t < n_tok, x_t = x + t * ldx
+ * (bias may be NULL). Four rows meet four tokens per kernel call. */
+void mq_float_block(const mq_kernels *k, const float *const w[4], int nr, const float *x,
+                    size_t ldx, int K, int n_tok, float *y, int n_out, int r0, const float *bias);
+
+struct mq_exec {
   mq_pool *pool;
   const mq_kernels *k;
   float **scratch;
   float *gather;
   int fast_a16; /* A16 integer layers: quantize activations to int8 blocks of 32
                    (a named fast mode; the default is the exact float path) */
-} mq_exec;
+};
 
 /* y[t, :] = W x[t, :] + b for t < n_tok. x: [n_tok, n_in], y: [n_tok, n_out];
  * x and y must not overlap. */

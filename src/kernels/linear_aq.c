@@ -146,17 +146,38 @@ static float row_mx(const mq_linear *l, const mq_kernels *k, int r, const uint8_
 }
 
 static void aq_rows(void *ctx, int begin, int end, int tid) {
-  (void)tid;
   const aq_job *j = ctx;
   const mq_linear *l = j->l;
-  int r0 = begin * ROWS_PER_TASK, r1 = end * ROWS_PER_TASK;
+  const mq_kernels *k = j->ex->k;
+  int K = l->n_in, r0 = begin * ROWS_PER_TASK, r1 = end * ROWS_PER_TASK;
   if (r1 > l->n_out) r1 = l->n_out;
+  if (l->kind == MQ_W_MXFP8 && j->n_tok > 1) {
+    /* several tokens: four rows converted once (the E4M3 decode is the
+     * cost), then float blocks against the exact activations; the same sums
+     * in another order */
+    for (int r = r0; r < r1; r += 4) {
+      int nr = r1 - r < 4 ? r1 - r : 4;
+      const float *wf[4];
+      for (int i = 0; i < nr; i++) {
+        float *dst = j->ex->scratch[tid] + (size_t)i * K;
+        k->mxfp8_to_f32(l->q.data + (size_t)(r + i) * K, l->mx_exp + (size_t)(r + i) * (K / 32), dst, K);
+        wf[i] = dst;
+      }
+      mq_float_block(k, wf, nr, (const float *)(j->buf + j->a.off_xf), j->a.stride / 4, K, j->n_tok,
+                     j->y, l->n_out, r, l->bias);
+      for (int t = 0; l->out_bf16 && t < j->n_tok; t++)
+        for (int i = 0; i < nr; i++) {
+          float *v = &j->y[(size_t)t * l->n_out + r + i];
+          *v = mq_bf16_to_f32(mq_f32_to_bf16(*v));
+        }
+    }
+    return;
+  }
   for (int r = r0; r < r1; r++) {
-    const int8_t *w = (const int8_t *)l->q.data + (size_t)r * l->n_in;
+    const int8_t *w = (const int8_t *)l->q.data + (size_t)r * K;
     for (int t = 0; t < j->n_tok; t++) {
       const uint8_t *tb = j->buf + (size_t)t * j->a.stride;
-      float v = l->kind == MQ_W_MXFP8 ? row_mx(l, j->ex->k, r, tb, &j->a)
-                                      : row_int(l, j->ex->k, w, r, tb, &j->a);
+      float v = l->kind == MQ_W_MXFP8 ? row_mx(l, k, r, tb, &j->a) : row_int(l, k, w, r, tb, &j->a);
       if (l->out_bf16) v = mq_bf16_to_f32(mq_f32_to_bf16(v));
       j->y[(size_t)t * l->n_out + r] = v;
     }

@@ -237,6 +237,10 @@ static float dot_mxfp8_f32_ref(const uint8_t *w, const uint8_t *e, const float *
   return (float)acc;
 }
 
+static void mxfp8_to_f32_ref(const uint8_t *w, const uint8_t *e, float *dst, int n) {
+  for (int i = 0; i < n; i++) dst[i] = (float)ldexp(mq_e4m3_to_f32(w[i]), (int)e[i / 32] - 127);
+}
+
 static void x8_q6_k_ref(const uint8_t *tile, int K, const uint8_t *act, size_t as,
                         const int32_t *bsum, int bs, int T, float *out) {
   (void)bsum, (void)bs;
@@ -290,6 +294,8 @@ static const mq_kernels k_ref = {
     .dot_u8_q8 = dot_u8_q8_ref,
     .dot4_u4_q8 = dot4_u4_q8_ref,
     .dot_mxfp8_f32 = dot_mxfp8_f32_ref,
+    /* .dot4x4_f32 NULL: mq_float_block takes the tier's dot_f32 per pair */
+    .mxfp8_to_f32 = mxfp8_to_f32_ref,
     .x8_u4_q8 = x8_u4_q8_ref,
     .x8_u4_f32 = x8_u4_f32_ref,
     .x8_q4_0 = x8_q4_0_ref,
