@@ -119,9 +119,12 @@ run_shape "$SHAPE" llama "$FORMATS"
 run_shape "$MOE_SHAPE" qwen3_moe "$MOE_FORMATS"
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //' || true)
+family=$(grep -m1 'cpu family' /proc/cpuinfo 2>/dev/null | sed 's/.*: //' || true)
+[ -n "$family" ] && cpu="$cpu, family $family"
+kernels=$(jq -r '.kernels // empty' "$T/r.json" 2>/dev/null || true)
 table=$T/table.md
 {
-  echo "Measured $(date -u +%Y-%m-%d) by \`bench/make_table.sh\` on ${cpu:-an unknown CPU} ($(nproc) CPUs online):"
+  echo "Measured $(date -u +%Y-%m-%d) by \`bench/make_table.sh\` on ${cpu:-an unknown CPU} ($(nproc) CPUs online${kernels:+, \`$kernels\` kernels}):"
   echo "random weights of each shape, prompt $PP tokens, $TG generated, median of $REPS runs, default"
   echo "(fast) A16 path. Bytes/token: weights read per generated token; roofline fraction: decode speed"
   echo "over bandwidth / bytes-per-token."

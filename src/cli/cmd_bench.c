@@ -20,6 +20,7 @@
 #include "cli/make_tiny.h"
 #include "core/err.h"
 #include "io/gguf.h"
+#include "kernels/kernels.h"
 #include "quant/gguf_convert.h"
 #include "quant/writer.h"
 
@@ -344,6 +345,7 @@ static int run_bench(const char *model, const mq_model_params *mpp, int pp, int 
                           "load_s", load_s, "pp_tps", pp_med, "pp_tps_min", pp_tps[0], "tg_tps", tg_med,
                           "tg_tps_min", tg_tps[0], "bytes_per_token", bytes, "bandwidth_gbps", bw,
                           "roofline_tps", roof, "roofline_fraction", roof > 0 ? tg_med / roof : 0);
+    if (j) json_object_set_new(j, "kernels", json_string(mq_kern()->name)); /* the kernel tier */
     if (j && synthetic) { /* what --synthetic built (the model path is gone afterwards) */
       json_object_set_new(j, "synthetic", json_string(synthetic));
       json_object_set_new(j, "format", json_string(format));
@@ -354,7 +356,8 @@ static int run_bench(const char *model, const mq_model_params *mpp, int pp, int 
     free(txt);
     json_decref(j);
   } else {
-    printf("model: %s (%s, %s), %d threads, load %.2f s\n", model, info.arch, info.quant_method, nt, load_s);
+    printf("model: %s (%s, %s), %d threads, %s kernels, load %.2f s\n", model, info.arch, info.quant_method,
+           nt, mq_kern()->name, load_s);
     printf("prompt     pp%-4d %8.1f tok/s (min %.1f, max %.1f over %d runs)\n", pp, pp_med, pp_tps[0],
            pp_tps[reps - 1], reps);
     printf("generation tg%-4d %8.1f tok/s (min %.1f, max %.1f)\n", tg, tg_med, tg_tps[0], tg_tps[reps - 1]);
