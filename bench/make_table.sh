@@ -30,7 +30,7 @@ MIXQ=$here/../build/mixq
 OUT=$here/README.md
 SHAPE=tinyllama-1.1b
 MOE_SHAPE=qwen3-moe-1b
-FORMATS="bf16 awq gptq modelslim-w8a8-dynamic modelslim-w4a8 modelslim-w4a4 modelslim-mxfp8 gguf-q4_0 gguf-q8_0 gguf-q4_k_m"
+FORMATS="bf16 awq gptq modelslim-w8a8 modelslim-w8a8-dynamic modelslim-w4a8 modelslim-w4a4 modelslim-mxfp8 gguf-q4_0 gguf-q8_0 gguf-q4_k_m"
 MOE_FORMATS="gguf-q4_0 awq"
 THREADS="1 2"
 PP=128
@@ -73,6 +73,7 @@ label() {
   bf16) echo "BF16 (unquantized)" ;;
   awq) echo "W4A16 g128 · AWQ" ;;
   gptq) echo "W4A16 g128 · GPTQ" ;;
+  modelslim-w8a8) echo "W8A8 (static) · ModelSlim" ;;
   modelslim-w8a8-dynamic) echo "W8A8_DYNAMIC · ModelSlim" ;;
   modelslim-w4a8) echo "W4A8_DYNAMIC · ModelSlim" ;;
   modelslim-w4a4) echo "W4A4_DYNAMIC · ModelSlim" ;;

@@ -3,6 +3,7 @@
  * forward pass of every kernel tier equals the row layout's and a double
  * reference, exact and fast paths, for awkward shapes. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/numconv.h"
 #include "core/pool.h"
@@ -176,6 +177,67 @@ done:
   free(xm);
 }
 
+/* ModelSlim W8A8 static in S8 tiles: y = (sum w x_q + quant_bias) * deq_scale
+ * with x_q = clamp(rne(x / s_x + offset), -128, 127). Inputs below the
+ * calibrated range make x_q = -128, which the tile kernels cannot take (it
+ * goes in as -127 and the difference is subtracted): the outputs must equal
+ * the row path's exact integer sums on every tier. */
+static void check_static(int N, int K, int T) {
+  int8_t *codes = malloc((size_t)N * K);
+  float *scales = malloc(sizeof(float) * N), *deq = malloc(sizeof(float) * N);
+  int32_t *qbias = malloc(sizeof(int32_t) * N);
+  float *x = malloc(sizeof(float) * T * K);
+  float s_x = 0.02f, o_x = 3;
+  for (int i = 0; i < N * K; i++) codes[i] = (int8_t)(mqt_rand() >> 56); /* -128 included */
+  for (int n = 0; n < N; n++) {
+    scales[n] = mqt_randf(0.001f, 0.01f), deq[n] = scales[n] * s_x;
+    qbias[n] = (int32_t)(mqt_rand() % 20001) - 10000;
+  }
+  int n_low = 0;
+  for (int i = 0; i < T * K; i++) {
+    x[i] = mqt_randf(-2.5f, 2.5f); /* |x| / s_x up to 125, + offset 3 */
+    if (mqt_rand() % 23 == 0) x[i] = -3.0f - mqt_randf(0, 1); /* below the range: -128 */
+    n_low += x[i] / s_x + o_x < -127.5f;
+  }
+  if (T > 1) CHECK(n_low > 0);
+  mq_linear row = {.n_out = N, .n_in = K, .kind = MQ_W_INT, .act = MQ_ACT_INT8_STATIC,
+                   .in_rscale = 1.0f / s_x, .in_offset = o_x, .deq = deq, .qbias = qbias};
+  row.q = (mq_qint){MQ_CODES_S8, 8, K, 1, (const uint8_t *)codes, scales, NULL, NULL, 0};
+  CHECK(mq_x8_s8_eligible(&row) && !mq_x8_aq_eligible(&row));
+  mq_linear x8 = row;
+  uint8_t *tiles = malloc(mq_x8_s8_code_bytes(N, K));
+  float *xs = malloc(mq_x8_scale_bytes(N, 1));
+  mq_x8_s8_repack(&x8, tiles, xs);
+  float *wr = malloc(sizeof(float) * K), *wx = malloc(sizeof(float) * K);
+  int same_w = 1;
+  for (int n = 0; n < N; n++) {
+    mq_linear_dequant_row(&row, n, wr);
+    mq_linear_dequant_row(&x8, n, wx);
+    same_w &= memcmp(wr, wx, sizeof(float) * K) == 0;
+  }
+  CHECK(same_w);
+  runner rn;
+  runner_init(&rn, 2, K);
+  int gf = mq_linear_gather_floats(&row);
+  float *gather = malloc(sizeof(float) * (size_t)gf * T);
+  float *yr = malloc(sizeof(float) * T * N), *yx = malloc(sizeof(float) * T * N);
+  const mq_kernels *tiers[1 + MQ_KERN_MAX_TIERS];
+  int n_tiers = tier_list(tiers);
+  for (int tier = 0; tier < n_tiers; tier++) {
+    mq_exec ex = {rn.pool, tiers[tier], rn.scratch, gather, 0};
+    mq_linear_forward(&row, x, T, yr, &ex);
+    mq_linear_forward(&x8, x, T, yx, &ex);
+    double worst = 0;
+    for (int i = 0; i < T * N; i++) worst = fmax(worst, fabs(yx[i] - yr[i]) / (fabs(yr[i]) + 1e-6));
+    /* integer sums below 2^24 are exact in float: the same value */
+    CHECK_MSG(worst == 0, "%s static x8 N %d K %d T %d (%d inputs at -128): rel diff %g",
+              tiers[tier]->name, N, K, T, n_low, worst);
+  }
+  runner_free(&rn);
+  free(gather), free(yr), free(yx), free(wr), free(wx), free(tiles), free(xs);
+  free(codes), free(scales), free(deq), free(qbias), free(x);
+}
+
 /* GGUF Q4_0 / Q4_K repacked into Q4_0x8 / Q4_Kx8: rows dequantize identically and the
  * forward pass equals the row layout's (the Q4_0 x Q8_0 / Q4_K x Q8_K dot
  * products of quant/gguf_blocks.c and the tiers' row kernels) to float rounding, relative to sum |w x|. */
@@ -329,6 +391,8 @@ int main(void) {
     check_aq(MQ_ACT_INT8_TOKEN, 8, 21, 128, 64, 0, T);
     check_aq(MQ_ACT_INT8_TOKEN, 8, 7, 64, 32, 1, T);
     check_aq(MQ_ACT_INT8_TOKEN, 8, 64, 2048, 2048, 0, T);
+    check_static(13, 96, T);
+    check_static(64, 2048, T);
   }
   for (int T = 1; T <= 9; T += 2) {
     check_gguf(MQ_GGML_TYPE_Q4_0, 1, 32, T, 1);

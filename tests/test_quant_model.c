@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/file.h"
 #include "mixq.h"
 #include "quant/writer.h"
 #include "test.h"
@@ -76,6 +77,42 @@ static void roundtrip(const char *src_name, mq_quantize_opts o, const char *want
   mqt_rm_tree(f);
 }
 
+/* The dequantized export does not depend on the compute layout: ModelSlim
+ * W8A8 (static; its bias is folded into quant_bias and unfolded from the
+ * codes) exported from S8 tiles equals the export from the row layout. */
+static void export_layouts(void) {
+  char src[512], q[600], f0[600], f1[600], p0[700], p1[700];
+  snprintf(src, sizeof src, "%s/tiny-qwen2", MQ_TEST_DATA);
+  snprintf(q, sizeof q, "%s/w8a8", g_tmp);
+  snprintf(f0, sizeof f0, "%s/w8a8-x8", g_tmp);
+  snprintf(f1, sizeof f1, "%s/w8a8-rows", g_tmp);
+  mq_quantize_opts o;
+  mq_quantize_opts_default(&o);
+  o.format = MQ_QFORMAT_MS_W8A8, o.src = src, o.dst = q, o.seed = 7;
+  mq_err err = {0};
+  CHECK_MSG(mq_quantize_checkpoint(&o, &err) == MQ_OK, "w8a8: %s", err.msg);
+  for (int nr = 0; nr < 2; nr++) {
+    mq_model_params mp = {0};
+    mp.no_repack = nr;
+    mq_model *m;
+    CHECK_MSG(mq_model_load(q, &mp, &m, &err) == MQ_OK, "w8a8 load: %s", err.msg);
+    mq_linear_info li;
+    mq_model_linear(m, 0, &li);
+    CHECK_MSG(!strcmp(li.layout, nr ? "rows" : "x8"), "%s: layout %s", li.name, li.layout);
+    CHECK(mq_model_export_float(m, nr ? f1 : f0, &err) == MQ_OK);
+    mq_model_free(m);
+  }
+  snprintf(p0, sizeof p0, "%s/model.safetensors", f0);
+  snprintf(p1, sizeof p1, "%s/model.safetensors", f1);
+  size_t n0 = 0, n1 = 0;
+  char *b0 = NULL, *b1 = NULL;
+  CHECK(mq_file_read(p0, (size_t)1 << 30, &b0, &n0, &err) == MQ_OK &&
+        mq_file_read(p1, (size_t)1 << 30, &b1, &n1, &err) == MQ_OK);
+  CHECK_MSG(b0 && b1 && n0 == n1 && memcmp(b0, b1, n0) == 0, "w8a8 exports from x8 and rows differ");
+  free(b0), free(b1);
+  mqt_rm_tree(q), mqt_rm_tree(f0), mqt_rm_tree(f1);
+}
+
 static mq_quantize_opts opts(mq_qformat fmt, int bits, int gs, int sym) {
   mq_quantize_opts o;
   mq_quantize_opts_default(&o);
@@ -114,6 +151,7 @@ int main(void) {
   o = opts(MQ_QFORMAT_CT_W4A16, 4, 32, 1);
   o.desc_act = 1;
   roundtrip("tiny-llama3", o, "W4A16", "ct actorder");
+  export_layouts();
 
   /* mixed: 8-bit MLP, float o_proj, in AutoRound extra_config and CT groups */
   mq_layer_bits lb[1] = {{".*mlp\\.", 8}};

@@ -265,10 +265,7 @@ void mq_linear_dequant_row(const mq_linear *l, int n, float *dst) {
   if (q->x8) {
     for (int j = 0; j < K; j++) {
       int g = j / q->group_size;
-      float c = q->codes == MQ_CODES_S8
-                    ? (float)(int8_t)q->data[((size_t)(n / 8) * (K / 32) + (size_t)(j / 32)) * 256 +
-                                             32 * (size_t)((j % 32) / 4) + 4 * (size_t)(n % 8) + j % 4]
-                    : (float)mq_x8_code(l, n, j);
+      float c = q->codes == MQ_CODES_S8 ? (float)mq_x8_s8_at(q->data, K, n, j) : (float)mq_x8_code(l, n, j);
       float w = c * mq_x8_at(q->scales, q->n_groups, n, g) +
                 (q->mins ? mq_x8_at(q->mins, q->n_groups, n, g) : 0.0f);
       dst[q->perm ? q->perm[j] : j] = w;

@@ -4,6 +4,7 @@
  * accumulation, as the producers' kernels define it. */
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/numconv.h"
@@ -105,7 +106,6 @@ static void quantize_row(const mq_linear *l, const float *x, uint8_t *b, const a
   }
 }
 
-
 typedef struct {
   const mq_linear *l;
   const uint8_t *buf;
@@ -142,7 +142,8 @@ static float row_mx(const mq_linear *l, const mq_kernels *k, int r, const uint8_
                     const aq_layout *a) {
   int K = l->n_in, nb = K / 32;
   const uint8_t *w = l->q.data + (size_t)r * K, *we = l->mx_exp + (size_t)r * nb;
-  return k->dot_mxfp8_f32(w, we, (const float *)(tb + a->off_xf), K) + (l->bias ? l->bias[r] : 0.0f);
+  return k->dot_mxfp8_f32(w, we, (const float *)(tb + a->off_xf), K) +
+         (l->bias ? l->bias[r] : 0.0f);
 }
 
 static void aq_rows(void *ctx, int begin, int end, int tid) {
@@ -160,7 +161,8 @@ static void aq_rows(void *ctx, int begin, int end, int tid) {
       const float *wf[4];
       for (int i = 0; i < nr; i++) {
         float *dst = j->ex->scratch[tid] + (size_t)i * K;
-        k->mxfp8_to_f32(l->q.data + (size_t)(r + i) * K, l->mx_exp + (size_t)(r + i) * (K / 32), dst, K);
+        k->mxfp8_to_f32(l->q.data + (size_t)(r + i) * K, l->mx_exp + (size_t)(r + i) * (K / 32),
+                        dst, K);
         wf[i] = dst;
       }
       mq_float_block(k, wf, nr, (const float *)(j->buf + j->a.off_xf), j->a.stride / 4, K, j->n_tok,
@@ -184,13 +186,57 @@ static void aq_rows(void *ctx, int begin, int end, int tid) {
   }
 }
 
+/* Static W8A8 in S8 tiles: the tile kernels take activation codes in
+ * [-127, 127] (their sign trick), while static quantization may give -128.
+ * Those codes go in as -127 and the missing -w[n][k] is subtracted after
+ * (rare: inputs below the calibrated range). The integer sums are exact in
+ * float below 2^24, so y = (sum + quant_bias) * deq_scale as the row path. */
+static void static_x8(const mq_linear *l, uint8_t *buf, const aq_layout *a, int n_tok, float *y,
+                      const mq_exec *ex) {
+  int K = l->n_in, N = l->n_out, n_low = 0;
+  for (int t = 0; t < n_tok; t++)
+    for (int k = 0; k < K; k++) n_low += (int8_t)buf[(size_t)t * a->stride + k] == -128;
+  int *low = n_low ? malloc(sizeof(int) * 2 * (size_t)n_low) : NULL; /* (token, column) pairs */
+  if (n_low && !low) { /* no memory for the list: exact sums on the tiles' codes, row by row */
+    for (int t = 0; t < n_tok; t++)
+      for (int n = 0; n < N; n++) {
+        int64_t s = 0;
+        for (int k = 0; k < K; k++)
+          s += (int64_t)mq_x8_s8_at(l->q.data, K, n, k) * (int8_t)buf[(size_t)t * a->stride + k];
+        y[(size_t)t * N + n] = (float)s;
+      }
+  } else {
+    for (int t = 0, i = 0; i < n_low && t < n_tok; t++)
+      for (int k = 0; k < K; k++) {
+        int8_t *c = (int8_t *)buf + (size_t)t * a->stride + k;
+        if (*c == -128) *c = -127, low[2 * i] = t, low[2 * i + 1] = k, i++;
+      }
+    mq_x8_aq_forward(l, buf, a->stride, a->off_gsum, n_tok, y, ex);
+    for (int i = 0; i < n_low; i++)
+      for (int n = 0; n < N; n++)
+        y[(size_t)low[2 * i] * N + n] -= (float)mq_x8_s8_at(l->q.data, K, n, low[2 * i + 1]);
+  }
+  free(low);
+  for (int t = 0; t < n_tok; t++)
+    for (int n = 0; n < N; n++) {
+      float *v = &y[(size_t)t * N + n];
+      *v = (float)((double)*v + l->qbias[n]) * l->deq[n];
+      if (l->out_bf16) *v = mq_bf16_to_f32(mq_f32_to_bf16(*v));
+    }
+}
+
 void mq_linear_forward_aq(const mq_linear *l, const float *x, int n_tok, float *y,
                           const mq_exec *ex) {
   aq_layout a = layout(l);
   uint8_t *buf = (uint8_t *)ex->gather;
   const float *xin = x;
   if (l->kind == MQ_W_MXFP8) pthread_once(&g_e4m3_once, init_e4m3);
-  for (int t = 0; t < n_tok; t++) quantize_row(l, xin + (size_t)t * l->n_in, buf + (size_t)t * a.stride, &a);
+  for (int t = 0; t < n_tok; t++)
+    quantize_row(l, xin + (size_t)t * l->n_in, buf + (size_t)t * a.stride, &a);
+  if (l->q.x8 && l->act == MQ_ACT_INT8_STATIC) {
+    static_x8(l, buf, &a, n_tok, y, ex);
+    return;
+  }
   if (l->q.x8) { /* weights in x8 tiles: row sums, then the per-token terms */
     mq_x8_aq_forward(l, buf, a.stride, a.off_gsum, n_tok, y, ex);
     for (int t = 0; t < n_tok; t++) {

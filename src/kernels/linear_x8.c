@@ -197,9 +197,11 @@ static void aq_call(const tile_job *b, size_t t, int t0, int T, float out[32]) {
   const uint8_t *tile = q->data + t * (q->codes == MQ_CODES_S8 ? 8 : 4) * (size_t)K;
   const float *sc = q->scales + t * (size_t)G * 8, *mn = q->mins ? q->mins + t * (size_t)G * 8 : NULL;
   const uint8_t *x = j->buf + (size_t)t0 * j->stride;
-  /* block scales all 1: the per-token scale is applied by the caller */
+  /* block scales all 1: the per-token scale is applied by the caller; static
+   * W8A8 takes unit group scales too (exact integer sums, deq_scale after) */
   if (q->codes == MQ_CODES_S8)
-    b->ex->k->x8_s8_q8(tile, sc, K, q->group_size, (const int8_t *)x, (int)j->stride, T, out);
+    b->ex->k->x8_s8_q8(tile, b->l->act == MQ_ACT_INT8_STATIC ? g_ones : sc, K, q->group_size,
+                       (const int8_t *)x, (int)j->stride, T, out);
   else
     b->ex->k->x8_u4_q8(tile, sc, mn, K, q->group_size, (const int8_t *)x, (int)j->stride, g_ones, 0,
                        (const float *)(x + j->off_gsum), (int)(j->stride / 4), T, out);
@@ -216,9 +218,11 @@ void mq_x8_aq_forward(const mq_linear *l, const uint8_t *buf, size_t stride, siz
 
 int mq_x8_s8_eligible(const mq_linear *l) {
   const mq_qint *q = &l->q;
-  return l->kind == MQ_W_INT && l->act == MQ_ACT_INT8_TOKEN && !q->x8 && q->codes == MQ_CODES_S8 &&
-         q->bits == 8 && !q->perm && !q->mins && l->n_in % 32 == 0 && q->group_size % 32 == 0 &&
-         l->n_out > 0;
+  int stat = l->act == MQ_ACT_INT8_STATIC; /* one group, K <= 32 * MAX_BLOCKS (unit scales) */
+  return l->kind == MQ_W_INT && (l->act == MQ_ACT_INT8_TOKEN || stat) && !q->x8 &&
+         q->codes == MQ_CODES_S8 && q->bits == 8 && !q->perm && !q->mins && l->n_in % 32 == 0 &&
+         q->group_size % 32 == 0 && l->n_out > 0 &&
+         (!stat || (q->n_groups == 1 && l->n_in / 32 <= MAX_BLOCKS));
 }
 
 size_t mq_x8_s8_code_bytes(int n_out, int n_in) { return n_tiles(n_out) * 8 * (size_t)n_in; }

@@ -66,11 +66,18 @@ int mq_x8_aq_repack(mq_linear *l, uint8_t *codes, float *scales, float *mins);
 void mq_x8_aq_forward(const mq_linear *l, const uint8_t *buf, size_t stride, size_t off_gsum,
                       int n_tok, float *y, const mq_exec *ex);
 
-/* 8-bit weights with dynamic per-token int8 activations (W8A8_DYNAMIC, CT
- * W8A8; symmetric, no zero points): S8 codes in tiles of 8 rows, per
+/* 8-bit weights with int8 activations (W8A8_DYNAMIC, CT W8A8: per token;
+ * ModelSlim W8A8: static, one group, unit scales given to the kernel and
+ * quant_bias / deq_scale applied after; symmetric weights, no zero points):
+ * S8 codes in tiles of 8 rows, per
  * 32-column block 8 chunks of 32 bytes, byte r*4 + j of chunk c = the code
  * of row r at column 4c + j (256 bytes); scales [N/8][G][8] as above. */
 int mq_x8_s8_eligible(const mq_linear *l);
+/* Code of row n, column k of S8 tiles (data: the tiles of an n_out x K layer). */
+static inline int mq_x8_s8_at(const uint8_t *data, int K, int n, int k) {
+  return (int8_t)data[((size_t)(n / 8) * (K / 32) + (size_t)(k / 32)) * 256 + 32 * (size_t)((k % 32) / 4) +
+                      4 * (size_t)(n % 8) + k % 4];
+}
 size_t mq_x8_s8_code_bytes(int n_out, int n_in);
 void mq_x8_s8_repack(mq_linear *l, uint8_t *codes, float *scales);
 

@@ -12,6 +12,7 @@
 #include "core/err.h"
 #include "core/file.h"
 #include "io/st_write.h"
+#include "kernels/linear_x8.h"
 #include "model/model.h"
 
 /* 1 if tensor name belongs to a linear that is written dequantized. */
@@ -63,7 +64,8 @@ int mq_model_export_float(const mq_model *m, const char *dst, mq_err *err) {
       }
       for (int n = 0; n < l->n_out; n++) {
         long long sw = 0;
-        for (int k = 0; k < l->n_in; k++) sw += (int8_t)l->q.data[(size_t)n * l->n_in + k];
+        for (int k = 0; k < l->n_in; k++)
+          sw += l->q.x8 ? mq_x8_s8_at(l->q.data, l->n_in, n, k) : (int8_t)l->q.data[(size_t)n * l->n_in + k];
         folded[n] = (float)(((double)l->qbias[n] + (double)l->in_offset * (double)sw) * l->deq[n]);
       }
       bias = folded;
