@@ -35,15 +35,17 @@ static void runner_free(runner *r) {
 
 typedef struct {
   int N, K, gs, mins, perm, bias;
+  int w8; /* 0: 4-bit codes; 8-bit weight-only: 1 U8 (GPTQ, zero points), 2 S8 */
 } shape;
 
 static void check_shape(const shape *sh, int T, int n_threads) {
-  int N = sh->N, K = sh->K, gs = sh->gs, G = (K + gs - 1) / gs;
-  uint8_t *data = malloc((size_t)N * K / 2);
+  int N = sh->N, K = sh->K, gs = sh->gs, G = (K + gs - 1) / gs, w8 = sh->w8;
+  size_t row_bytes = w8 ? (size_t)K : (size_t)K / 2;
+  uint8_t *data = malloc((size_t)N * row_bytes);
   float *scales = malloc(sizeof(float) * N * G), *mins = malloc(sizeof(float) * N * G);
   float *bias = malloc(sizeof(float) * N), *x = malloc(sizeof(float) * T * K);
   int32_t *perm = malloc(sizeof(int32_t) * K);
-  for (int i = 0; i < N * K / 2; i++) data[i] = (uint8_t)(mqt_rand() >> 56);
+  for (size_t i = 0; i < (size_t)N * row_bytes; i++) data[i] = (uint8_t)(mqt_rand() >> 56);
   for (int i = 0; i < N * G; i++) scales[i] = mqt_randf(0.01f, 0.1f), mins[i] = mqt_randf(-1, 1);
   for (int i = 0; i < N; i++) bias[i] = mqt_randf(-1, 1);
   for (int i = 0; i < T * K; i++) x[i] = mqt_randf(-1, 1);
@@ -53,14 +55,15 @@ static void check_shape(const shape *sh, int T, int n_threads) {
     perm[i] = perm[j], perm[j] = t;
   }
   mq_linear row = {.n_out = N, .n_in = K, .kind = MQ_W_INT, .bias = sh->bias ? bias : NULL};
-  row.q = (mq_qint){MQ_CODES_U4, 4, gs, G, data, scales, sh->mins ? mins : NULL,
-                    sh->perm ? perm : NULL, 0};
-  CHECK(mq_x8_eligible(&row));
+  row.q = (mq_qint){w8 == 1 ? MQ_CODES_U8 : w8 ? MQ_CODES_S8 : MQ_CODES_U4, w8 ? 8 : 4, gs, G, data,
+                    scales, sh->mins ? mins : NULL, sh->perm ? perm : NULL, 0};
+  CHECK(w8 ? mq_x8_a16s8_eligible(&row) && !mq_x8_eligible(&row) : mq_x8_eligible(&row));
   mq_linear x8 = row;
-  uint8_t *codes = malloc(mq_x8_code_bytes(N, K));
+  uint8_t *codes = malloc(w8 ? mq_x8_s8_code_bytes(N, K) : mq_x8_code_bytes(N, K));
   float *xs = malloc(mq_x8_scale_bytes(N, G)), *xm = malloc(mq_x8_scale_bytes(N, G));
-  mq_x8_repack(&x8, codes, xs, xm);
-  CHECK(x8.q.x8 && !mq_x8_eligible(&x8));
+  if (w8) CHECK(mq_x8_a16s8_repack(&x8, codes, xs, xm) == 0);
+  else mq_x8_repack(&x8, codes, xs, xm);
+  CHECK(x8.q.x8 && !mq_x8_eligible(&x8) && !mq_x8_a16s8_eligible(&x8));
 
   float *wr = malloc(sizeof(float) * K), *wx = malloc(sizeof(float) * K);
   double *ref = malloc(sizeof(double) * T * N), *mag = malloc(sizeof(double) * T * N);
@@ -68,7 +71,10 @@ static void check_shape(const shape *sh, int T, int n_threads) {
   for (int n = 0; n < N; n++) {
     mq_linear_dequant_row(&row, n, wr);
     mq_linear_dequant_row(&x8, n, wx);
-    same &= memcmp(wr, wx, sizeof(float) * K) == 0;
+    if (w8 == 1) /* s * (u - 128) + (m + 128 s): the same weights to float rounding */
+      for (int k = 0; k < K; k++) same &= fabs(wr[k] - wx[k]) <= 4e-6 * (1 + fabs(wr[k]));
+    else
+      same &= memcmp(wr, wx, sizeof(float) * K) == 0;
     for (int t = 0; t < T; t++) {
       double s = sh->bias ? bias[n] : 0, a = 1;
       for (int k = 0; k < K; k++) s += (double)wr[k] * x[t * K + k], a += fabs((double)wr[k] * x[t * K + k]);
@@ -89,19 +95,31 @@ static void check_shape(const shape *sh, int T, int n_threads) {
       mq_exec ex = {rn.pool, tiers[tier], rn.scratch, gather, fast};
       mq_linear_forward(&row, x, T, yr, &ex);
       mq_linear_forward(&x8, x, T, yx, &ex);
-      double worst_rows = 0, worst_ref = 0;
+      double worst_rows = 0, worst_ref = 0, rows_ref = 0;
       for (int i = 0; i < T * N; i++) {
         worst_rows = fmax(worst_rows, fabs(yx[i] - yr[i]) / mag[i]);
         worst_ref = fmax(worst_ref, fabs(yx[i] - ref[i]) / mag[i]);
+        rows_ref = fmax(rows_ref, fabs(yr[i] - ref[i]) / mag[i]);
+      }
+      if (w8 && fast) {
+        /* 8-bit tiles hold u - 128 (or S8 codes): the int8 activations'
+         * rounding meets the centred codes and the 128 goes through the
+         * exact sums of x, where the U8 row kernel multiplies it by u: other
+         * math, errors of the same order (checked against double below);
+         * S8 rows have no fast path (exact). */
+        if (w8 == 1)
+          CHECK_MSG(worst_ref <= 2 * rows_ref + 1e-6, "%s u8 x8 N %d K %d T %d: %g vs rows' %g",
+                    tiers[tier]->name, N, K, T, worst_ref, rows_ref);
+        worst_rows = 0;
       }
       /* Same codes and (fast) the same int8 activations: only the float
        * summation order differs, so relative to sum |w x| the two layouts
        * agree to float rounding. The fast path's int8 activations cost up
        * to 1/254 of each block's max relative to the exact product sum. */
-      CHECK_MSG(worst_rows < 2e-6, "%s fast %d N %d K %d gs %d mins %d T %d: x8 vs rows %g",
-                tiers[tier]->name, fast, N, K, gs, sh->mins, T, worst_rows);
-      CHECK_MSG(worst_ref < (fast ? 1e-2 : 2e-6), "%s fast %d N %d K %d gs %d: x8 vs double %g",
-                tiers[tier]->name, fast, N, K, gs, worst_ref);
+      CHECK_MSG(worst_rows < 2e-6, "%s fast %d w8 %d N %d K %d gs %d mins %d T %d: x8 vs rows %g",
+                tiers[tier]->name, fast, w8, N, K, gs, sh->mins, T, worst_rows);
+      CHECK_MSG(worst_ref < (fast ? 1e-2 : 2e-6), "%s fast %d w8 %d N %d K %d gs %d: x8 vs double %g",
+                tiers[tier]->name, fast, w8, N, K, gs, worst_ref);
     }
   }
   runner_free(&rn);
@@ -412,6 +430,9 @@ int main(void) {
       {1, 32, 32, 1, 0, 0},    {7, 64, 32, 0, 0, 1},   {8, 96, 64, 1, 0, 1},
       {9, 160, 160, 1, 1, 0},  {17, 256, 128, 0, 1, 1}, {33, 352, 64, 1, 0, 1},
       {64, 2048, 128, 1, 1, 1}, /* > 65536 multiply-adds: the threaded path */
+      /* 8-bit weight-only: U8 with zero points (GPTQ), S8 with and without mins */
+      {7, 64, 32, 1, 0, 1, 1},  {17, 256, 128, 0, 1, 0, 1}, {9, 160, 160, 0, 0, 1, 2},
+      {33, 352, 64, 1, 0, 1, 2}, {64, 2048, 128, 1, 1, 1, 1},
   };
   static const int toks[] = {1, 2, 3, 4, 5, 9};
   for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)

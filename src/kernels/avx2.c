@@ -480,6 +480,78 @@ static void x8_s8_q8_avx2(const uint8_t *tile, const float *sc, int K, int gs, c
   MQ_BY_T(T, x8_s8_T, tile, sc, K, gs, q, qs, out)
 }
 
+/* S8 tiles of weight-only 8-bit layers, fast path: x8_q8_T's group sums
+ * with the S8 block dot (|w| and sign per block, shared by the tokens). */
+static MQ_ALWAYS_INLINE void x8_s8a16_T(const uint8_t *tile, const float *sc, const float *mn, int K,
+                                        int gs, const int8_t *q, int qs, const float *d, int ds,
+                                        const float *gsum, int gss, float *out, const int T) {
+  __m256 acc[4];
+  for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+  int nb = K / 32, bpg = gs / 32;
+  for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
+    int b1 = b0 + bpg < nb ? b0 + bpg : nb;
+    __m256 gacc[4];
+    for (int t = 0; t < T; t++) gacc[t] = _mm256_setzero_ps();
+    for (int b = b0; b < b1; b++) {
+      const uint8_t *blk = tile + (size_t)b * 256;
+      for (int p = 0; p < 4; p++) _mm_prefetch((const char *)blk + X8_PREFETCH + 64 * p, _MM_HINT_T0);
+      __m256i wa[8], ws[8];
+      s8_prep(blk, wa, ws);
+      for (int t = 0; t < T; t++)
+        gacc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s8_block_dot(wa, ws, q + (size_t)t * qs + 32 * b)),
+                                  _mm256_set1_ps(d[(size_t)t * ds + b]), gacc[t]);
+    }
+    __m256 s = _mm256_loadu_ps(sc + 8 * g);
+    for (int t = 0; t < T; t++) acc[t] = _mm256_fmadd_ps(gacc[t], s, acc[t]);
+    if (mn) {
+      __m256 m = _mm256_loadu_ps(mn + 8 * g);
+      for (int t = 0; t < T; t++)
+        acc[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(gsum[(size_t)t * gss + g]), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
+}
+
+static void x8_s8a16_q8_avx2(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
+                             const int8_t *q, int qs, const float *d, int ds, const float *gsum,
+                             int gss, int T, float *out) {
+  MQ_BY_T(T, x8_s8a16_T, tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out)
+}
+
+/* ... exact path: each column's 8 signed codes (byte j of the 8 lanes,
+ * sign-extended by shifts) become floats and meet the broadcast activation. */
+static void x8_s8a16_f32_avx2(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
+                              const float *x, int xs, const float *gsum, int gss, int T, float *out) {
+  int nb = K / 32, bpg = gs / 32;
+  for (int t = 0; t < T; t++) {
+    const float *xt = x + (size_t)t * xs;
+    __m256 acc = _mm256_setzero_ps();
+    for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
+      int b1 = b0 + bpg < nb ? b0 + bpg : nb;
+      __m256 ga = _mm256_setzero_ps(), gb = _mm256_setzero_ps();
+      for (int b = b0; b < b1; b++) {
+        const uint8_t *blk = tile + (size_t)b * 256;
+        const float *xb = xt + 32 * b;
+        for (int c = 0; c < 8; c++) {
+          __m256i w = _mm256_loadu_si256((const __m256i *)(blk + 32 * c));
+          __m256 c0 = _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(w, 24), 24));
+          __m256 c1 = _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(w, 16), 24));
+          __m256 c2 = _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(w, 8), 24));
+          __m256 c3 = _mm256_cvtepi32_ps(_mm256_srai_epi32(w, 24));
+          ga = _mm256_fmadd_ps(c0, _mm256_broadcast_ss(xb + 4 * c), ga);
+          gb = _mm256_fmadd_ps(c1, _mm256_broadcast_ss(xb + 4 * c + 1), gb);
+          ga = _mm256_fmadd_ps(c2, _mm256_broadcast_ss(xb + 4 * c + 2), ga);
+          gb = _mm256_fmadd_ps(c3, _mm256_broadcast_ss(xb + 4 * c + 3), gb);
+        }
+      }
+      acc = _mm256_fmadd_ps(_mm256_add_ps(ga, gb), _mm256_loadu_ps(sc + 8 * g), acc);
+      if (mn)
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(mn + 8 * g), _mm256_set1_ps(gsum[(size_t)t * gss + g]), acc);
+    }
+    _mm256_storeu_ps(out + 8 * t, acc);
+  }
+}
+
 static MQ_ALWAYS_INLINE void x8_q8_0_T(const uint8_t *tile, int K, const uint8_t *act, size_t as, float *out,
                              const int T) {
   __m256 acc[4];
@@ -788,6 +860,8 @@ int mq_kern_fill_avx2(mq_kernels *k) {
   k->mxfp8_to_f32 = mxfp8_to_f32_avx2;
   k->x8_u4_q8 = x8_u4_q8_avx2;
   k->x8_u4_f32 = x8_u4_f32_avx2;
+  k->x8_s8a16_q8 = x8_s8a16_q8_avx2;
+  k->x8_s8a16_f32 = x8_s8a16_f32_avx2;
   k->x8_q4_0 = x8_q4_0_avx2;
   k->x8_q4_k = x8_q4_k_avx2;
   k->x8_q5_k = x8_q5_k_avx2;

@@ -221,6 +221,48 @@ static void x8_s8_q8_avx512(const uint8_t *tile, const float *sc, int K, int gs,
   MQ_BY_T(T, x8_s8_T, tile, sc, K, gs, q, qs, out)
 }
 
+/* S8 tiles of weight-only 8-bit layers, fast path: x8_q8_T's group sums
+ * with the S8 block dot. */
+static MQ_ALWAYS_INLINE void x8_s8a16_T(const uint8_t *tile, const float *sc, const float *mn,
+                                        int K, int gs, const int8_t *q, int qs, const float *d,
+                                        int ds, const float *gsum, int gss, float *out,
+                                        const int T) {
+  const quad_idx p = quad_indices();
+  __m256 acc[4];
+  for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+  int nb = K / 32, bpg = gs / 32;
+  for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
+    int b1 = b0 + bpg < nb ? b0 + bpg : nb;
+    __m512 gacc[4];
+    for (int t = 0; t < T; t++) gacc[t] = _mm512_setzero_ps();
+    for (int b = b0; b < b1; b++) {
+      const uint8_t *blk = tile + (size_t)b * 256;
+      x8_prefetch(blk, 4);
+      s8_block w;
+      s8_prep(blk, &w);
+      for (int t = 0; t < T; t++) {
+        __m512i s = s8_dot(_mm512_setzero_si512(), &w, q + (size_t)t * qs + 32 * b, &p);
+        gacc[t] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(d[(size_t)t * ds + b]), gacc[t]);
+      }
+    }
+    __m256 s = _mm256_loadu_ps(sc + 8 * g);
+    for (int t = 0; t < T; t++) acc[t] = _mm256_fmadd_ps(fold_ps(gacc[t]), s, acc[t]);
+    if (mn) {
+      __m256 m = _mm256_loadu_ps(mn + 8 * g);
+      for (int t = 0; t < T; t++)
+        acc[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(gsum[(size_t)t * gss + g]), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
+}
+
+static void x8_s8a16_q8_avx512(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
+                               const int8_t *q, int qs, const float *d, int ds, const float *gsum,
+                               int gss, int T, float *out) {
+  MQ_BY_T(T, x8_s8a16_T, tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out)
+}
+
 static MQ_ALWAYS_INLINE void x8_q8_0_T(const uint8_t *tile, int K, const uint8_t *act, size_t as,
                                        float *out, const int T) {
   const quad_idx p = quad_indices();
@@ -495,6 +537,7 @@ int mq_kern_fill_avx512(mq_kernels *k) {
   k->x8_q6_k = x8_q6_k_avx512;
   k->x8_s8_q8 = x8_s8_q8_avx512;
   k->x8_q8_0 = x8_q8_0_avx512;
+  k->x8_s8a16_q8 = x8_s8a16_q8_avx512;
   k->dot_mxfp8_f32 = dot_mxfp8_f32_avx512;
   k->dot4x4_f32 = dot4x4_f32_avx512;
   k->mxfp8_to_f32 = mxfp8_to_f32_avx512;

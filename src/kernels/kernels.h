@@ -65,6 +65,15 @@ typedef struct mq_kernels {
   void (*x8_u4_f32)(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
                     const float *x, int x_stride, const float *gsum, int gsum_stride, int T,
                     float *out);
+  /* The same two for S8 tiles of weight-only 8-bit layers (layout of
+   * x8_s8_q8's tiles; unsigned checkpoint codes stored as q - 128 with the
+   * 128 * scale moved into the mins): x8_u4_q8's and x8_u4_f32's sums. */
+  void (*x8_s8a16_q8)(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
+                      const int8_t *q, int q_stride, const float *d, int d_stride, const float *gsum,
+                      int gsum_stride, int T, float *out);
+  void (*x8_s8a16_f32)(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
+                       const float *x, int x_stride, const float *gsum, int gsum_stride, int T,
+                       float *out);
   /* S8 x8 tiles (W8A8) against T (1..4) tokens' int8 codes q + t * q_stride
    * (|q| <= 127): out[t*8 + r] = sum_g sc[g][r] * sum_{k in g} w q, integer
    * sums per group. */

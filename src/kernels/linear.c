@@ -168,7 +168,8 @@ static void int_forward(const mq_linear *l, const float *x, int n_tok, float *y,
       }
   }
   int_job j = {l, xin, gsum, NULL, NULL, y, n_tok, ex};
-  if (ex->fast_a16 && q->codes != MQ_CODES_S8 && K % 32 == 0 && q->group_size % 32 == 0) {
+  /* the fast path: row kernels for unsigned codes, every x8 tile kernel */
+  if (ex->fast_a16 && (q->codes != MQ_CODES_S8 || q->x8) && K % 32 == 0 && q->group_size % 32 == 0) {
     int8_t *xq = (int8_t *)(gsum + (size_t)n_tok * G);
     float *xd = (float *)(xq + (size_t)n_tok * K);
     for (int t = 0; t < n_tok; t++)

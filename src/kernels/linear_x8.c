@@ -121,11 +121,16 @@ typedef struct {
 static void x8_call(const tile_job *b, size_t t, int t0, int T, float out[32]) {
   const x8_job *j = (const x8_job *)b;
   const mq_qint *q = &b->l->q;
-  int K = b->l->n_in, G = q->n_groups, gs = q->group_size;
-  const uint8_t *tile = q->data + t * 4 * (size_t)K;
+  int K = b->l->n_in, G = q->n_groups, gs = q->group_size, s8 = q->codes == MQ_CODES_S8;
+  const uint8_t *tile = q->data + t * (s8 ? 8 : 4) * (size_t)K;
   const float *sc = q->scales + t * (size_t)G * 8, *mn = q->mins ? q->mins + t * (size_t)G * 8 : NULL;
   const float *gs_t = mn ? j->gsum + (size_t)t0 * G : NULL;
-  if (j->xq)
+  if (s8 && j->xq)
+    b->ex->k->x8_s8a16_q8(tile, sc, mn, K, gs, j->xq + (size_t)t0 * K, K, j->xd + (size_t)t0 * (K / 32),
+                          K / 32, gs_t, G, T, out);
+  else if (s8)
+    b->ex->k->x8_s8a16_f32(tile, sc, mn, K, gs, j->xg + (size_t)t0 * K, K, gs_t, G, T, out);
+  else if (j->xq)
     b->ex->k->x8_u4_q8(tile, sc, mn, K, gs, j->xq + (size_t)t0 * K, K, j->xd + (size_t)t0 * (K / 32),
                        K / 32, gs_t, G, T, out);
   else
@@ -230,6 +235,42 @@ size_t mq_x8_s8_code_bytes(int n_out, int n_in) { return n_tiles(n_out) * 8 * (s
 /* Row r's 32 codes of one block into an S8 tile block (256 bytes). */
 static void put_s8_block(uint8_t *blk, int r, const uint8_t *src) {
   for (int c = 0; c < 8; c++) memcpy(blk + 32 * c + 4 * r, src + 4 * c, 4);
+}
+
+int mq_x8_a16s8_eligible(const mq_linear *l) {
+  const mq_qint *q = &l->q;
+  return l->kind == MQ_W_INT && l->act == MQ_ACT_FLOAT && !q->x8 && q->bits == 8 &&
+         (q->codes == MQ_CODES_U8 || q->codes == MQ_CODES_S8) && l->n_in % 32 == 0 &&
+         q->group_size % 32 == 0 && l->n_out > 0;
+}
+
+int mq_x8_a16s8_repack(mq_linear *l, uint8_t *codes, float *scales, float *mins) {
+  mq_qint *q = &l->q;
+  int N = l->n_out, K = l->n_in, G = q->n_groups, u8 = q->codes == MQ_CODES_U8;
+  float *tmp = NULL;
+  if (u8) { /* mins' = mins + 128 * scale */
+    if (!(tmp = malloc(sizeof(float) * (size_t)N * (size_t)G))) return -1;
+    for (size_t i = 0; i < (size_t)N * (size_t)G; i++)
+      tmp[i] = (q->mins ? q->mins[i] : 0.0f) + 128.0f * q->scales[i];
+  }
+  memset(codes, 0, mq_x8_s8_code_bytes(N, K));
+  for (int n = 0; n < N; n++)
+    for (int b = 0; b < K / 32; b++) {
+      uint8_t c[32];
+      const uint8_t *src = q->data + (size_t)n * K + 32 * (size_t)b;
+      for (int i = 0; i < 32; i++) c[i] = u8 ? (uint8_t)(src[i] ^ 0x80) : src[i]; /* u - 128 */
+      put_s8_block(codes + ((size_t)(n / 8) * (K / 32) + (size_t)b) * 256, n % 8, c);
+    }
+  repack_groups(q->scales, scales, N, G);
+  const float *m = u8 ? tmp : q->mins;
+  if (m) repack_groups(m, mins, N, G);
+  free(tmp);
+  q->data = codes;
+  q->scales = scales;
+  q->mins = m ? mins : NULL;
+  q->codes = MQ_CODES_S8;
+  q->x8 = 1;
+  return 0;
 }
 
 void mq_x8_s8_repack(mq_linear *l, uint8_t *codes, float *scales) {

@@ -73,6 +73,15 @@ void mq_x8_aq_forward(const mq_linear *l, const uint8_t *buf, size_t stride, siz
  * 32-column block 8 chunks of 32 bytes, byte r*4 + j of chunk c = the code
  * of row r at column 4c + j (256 bytes); scales [N/8][G][8] as above. */
 int mq_x8_s8_eligible(const mq_linear *l);
+/* Weight-only 8-bit layers (GPTQ/AWQ/AutoRound/CT W8A16: U8 codes with
+ * zero points, or S8) in the same S8 tiles: U8 codes stored as u - 128 with
+ * mins' = mins + 128 * scale, so w = s * c + mins'; scales and mins
+ * [N/8][G][8]. Kernels: x8_s8a16_q8 (fast path) and x8_s8a16_f32 (exact). */
+int mq_x8_a16s8_eligible(const mq_linear *l);
+/* Repack into codes (mq_x8_s8_code_bytes) and scales / mins
+ * (mq_x8_scale_bytes; mins written when l has mins or U8 codes); -1 when out
+ * of memory for a temporary (l unchanged). */
+int mq_x8_a16s8_repack(mq_linear *l, uint8_t *codes, float *scales, float *mins);
 /* Code of row n, column k of S8 tiles (data: the tiles of an n_out x K layer). */
 static inline int mq_x8_s8_at(const uint8_t *data, int K, int n, int k) {
   return (int8_t)data[((size_t)(n / 8) * (K / 32) + (size_t)(k / 32)) * 256 + 32 * (size_t)((k % 32) / 4) +

@@ -81,14 +81,21 @@ static void dot4_u4_q8_ref(const uint8_t *c, const int8_t *q, int qs, const floa
   for (int j = 0; j < 4; j++) out[j] = dot_u4_q8_ref(c, q + (size_t)j * qs, d + (size_t)j * ds, n);
 }
 
-/* Code of row r (0..7), column k of an x8 tile (layout in linear_x8.h). */
+/* Code of row r (0..7), column k of an x8 tile (layout in linear_x8.h):
+ * 4-bit, or S8 (256-byte blocks, 8 rows x 4 columns per 32-byte chunk). */
 static inline unsigned x8_code(const uint8_t *tile, int r, int k) {
   return mq_x8_nib(tile + (size_t)(k / 32) * 128, r, k % 32);
 }
+static inline int8_t x8_s8(const uint8_t *blk, int r, int k) {
+  return (int8_t)blk[32 * (k / 4) + 4 * r + k % 4];
+}
+static inline int x8_any(const uint8_t *tile, int s8, int r, int k) {
+  return s8 ? x8_s8(tile + (size_t)(k / 32) * 256, r, k % 32) : (int)x8_code(tile, r, k);
+}
 
-static void x8_u4_q8_ref(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
-                         const int8_t *q, int qs, const float *d, int ds, const float *gsum, int gss,
-                         int T, float *out) {
+static void a16_q8(const uint8_t *tile, int s8, const float *sc, const float *mn, int K, int gs,
+                   const int8_t *q, int qs, const float *d, int ds, const float *gsum, int gss, int T,
+                   float *out) {
   int G = (K + gs - 1) / gs;
   for (int t = 0; t < T; t++)
     for (int r = 0; r < 8; r++) {
@@ -99,7 +106,7 @@ static void x8_u4_q8_ref(const uint8_t *tile, const float *sc, const float *mn, 
         for (int b = g * gs / 32; b < k1 / 32; b++) {
           int32_t isum = 0;
           for (int k = 32 * b; k < 32 * b + 32; k++)
-            isum += (int32_t)x8_code(tile, r, k) * q[(size_t)t * qs + k];
+            isum += (int32_t)x8_any(tile, s8, r, k) * q[(size_t)t * qs + k];
           gacc += d[(size_t)t * ds + b] * (float)isum;
         }
         acc += sc[g * 8 + r] * gacc + (mn ? mn[g * 8 + r] * gsum[(size_t)t * gss + g] : 0.0f);
@@ -108,8 +115,8 @@ static void x8_u4_q8_ref(const uint8_t *tile, const float *sc, const float *mn, 
     }
 }
 
-static void x8_u4_f32_ref(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
-                          const float *x, int xs, const float *gsum, int gss, int T, float *out) {
+static void a16_f32(const uint8_t *tile, int s8, const float *sc, const float *mn, int K, int gs,
+                    const float *x, int xs, const float *gsum, int gss, int T, float *out) {
   int G = (K + gs - 1) / gs;
   for (int t = 0; t < T; t++)
     for (int r = 0; r < 8; r++) {
@@ -117,11 +124,30 @@ static void x8_u4_f32_ref(const uint8_t *tile, const float *sc, const float *mn,
       for (int g = 0; g < G; g++) {
         int k1 = (g + 1) * gs < K ? (g + 1) * gs : K;
         double s = 0;
-        for (int k = g * gs; k < k1; k++) s += (double)x8_code(tile, r, k) * x[(size_t)t * xs + k];
+        for (int k = g * gs; k < k1; k++) s += (double)x8_any(tile, s8, r, k) * x[(size_t)t * xs + k];
         acc += sc[g * 8 + r] * s + (mn ? (double)mn[g * 8 + r] * gsum[(size_t)t * gss + g] : 0.0);
       }
       out[t * 8 + r] = (float)acc;
     }
+}
+
+static void x8_u4_q8_ref(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
+                         const int8_t *q, int qs, const float *d, int ds, const float *gsum, int gss,
+                         int T, float *out) {
+  a16_q8(tile, 0, sc, mn, K, gs, q, qs, d, ds, gsum, gss, T, out);
+}
+static void x8_u4_f32_ref(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
+                          const float *x, int xs, const float *gsum, int gss, int T, float *out) {
+  a16_f32(tile, 0, sc, mn, K, gs, x, xs, gsum, gss, T, out);
+}
+static void x8_s8a16_q8_ref(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
+                            const int8_t *q, int qs, const float *d, int ds, const float *gsum,
+                            int gss, int T, float *out) {
+  a16_q8(tile, 1, sc, mn, K, gs, q, qs, d, ds, gsum, gss, T, out);
+}
+static void x8_s8a16_f32_ref(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
+                             const float *x, int xs, const float *gsum, int gss, int T, float *out) {
+  a16_f32(tile, 1, sc, mn, K, gs, x, xs, gsum, gss, T, out);
 }
 
 static void x8_q4_0_ref(const uint8_t *tile, int K, const uint8_t *act, size_t as,
@@ -185,10 +211,6 @@ static void x8_q5_k_ref(const uint8_t *tile, int K, const uint8_t *act, size_t a
                         const int32_t *bsum, int bs, int T, float *out) {
   (void)bsum, (void)bs;
   x8_q45_k_ref(tile, K, act, as, T, out, 1);
-}
-
-static inline int8_t x8_s8(const uint8_t *blk, int r, int k) {
-  return (int8_t)blk[32 * (k / 4) + 4 * r + k % 4];
 }
 
 static void x8_s8_q8_ref(const uint8_t *tile, const float *sc, int K, int gs, const int8_t *q, int qs,
@@ -298,6 +320,8 @@ static const mq_kernels k_ref = {
     .mxfp8_to_f32 = mxfp8_to_f32_ref,
     .x8_u4_q8 = x8_u4_q8_ref,
     .x8_u4_f32 = x8_u4_f32_ref,
+    .x8_s8a16_q8 = x8_s8a16_q8_ref,
+    .x8_s8a16_f32 = x8_s8a16_f32_ref,
     .x8_q4_0 = x8_q4_0_ref,
     .x8_q4_k = x8_q4_k_ref,
     .x8_q5_k = x8_q5_k_ref,

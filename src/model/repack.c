@@ -78,6 +78,7 @@ static int worth_it(const mq_linear *l) {
            : l->gtype == MQ_GGML_TYPE_Q6_K ? TIER_HAS(x8_q6_k)
            : l->gtype == MQ_GGML_TYPE_Q5_K ? TIER_HAS(x8_q5_k)
                                            : TIER_HAS(x8_q4_k);
+  if (l->act == MQ_ACT_FLOAT && l->q.bits == 8) return TIER_HAS(x8_s8a16_q8);
   if (l->q.codes == MQ_CODES_S8 && l->q.bits == 8) return TIER_HAS(x8_s8_q8);
   return TIER_HAS(x8_u4_q8);
 }
@@ -103,6 +104,21 @@ int mq_model_repack(struct mq_model *m, mq_linear *l, mq_err *err) {
     mq_x8_s8_repack(l, codes, scales);
     release(m, old_codes, (size_t)l->n_out * l->n_in);
     release(m, old_scales, (size_t)l->n_out * q->n_groups * sizeof(float));
+    return MQ_OK;
+  }
+  if (mq_x8_a16s8_eligible(l)) {
+    mq_qint *q = &l->q;
+    int with_mins = q->mins || q->codes == MQ_CODES_U8;
+    uint8_t *codes = mq_model_alloc(m, mq_x8_s8_code_bytes(l->n_out, l->n_in));
+    float *scales = mq_model_alloc(m, mq_x8_scale_bytes(l->n_out, q->n_groups));
+    float *mins = with_mins ? mq_model_alloc(m, mq_x8_scale_bytes(l->n_out, q->n_groups)) : NULL;
+    const void *old_codes = q->data, *old_scales = q->scales, *old_mins = q->mins;
+    if (!codes || !scales || (with_mins && !mins) || mq_x8_a16s8_repack(l, codes, scales, mins))
+      return mq_errf(err, MQ_ERR_NOMEM, "out of memory repacking a %d x %d layer", l->n_out, l->n_in);
+    size_t ng = (size_t)l->n_out * q->n_groups * sizeof(float);
+    release(m, old_codes, (size_t)l->n_out * l->n_in);
+    release(m, old_scales, ng);
+    if (old_mins) release(m, old_mins, ng);
     return MQ_OK;
   }
   int aq = mq_x8_aq_eligible(l);
