@@ -321,8 +321,25 @@ static void check_gguf(uint32_t type, int N, int K, int T, int n_threads) {
 /* mq_linear_forward_multi: layers reading one input, computed together
  * (x8 layers of one kind) or one after another, equal separate forwards
  * bit for bit (the same kernels on the same prepared input). */
+enum { A16_8BIT = 1000 }; /* random_layer's type for an 8-bit A16 layer (U8, zero points) */
+
 static mq_linear random_layer(uint32_t type, int N, int K, uint8_t **buf) {
   mq_linear l = {.n_out = N, .n_in = K};
+  if (type == A16_8BIT) { /* 8-bit A16 (GPTQ-like U8 codes), group 64, with mins */
+    int G = K / 64;
+    uint8_t *codes = malloc((size_t)N * K);
+    float *sc = malloc(sizeof(float) * N * G), *mn = malloc(sizeof(float) * N * G);
+    for (int i = 0; i < N * K; i++) codes[i] = (uint8_t)(mqt_rand() >> 56);
+    for (int i = 0; i < N * G; i++) sc[i] = mqt_randf(0.001f, 0.01f), mn[i] = mqt_randf(-1, 1);
+    l.kind = MQ_W_INT;
+    l.q = (mq_qint){MQ_CODES_U8, 8, 64, G, codes, sc, mn, NULL, 0};
+    uint8_t *t = malloc(mq_x8_s8_code_bytes(N, K));
+    float *xs = malloc(mq_x8_scale_bytes(N, G)), *xm = malloc(mq_x8_scale_bytes(N, G));
+    CHECK(mq_x8_a16s8_repack(&l, t, xs, xm) == 0);
+    free(codes), free(sc), free(mn);
+    buf[0] = t, buf[1] = (uint8_t *)xs, buf[2] = (uint8_t *)xm;
+    return l;
+  }
   if (type == 0) { /* 4-bit A16, group 64, with mins */
     int G = K / 64;
     uint8_t *codes = malloc((size_t)N * K / 2);
@@ -394,8 +411,10 @@ int main(void) {
   for (int T = 1; T <= 5; T += 2) {
     static const uint32_t a16[3] = {0, 0, 0}, q40[2] = {MQ_GGML_TYPE_Q8_0, MQ_GGML_TYPE_Q4_0},
                           kq[3] = {MQ_GGML_TYPE_Q4_K, MQ_GGML_TYPE_Q6_K, MQ_GGML_TYPE_Q4_K},
-                          mixed[2] = {MQ_GGML_TYPE_Q4_0, MQ_GGML_TYPE_Q4_K};
+                          mixed[2] = {MQ_GGML_TYPE_Q4_0, MQ_GGML_TYPE_Q4_K},
+                          a16_48[3] = {0, A16_8BIT, 0}; /* 4- and 8-bit tiles, one input */
     check_multi(a16, 3, T, 1);
+    check_multi(a16_48, 3, T, 1);
     check_multi(q40, 2, T, 1);
     check_multi(kq, 3, T, 1);
     check_multi(mixed, 2, T, 0); /* two activation formats: computed one after another */

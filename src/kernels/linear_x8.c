@@ -487,7 +487,7 @@ static int multi_ok(const mq_linear *const *ls, int n, const mq_exec *ex) {
     const mq_linear *l = ls[i];
     if (!l->q.x8 || l->act != MQ_ACT_FLOAT || l->kind != a->kind || l->n_in != a->n_in) return 0;
     if (l->kind == MQ_W_INT &&
-        (!ex->fast_a16 || l->q.codes != MQ_CODES_U4 || l->q.perm || l->q.group_size != a->q.group_size))
+        (!ex->fast_a16 || l->q.perm || l->q.group_size != a->q.group_size)) /* U4 or S8 tiles */
       return 0;
     if (l->kind == MQ_W_GGUF && mq_gguf_act_type(l->gtype) != mq_gguf_act_type(a->gtype)) return 0;
   }
