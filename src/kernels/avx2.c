@@ -244,26 +244,55 @@ static inline __m256 x8_block_dot(const __m256i w[8], const int8_t *q) {
   return _mm256_cvtepi32_ps(_mm256_madd_epi16(s, _mm256_set1_epi16(1)));
 }
 
+/* S8 x8 tiles: signed x signed with maddubs(|w|, sign(a, w)) (|w| <= 128,
+ * |a| <= 127: pairs <= 32512, no saturation), one madd per chunk into int32;
+ * |w| is taken once per block for the T tokens. */
+static inline void s8_prep(const uint8_t *blk, __m256i wa[8], __m256i ws[8]) {
+  for (int c = 0; c < 8; c++) {
+    ws[c] = _mm256_loadu_si256((const __m256i *)(blk + 32 * c));
+    wa[c] = _mm256_abs_epi8(ws[c]);
+  }
+}
+
+static inline __m256i s8_block_dot(const __m256i wa[8], const __m256i ws[8], const int8_t *q) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i acc = _mm256_setzero_si256();
+  for (int c = 0; c < 8; c++) {
+    int32_t v;
+    memcpy(&v, q + 4 * c, 4);
+    __m256i p = _mm256_maddubs_epi16(wa[c], _mm256_sign_epi8(_mm256_set1_epi32(v), ws[c]));
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, ones));
+  }
+  return acc;
+}
+
+/* A16 fast path, 4-bit tiles or (s8) the S8 tiles of 8-bit layers: per
+ * group, the blocks' integer sums times the tokens' block scales, then the
+ * rows' scales and mins. */
 static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
-                           const int8_t *q, int qs, const float *d, int ds, const float *gsum,
-                           int gss, float *out, const int T) {
+                                     const int8_t *q, int qs, const float *d, int ds, const float *gsum,
+                                     int gss, float *out, const int s8, const int T) {
   __m256 acc[4];
   for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
   int nb = K / 32, bpg = gs / 32;
+  const size_t bb = s8 ? 256 : 128;
   for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
     int b1 = b0 + bpg < nb ? b0 + bpg : nb;
     __m256 gacc[4];
     for (int t = 0; t < T; t++) gacc[t] = _mm256_setzero_ps();
     for (int b = b0; b < b1; b++) {
-      __m256i w[8];
+      const uint8_t *blk = tile + (size_t)b * bb;
       /* a second stream ahead of the loads (the next tile, near a tile's
        * end): one hardware-prefetched stream alone leaves bandwidth unused */
-      _mm_prefetch((const char *)tile + (size_t)b * 128 + X8_PREFETCH, _MM_HINT_T0);
-      _mm_prefetch((const char *)tile + (size_t)b * 128 + X8_PREFETCH + 64, _MM_HINT_T0);
-      x8_decode(tile + (size_t)b * 128, w);
-      for (int t = 0; t < T; t++)
-        gacc[t] = _mm256_fmadd_ps(x8_block_dot(w, q + (size_t)t * qs + 32 * b),
-                                  _mm256_set1_ps(d[(size_t)t * ds + b]), gacc[t]);
+      for (size_t o = 0; o < bb; o += 64) _mm_prefetch((const char *)blk + X8_PREFETCH + o, _MM_HINT_T0);
+      __m256i w[8], ws[8];
+      if (s8) s8_prep(blk, w, ws);
+      else x8_decode(blk, w);
+      for (int t = 0; t < T; t++) {
+        const int8_t *qb = q + (size_t)t * qs + 32 * b;
+        __m256 v = s8 ? _mm256_cvtepi32_ps(s8_block_dot(w, ws, qb)) : x8_block_dot(w, qb);
+        gacc[t] = _mm256_fmadd_ps(v, _mm256_set1_ps(d[(size_t)t * ds + b]), gacc[t]);
+      }
     }
     __m256 s = _mm256_loadu_ps(sc + 8 * g);
     for (int t = 0; t < T; t++) acc[t] = _mm256_fmadd_ps(gacc[t], s, acc[t]);
@@ -279,7 +308,7 @@ static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, const float *sc, const
 static void x8_u4_q8_avx2(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
                           const int8_t *q, int qs, const float *d, int ds, const float *gsum, int gss,
                           int T, float *out) {
-  MQ_BY_T(T, x8_q8_T, tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out)
+  MQ_BY_T(T, x8_q8_T, tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 0)
 }
 
 /* Exact path: each column's 8 codes (one byte of each 32-bit lane) become 8
@@ -430,28 +459,6 @@ static void x8_q5_k_avx2(const uint8_t *tile, int K, const uint8_t *act, size_t 
   MQ_BY_T(T, x8_q45_k_T, tile, K, act, as, out, 1)
 }
 
-/* S8 x8 tiles: signed x signed with maddubs(|w|, sign(a, w)) (|w| <= 128,
- * |a| <= 127: pairs <= 32512, no saturation), one madd per chunk into int32;
- * |w| is taken once per block for the T tokens. */
-static inline void s8_prep(const uint8_t *blk, __m256i wa[8], __m256i ws[8]) {
-  for (int c = 0; c < 8; c++) {
-    ws[c] = _mm256_loadu_si256((const __m256i *)(blk + 32 * c));
-    wa[c] = _mm256_abs_epi8(ws[c]);
-  }
-}
-
-static inline __m256i s8_block_dot(const __m256i wa[8], const __m256i ws[8], const int8_t *q) {
-  const __m256i ones = _mm256_set1_epi16(1);
-  __m256i acc = _mm256_setzero_si256();
-  for (int c = 0; c < 8; c++) {
-    int32_t v;
-    memcpy(&v, q + 4 * c, 4);
-    __m256i p = _mm256_maddubs_epi16(wa[c], _mm256_sign_epi8(_mm256_set1_epi32(v), ws[c]));
-    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, ones));
-  }
-  return acc;
-}
-
 static MQ_ALWAYS_INLINE void x8_s8_T(const uint8_t *tile, const float *sc, int K, int gs, const int8_t *q,
                            int qs, float *out, const int T) {
   __m256 acc[4];
@@ -480,42 +487,10 @@ static void x8_s8_q8_avx2(const uint8_t *tile, const float *sc, int K, int gs, c
   MQ_BY_T(T, x8_s8_T, tile, sc, K, gs, q, qs, out)
 }
 
-/* S8 tiles of weight-only 8-bit layers, fast path: x8_q8_T's group sums
- * with the S8 block dot (|w| and sign per block, shared by the tokens). */
-static MQ_ALWAYS_INLINE void x8_s8a16_T(const uint8_t *tile, const float *sc, const float *mn, int K,
-                                        int gs, const int8_t *q, int qs, const float *d, int ds,
-                                        const float *gsum, int gss, float *out, const int T) {
-  __m256 acc[4];
-  for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
-  int nb = K / 32, bpg = gs / 32;
-  for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
-    int b1 = b0 + bpg < nb ? b0 + bpg : nb;
-    __m256 gacc[4];
-    for (int t = 0; t < T; t++) gacc[t] = _mm256_setzero_ps();
-    for (int b = b0; b < b1; b++) {
-      const uint8_t *blk = tile + (size_t)b * 256;
-      for (int p = 0; p < 4; p++) _mm_prefetch((const char *)blk + X8_PREFETCH + 64 * p, _MM_HINT_T0);
-      __m256i wa[8], ws[8];
-      s8_prep(blk, wa, ws);
-      for (int t = 0; t < T; t++)
-        gacc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s8_block_dot(wa, ws, q + (size_t)t * qs + 32 * b)),
-                                  _mm256_set1_ps(d[(size_t)t * ds + b]), gacc[t]);
-    }
-    __m256 s = _mm256_loadu_ps(sc + 8 * g);
-    for (int t = 0; t < T; t++) acc[t] = _mm256_fmadd_ps(gacc[t], s, acc[t]);
-    if (mn) {
-      __m256 m = _mm256_loadu_ps(mn + 8 * g);
-      for (int t = 0; t < T; t++)
-        acc[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(gsum[(size_t)t * gss + g]), acc[t]);
-    }
-  }
-  for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
-}
-
 static void x8_s8a16_q8_avx2(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
                              const int8_t *q, int qs, const float *d, int ds, const float *gsum,
                              int gss, int T, float *out) {
-  MQ_BY_T(T, x8_s8a16_T, tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out)
+  MQ_BY_T(T, x8_q8_T, tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 1)
 }
 
 /* ... exact path: each column's 8 signed codes (byte j of the 8 lanes,

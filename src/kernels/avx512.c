@@ -94,9 +94,41 @@ static MQ_ALWAYS_INLINE void x8_prefetch(const uint8_t *p, int lines) {
   for (int i = 0; i < lines; i++) _mm_prefetch((const char *)p + X8_PREFETCH + 64 * i, _MM_HINT_T0);
 }
 
+/* S8 blocks (256 bytes: 8 chunks, quad c in chunk c): signed x signed as
+ * |w| x (q with w's sign), |w| <= 128 unsigned; |w| and the sign masks are
+ * taken once per block for the T tokens. */
+typedef struct {
+  __m512i wa[4];
+  __mmask64 neg[4];
+} s8_block;
+
+static inline void s8_prep(const uint8_t *blk, s8_block *w) {
+  for (int i = 0; i < 4; i++) {
+    __m512i v = _mm512_loadu_si512(blk + 64 * i);
+    w->wa[i] = _mm512_abs_epi8(v);
+    w->neg[i] = _mm512_movepi8_mask(v);
+  }
+}
+
+static inline __m512i s8_dot(__m512i acc, const s8_block *w, const void *q, const quad_idx *p) {
+  const __m512i z = _mm512_setzero_si512();
+  __m512i a = act32(q), acc2 = z;
+  const __m512i idx[4] = {p->p01, p->p23, p->p45, p->p67};
+  for (int i = 0; i < 4; i += 2) { /* two dependency chains */
+    __m512i a0 = _mm512_permutexvar_epi32(idx[i], a), a1 = _mm512_permutexvar_epi32(idx[i + 1], a);
+    acc = _mm512_dpbusd_epi32(acc, w->wa[i], _mm512_mask_sub_epi8(a0, w->neg[i], z, a0));
+    acc2 = _mm512_dpbusd_epi32(acc2, w->wa[i + 1], _mm512_mask_sub_epi8(a1, w->neg[i + 1], z, a1));
+  }
+  return _mm512_add_epi32(acc, acc2);
+}
+
+/* A16 fast path, 4-bit tiles or (s8) the S8 tiles of 8-bit layers: per
+ * group, the blocks' integer sums times the tokens' block scales, then the
+ * rows' scales and mins. */
 static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, const float *sc, const float *mn, int K,
                                      int gs, const int8_t *q, int qs, const float *d, int ds,
-                                     const float *gsum, int gss, float *out, const int T) {
+                                     const float *gsum, int gss, float *out, const int s8,
+                                     const int T) {
   const quad_idx p = quad_indices();
   __m256 acc[4];
   for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
@@ -106,12 +138,18 @@ static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, const float *sc, const
     __m512 gacc[4];
     for (int t = 0; t < T; t++) gacc[t] = _mm512_setzero_ps();
     for (int b = b0; b < b1; b++) {
-      const uint8_t *blk = tile + (size_t)b * 128;
-      x8_prefetch(blk, 2);
+      const uint8_t *blk = tile + (size_t)b * (s8 ? 256 : 128);
+      x8_prefetch(blk, s8 ? 4 : 2);
       __m512i w[4];
-      u4_decode(blk, w);
+      s8_block ws;
+      if (s8)
+        s8_prep(blk, &ws);
+      else
+        u4_decode(blk, w);
       for (int t = 0; t < T; t++) {
-        __m512i s = u4_block(_mm512_setzero_si512(), w, q + (size_t)t * qs + 32 * b, &p);
+        const int8_t *qb = q + (size_t)t * qs + 32 * b;
+        __m512i s = s8 ? s8_dot(_mm512_setzero_si512(), &ws, qb, &p)
+                       : u4_block(_mm512_setzero_si512(), w, qb, &p);
         gacc[t] =
             _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(d[(size_t)t * ds + b]), gacc[t]);
       }
@@ -130,7 +168,7 @@ static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, const float *sc, const
 static void x8_u4_q8_avx512(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
                             const int8_t *q, int qs, const float *d, int ds, const float *gsum,
                             int gss, int T, float *out) {
-  MQ_BY_T(T, x8_q8_T, tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out)
+  MQ_BY_T(T, x8_q8_T, tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 0)
 }
 
 /* GGUF Q4_0x8: the stored nibbles u against Q8_0, the -8 through the
@@ -164,34 +202,6 @@ static void x8_q4_0_avx512(const uint8_t *tile, int K, const uint8_t *act, size_
   MQ_BY_T(T, x8_q4_0_T, tile, K, act, as, bsum, bs, out)
 }
 
-/* S8 blocks (256 bytes: 8 chunks, quad c in chunk c): signed x signed as
- * |w| x (q with w's sign), |w| <= 128 unsigned; |w| and the sign masks are
- * taken once per block for the T tokens. */
-typedef struct {
-  __m512i wa[4];
-  __mmask64 neg[4];
-} s8_block;
-
-static inline void s8_prep(const uint8_t *blk, s8_block *w) {
-  for (int i = 0; i < 4; i++) {
-    __m512i v = _mm512_loadu_si512(blk + 64 * i);
-    w->wa[i] = _mm512_abs_epi8(v);
-    w->neg[i] = _mm512_movepi8_mask(v);
-  }
-}
-
-static inline __m512i s8_dot(__m512i acc, const s8_block *w, const void *q, const quad_idx *p) {
-  const __m512i z = _mm512_setzero_si512();
-  __m512i a = act32(q), acc2 = z;
-  const __m512i idx[4] = {p->p01, p->p23, p->p45, p->p67};
-  for (int i = 0; i < 4; i += 2) { /* two dependency chains */
-    __m512i a0 = _mm512_permutexvar_epi32(idx[i], a), a1 = _mm512_permutexvar_epi32(idx[i + 1], a);
-    acc = _mm512_dpbusd_epi32(acc, w->wa[i], _mm512_mask_sub_epi8(a0, w->neg[i], z, a0));
-    acc2 = _mm512_dpbusd_epi32(acc2, w->wa[i + 1], _mm512_mask_sub_epi8(a1, w->neg[i + 1], z, a1));
-  }
-  return _mm512_add_epi32(acc, acc2);
-}
-
 static MQ_ALWAYS_INLINE void x8_s8_T(const uint8_t *tile, const float *sc, int K, int gs,
                                      const int8_t *q, int qs, float *out, const int T) {
   const quad_idx p = quad_indices();
@@ -221,46 +231,10 @@ static void x8_s8_q8_avx512(const uint8_t *tile, const float *sc, int K, int gs,
   MQ_BY_T(T, x8_s8_T, tile, sc, K, gs, q, qs, out)
 }
 
-/* S8 tiles of weight-only 8-bit layers, fast path: x8_q8_T's group sums
- * with the S8 block dot. */
-static MQ_ALWAYS_INLINE void x8_s8a16_T(const uint8_t *tile, const float *sc, const float *mn,
-                                        int K, int gs, const int8_t *q, int qs, const float *d,
-                                        int ds, const float *gsum, int gss, float *out,
-                                        const int T) {
-  const quad_idx p = quad_indices();
-  __m256 acc[4];
-  for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
-  int nb = K / 32, bpg = gs / 32;
-  for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
-    int b1 = b0 + bpg < nb ? b0 + bpg : nb;
-    __m512 gacc[4];
-    for (int t = 0; t < T; t++) gacc[t] = _mm512_setzero_ps();
-    for (int b = b0; b < b1; b++) {
-      const uint8_t *blk = tile + (size_t)b * 256;
-      x8_prefetch(blk, 4);
-      s8_block w;
-      s8_prep(blk, &w);
-      for (int t = 0; t < T; t++) {
-        __m512i s = s8_dot(_mm512_setzero_si512(), &w, q + (size_t)t * qs + 32 * b, &p);
-        gacc[t] =
-            _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(d[(size_t)t * ds + b]), gacc[t]);
-      }
-    }
-    __m256 s = _mm256_loadu_ps(sc + 8 * g);
-    for (int t = 0; t < T; t++) acc[t] = _mm256_fmadd_ps(fold_ps(gacc[t]), s, acc[t]);
-    if (mn) {
-      __m256 m = _mm256_loadu_ps(mn + 8 * g);
-      for (int t = 0; t < T; t++)
-        acc[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(gsum[(size_t)t * gss + g]), acc[t]);
-    }
-  }
-  for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
-}
-
 static void x8_s8a16_q8_avx512(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
                                const int8_t *q, int qs, const float *d, int ds, const float *gsum,
                                int gss, int T, float *out) {
-  MQ_BY_T(T, x8_s8a16_T, tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out)
+  MQ_BY_T(T, x8_q8_T, tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 1)
 }
 
 static MQ_ALWAYS_INLINE void x8_q8_0_T(const uint8_t *tile, int K, const uint8_t *act, size_t as,
