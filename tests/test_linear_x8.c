@@ -407,7 +407,60 @@ static void check_multi(const uint32_t *types, int n, int T, int shared) {
   free(x), free(gather);
 }
 
+/* Each tier's tile entries against the reference's, entry by entry, with
+ * scales of 1 or 2 (distinct per row, group and block) and small integer
+ * activations, so that every result is an integer below 2^24 computed
+ * exactly in float: the tiers must agree bit for bit.
+ * Extremes included: 4-bit codes 0 and 15, S8 codes -128 and 127, int8
+ * activations +-127, several groups with a short last one. */
+static void check_entries(void) {
+  enum { K = 224, GS = 64, G = (K + GS - 1) / GS, T = 4 };
+  static uint8_t tile[8 * K];         /* S8: 8 bytes per column; 4-bit: 4 */
+  static int8_t q[T * K];
+  static float x[T * K], ones[G * 8], d1[T * (K / 32)], out[32], want[32];
+  const mq_kernels *tiers[1 + MQ_KERN_MAX_TIERS], *ref = mq_kern_ref();
+  int n_tiers = tier_list(tiers), bad;
+  for (int i = 0; i < G * 8; i++) ones[i] = (float)(1 + (i / 8 + i % 8) % 2);
+  for (int i = 0; i < T * (K / 32); i++) d1[i] = (float)(1 + (i % 3 == 1));
+  for (int rep = 0; rep < 20; rep++) {
+    int extreme = rep % 4 == 0;
+    for (int i = 0; i < 8 * K; i++)
+      tile[i] = extreme ? (uint8_t)((mqt_rand() & 1) ? 0x80 : 0x7f) : (uint8_t)(mqt_rand() >> 56);
+    for (int i = 0; i < T * K; i++) {
+      q[i] = extreme ? (int8_t)((mqt_rand() & 1) ? 127 : -127) : (int8_t)((int)(mqt_rand() % 255) - 127);
+      x[i] = (float)((int)(mqt_rand() % 9) - 4);
+    }
+    for (int tier = 1; tier < n_tiers; tier++) {
+      const mq_kernels *k = tiers[tier];
+      for (int Tn = 1; Tn <= T; Tn++) {
+#define SAME(what)                                                                                 \
+  bad = 0;                                                                                         \
+  for (int i = 0; i < Tn * 8; i++) bad += out[i] != want[i];                                       \
+  CHECK_MSG(!bad, "%s %s T %d rep %d: %d of %d outputs differ from the reference", k->name, what, \
+            Tn, rep, bad, Tn * 8);
+        ref->x8_u4_q8(tile, ones, NULL, K, GS, q, K, d1, K / 32, NULL, 0, Tn, want);
+        k->x8_u4_q8(tile, ones, NULL, K, GS, q, K, d1, K / 32, NULL, 0, Tn, out);
+        SAME("x8_u4_q8");
+        ref->x8_u4_f32(tile, ones, NULL, K, GS, x, K, NULL, 0, Tn, want);
+        k->x8_u4_f32(tile, ones, NULL, K, GS, x, K, NULL, 0, Tn, out);
+        SAME("x8_u4_f32");
+        ref->x8_s8a16_q8(tile, ones, NULL, K, GS, q, K, d1, K / 32, NULL, 0, Tn, want);
+        k->x8_s8a16_q8(tile, ones, NULL, K, GS, q, K, d1, K / 32, NULL, 0, Tn, out);
+        SAME("x8_s8a16_q8");
+        ref->x8_s8a16_f32(tile, ones, NULL, K, GS, x, K, NULL, 0, Tn, want);
+        k->x8_s8a16_f32(tile, ones, NULL, K, GS, x, K, NULL, 0, Tn, out);
+        SAME("x8_s8a16_f32");
+        ref->x8_s8_q8(tile, ones, K, GS, q, K, Tn, want);
+        k->x8_s8_q8(tile, ones, K, GS, q, K, Tn, out);
+        SAME("x8_s8_q8");
+#undef SAME
+      }
+    }
+  }
+}
+
 int main(void) {
+  check_entries();
   for (int T = 1; T <= 5; T += 2) {
     static const uint32_t a16[3] = {0, 0, 0}, q40[2] = {MQ_GGML_TYPE_Q8_0, MQ_GGML_TYPE_Q4_0},
                           kq[3] = {MQ_GGML_TYPE_Q4_K, MQ_GGML_TYPE_Q6_K, MQ_GGML_TYPE_Q4_K},
