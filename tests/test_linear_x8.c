@@ -33,6 +33,31 @@ static void runner_free(runner *r) {
   mq_pool_free(r->pool);
 }
 
+/* Row layout and x8 forward passes of one layer pair on every tier (fast
+ * path off): worst[tier] = max_i |y_x8 - y_rows| / (mag ? mag[i] : |y_rows| +
+ * 1e-6) over T tokens. Returns the tier count (tiers filled). */
+static int compare_tiers(const mq_linear *row, const mq_linear *x8, const float *x, int T,
+                         const double *mag, const mq_kernels *tiers[1 + MQ_KERN_MAX_TIERS],
+                         double worst[1 + MQ_KERN_MAX_TIERS]) {
+  int N = row->n_out, gf = mq_linear_gather_floats(row);
+  runner rn;
+  runner_init(&rn, 2, row->n_in);
+  float *gather = malloc(sizeof(float) * (size_t)gf * T);
+  float *yr = malloc(sizeof(float) * T * N), *yx = malloc(sizeof(float) * T * N);
+  int n_tiers = tier_list(tiers);
+  for (int tier = 0; tier < n_tiers; tier++) {
+    mq_exec ex = {rn.pool, tiers[tier], rn.scratch, gather, 0};
+    mq_linear_forward(row, x, T, yr, &ex);
+    mq_linear_forward(x8, x, T, yx, &ex);
+    worst[tier] = 0;
+    for (int i = 0; i < T * N; i++)
+      worst[tier] = fmax(worst[tier], fabs(yx[i] - yr[i]) / (mag ? mag[i] : fabs(yr[i]) + 1e-6));
+  }
+  runner_free(&rn);
+  free(gather), free(yr), free(yx);
+  return n_tiers;
+}
+
 typedef struct {
   int N, K, gs, mins, perm, bias;
   int w8; /* 0: 4-bit codes; 8-bit weight-only: 1 U8 (GPTQ, zero points), 2 S8 */
@@ -171,25 +196,14 @@ static void check_aq(mq_act act, int bits, int N, int K, int gs, int with_mins, 
   }
   CHECK_MSG(worst_w < 1e-6, "aq x8 weights differ by %g", worst_w); /* (c+8)s + (m-8s) rounding */
   if (bits == 8) CHECK(worst_w == 0);
-  runner rn;
-  runner_init(&rn, 2, K);
-  int gf = mq_linear_gather_floats(&row);
-  CHECK(mq_linear_gather_floats(&x8) <= gf);
-  float *gather = malloc(sizeof(float) * (size_t)gf * T);
-  float *yr = malloc(sizeof(float) * T * N), *yx = malloc(sizeof(float) * T * N);
+  CHECK(mq_linear_gather_floats(&x8) <= mq_linear_gather_floats(&row));
   const mq_kernels *tiers[1 + MQ_KERN_MAX_TIERS];
-  int n_tiers = tier_list(tiers);
-  for (int tier = 0; tier < n_tiers; tier++) {
-    mq_exec ex = {rn.pool, tiers[tier], rn.scratch, gather, 0};
-    mq_linear_forward(&row, x, T, yr, &ex);
-    mq_linear_forward(&x8, x, T, yx, &ex);
-    double worst = 0;
-    for (int i = 0; i < T * N; i++) worst = fmax(worst, fabs(yx[i] - yr[i]) / mag[i]);
-    CHECK_MSG(worst < 2e-6, "%s aq x8 %d-bit act %s N %d K %d gs %d mins %d T %d: %g",
-              tiers[tier]->name, bits, mq_act_name(act), N, K, gs, with_mins, T, worst);
-  }
-  runner_free(&rn);
-  free(gather), free(yr), free(yx), free(mag), free(wr), free(wx);
+  double worst[1 + MQ_KERN_MAX_TIERS];
+  int n_tiers = compare_tiers(&row, &x8, x, T, mag, tiers, worst);
+  for (int tier = 0; tier < n_tiers; tier++)
+    CHECK_MSG(worst[tier] < 2e-6, "%s aq x8 %d-bit act %s N %d K %d gs %d mins %d T %d: %g",
+              tiers[tier]->name, bits, mq_act_name(act), N, K, gs, with_mins, T, worst[tier]);
+  free(mag), free(wr), free(wx);
 done:
   free(codes), free(scales), free(mins), free(bias), free(qcorr), free(x), free(tiles), free(xs);
   free(xm);
@@ -234,25 +248,13 @@ static void check_static(int N, int K, int T) {
     same_w &= memcmp(wr, wx, sizeof(float) * K) == 0;
   }
   CHECK(same_w);
-  runner rn;
-  runner_init(&rn, 2, K);
-  int gf = mq_linear_gather_floats(&row);
-  float *gather = malloc(sizeof(float) * (size_t)gf * T);
-  float *yr = malloc(sizeof(float) * T * N), *yx = malloc(sizeof(float) * T * N);
   const mq_kernels *tiers[1 + MQ_KERN_MAX_TIERS];
-  int n_tiers = tier_list(tiers);
-  for (int tier = 0; tier < n_tiers; tier++) {
-    mq_exec ex = {rn.pool, tiers[tier], rn.scratch, gather, 0};
-    mq_linear_forward(&row, x, T, yr, &ex);
-    mq_linear_forward(&x8, x, T, yx, &ex);
-    double worst = 0;
-    for (int i = 0; i < T * N; i++) worst = fmax(worst, fabs(yx[i] - yr[i]) / (fabs(yr[i]) + 1e-6));
-    /* integer sums below 2^24 are exact in float: the same value */
-    CHECK_MSG(worst == 0, "%s static x8 N %d K %d T %d (%d inputs at -128): rel diff %g",
-              tiers[tier]->name, N, K, T, n_low, worst);
-  }
-  runner_free(&rn);
-  free(gather), free(yr), free(yx), free(wr), free(wx), free(tiles), free(xs);
+  double worst[1 + MQ_KERN_MAX_TIERS];
+  int n_tiers = compare_tiers(&row, &x8, x, T, NULL, tiers, worst);
+  for (int tier = 0; tier < n_tiers; tier++) /* integer sums below 2^24: exact in float */
+    CHECK_MSG(worst[tier] == 0, "%s static x8 N %d K %d T %d (%d inputs at -128): rel diff %g",
+              tiers[tier]->name, N, K, T, n_low, worst[tier]);
+  free(wr), free(wx), free(tiles), free(xs);
   free(codes), free(scales), free(deq), free(qbias), free(x);
 }
 
