@@ -30,7 +30,7 @@ MIXQ=$here/../build/mixq
 OUT=$here/README.md
 SHAPE=tinyllama-1.1b
 MOE_SHAPE=qwen3-moe-1b
-FORMATS="bf16 awq gptq modelslim-w8a8 modelslim-w8a8-dynamic modelslim-w4a8 modelslim-w4a4 modelslim-mxfp8 gguf-q4_0 gguf-q8_0 gguf-q4_k_m"
+FORMATS="bf16 awq gptq gptq-w8 modelslim-w8a8 modelslim-w8a8-dynamic modelslim-w4a8 modelslim-w4a4 modelslim-mxfp8 gguf-q4_0 gguf-q8_0 gguf-q4_k_m"
 MOE_FORMATS="gguf-q4_0 awq"
 THREADS="1 2"
 PP=128
@@ -73,6 +73,7 @@ label() {
   bf16) echo "BF16 (unquantized)" ;;
   awq) echo "W4A16 g128 · AWQ" ;;
   gptq) echo "W4A16 g128 · GPTQ" ;;
+  gptq-w8) echo "W8A16 g128 · GPTQ" ;;
   modelslim-w8a8) echo "W8A8 (static) · ModelSlim" ;;
   modelslim-w8a8-dynamic) echo "W8A8_DYNAMIC · ModelSlim" ;;
   modelslim-w4a8) echo "W4A8_DYNAMIC · ModelSlim" ;;
@@ -99,7 +100,10 @@ run_shape() {
     esac
     if [ "$f" != bf16 ]; then
       echo "== $shape: quantize --format $f" >&2
-      "$MIXQ" quantize "$src" "$model" --format "$f" >&2
+      case $f in # gptq-w8: 8-bit GPTQ (W8A16), the quantizer's --bits
+      gptq-w8) "$MIXQ" quantize "$src" "$model" --format gptq --bits 8 >&2 ;;
+      *) "$MIXQ" quantize "$src" "$model" --format "$f" >&2 ;;
+      esac
     fi
     for t in $THREADS; do
       echo "== $shape $f: bench -t $t" >&2
