@@ -311,10 +311,12 @@ static void x8_u4_q8_avx2(const uint8_t *tile, const float *sc, const float *mn,
   MQ_BY_T(T, x8_q8_T, tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 0)
 }
 
-/* Exact path: each column's 8 codes (one byte of each 32-bit lane) become 8
- * floats and meet the broadcast activation in an FMA. */
-static void x8_u4_f32_avx2(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
-                           const float *x, int xs, const float *gsum, int gss, int T, float *out) {
+/* Exact path: each column's 8 codes (byte j of the 8 lanes of a chunk:
+ * 4-bit codes as bytes, or (s8) the signed bytes of S8 tiles, sign-extended
+ * by shifts) become 8 floats and meet the broadcast activation in an FMA. */
+static MQ_ALWAYS_INLINE void x8_f32_body(const uint8_t *tile, const float *sc, const float *mn, int K,
+                                         int gs, const float *x, int xs, const float *gsum, int gss,
+                                         int T, float *out, const int s8) {
   const __m256i mff = _mm256_set1_epi32(0xff);
   int nb = K / 32, bpg = gs / 32;
   for (int t = 0; t < T; t++) {
@@ -325,14 +327,19 @@ static void x8_u4_f32_avx2(const uint8_t *tile, const float *sc, const float *mn
       __m256 ga = _mm256_setzero_ps(), gb = _mm256_setzero_ps();
       for (int b = b0; b < b1; b++) {
         __m256i w[8];
-        x8_decode(tile + (size_t)b * 128, w);
+        if (s8)
+          for (int c = 0; c < 8; c++) w[c] = _mm256_loadu_si256((const __m256i *)(tile + (size_t)b * 256 + 32 * c));
+        else
+          x8_decode(tile + (size_t)b * 128, w);
         const float *xb = xt + 32 * b;
         for (int c = 0; c < 8; c++)
           for (int j = 0; j < 4; j += 2) {
-            __m256 c0 = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(w[c], 8 * j), mff));
-            __m256 c1 = _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(w[c], 8 * j + 8), mff));
-            ga = _mm256_fmadd_ps(c0, _mm256_broadcast_ss(xb + 4 * c + j), ga);
-            gb = _mm256_fmadd_ps(c1, _mm256_broadcast_ss(xb + 4 * c + j + 1), gb);
+            __m256i i0 = s8 ? _mm256_srai_epi32(_mm256_slli_epi32(w[c], 24 - 8 * j), 24)
+                            : _mm256_and_si256(_mm256_srli_epi32(w[c], 8 * j), mff);
+            __m256i i1 = s8 ? _mm256_srai_epi32(_mm256_slli_epi32(w[c], 16 - 8 * j), 24)
+                            : _mm256_and_si256(_mm256_srli_epi32(w[c], 8 * j + 8), mff);
+            ga = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i0), _mm256_broadcast_ss(xb + 4 * c + j), ga);
+            gb = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i1), _mm256_broadcast_ss(xb + 4 * c + j + 1), gb);
           }
       }
       acc = _mm256_fmadd_ps(_mm256_add_ps(ga, gb), _mm256_loadu_ps(sc + 8 * g), acc);
@@ -341,6 +348,11 @@ static void x8_u4_f32_avx2(const uint8_t *tile, const float *sc, const float *mn
     }
     _mm256_storeu_ps(out + 8 * t, acc);
   }
+}
+
+static void x8_u4_f32_avx2(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
+                           const float *x, int xs, const float *gsum, int gss, int T, float *out) {
+  x8_f32_body(tile, sc, mn, K, gs, x, xs, gsum, gss, T, out, 0);
 }
 
 /* GGUF Q4_0x8 tiles: the x8 block dot on the stored nibbles, the -8 applied
@@ -493,38 +505,9 @@ static void x8_s8a16_q8_avx2(const uint8_t *tile, const float *sc, const float *
   MQ_BY_T(T, x8_q8_T, tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 1)
 }
 
-/* ... exact path: each column's 8 signed codes (byte j of the 8 lanes,
- * sign-extended by shifts) become floats and meet the broadcast activation. */
 static void x8_s8a16_f32_avx2(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
                               const float *x, int xs, const float *gsum, int gss, int T, float *out) {
-  int nb = K / 32, bpg = gs / 32;
-  for (int t = 0; t < T; t++) {
-    const float *xt = x + (size_t)t * xs;
-    __m256 acc = _mm256_setzero_ps();
-    for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
-      int b1 = b0 + bpg < nb ? b0 + bpg : nb;
-      __m256 ga = _mm256_setzero_ps(), gb = _mm256_setzero_ps();
-      for (int b = b0; b < b1; b++) {
-        const uint8_t *blk = tile + (size_t)b * 256;
-        const float *xb = xt + 32 * b;
-        for (int c = 0; c < 8; c++) {
-          __m256i w = _mm256_loadu_si256((const __m256i *)(blk + 32 * c));
-          __m256 c0 = _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(w, 24), 24));
-          __m256 c1 = _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(w, 16), 24));
-          __m256 c2 = _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(w, 8), 24));
-          __m256 c3 = _mm256_cvtepi32_ps(_mm256_srai_epi32(w, 24));
-          ga = _mm256_fmadd_ps(c0, _mm256_broadcast_ss(xb + 4 * c), ga);
-          gb = _mm256_fmadd_ps(c1, _mm256_broadcast_ss(xb + 4 * c + 1), gb);
-          ga = _mm256_fmadd_ps(c2, _mm256_broadcast_ss(xb + 4 * c + 2), ga);
-          gb = _mm256_fmadd_ps(c3, _mm256_broadcast_ss(xb + 4 * c + 3), gb);
-        }
-      }
-      acc = _mm256_fmadd_ps(_mm256_add_ps(ga, gb), _mm256_loadu_ps(sc + 8 * g), acc);
-      if (mn)
-        acc = _mm256_fmadd_ps(_mm256_loadu_ps(mn + 8 * g), _mm256_set1_ps(gsum[(size_t)t * gss + g]), acc);
-    }
-    _mm256_storeu_ps(out + 8 * t, acc);
-  }
+  x8_f32_body(tile, sc, mn, K, gs, x, xs, gsum, gss, T, out, 1);
 }
 
 static MQ_ALWAYS_INLINE void x8_q8_0_T(const uint8_t *tile, int K, const uint8_t *act, size_t as, float *out,
