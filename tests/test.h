@@ -3,7 +3,6 @@
 #ifndef MQ_TEST_H
 #define MQ_TEST_H
 
-#include <dirent.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "core/file.h"
 
 static int mqt_fail, mqt_pass;
 
@@ -50,23 +51,7 @@ static int mqt_fail, mqt_pass;
   } while (0)
 
 /* Remove a file or a directory tree (test output folders); errors ignored. */
-static inline void mqt_rm_tree(const char *path) {
-  struct stat st;
-  if (lstat(path, &st) != 0) return;
-  if (!S_ISDIR(st.st_mode)) {
-    unlink(path);
-    return;
-  }
-  DIR *d = opendir(path);
-  struct dirent *de;
-  char p[1200];
-  while (d && (de = readdir(d)))
-    if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
-        snprintf(p, sizeof p, "%s/%s", path, de->d_name) < (int)sizeof p)
-      mqt_rm_tree(p);
-  if (d) closedir(d);
-  rmdir(path);
-}
+static inline void mqt_rm_tree(const char *path) { mq_rm_tree(path); }
 
 static inline int mqt_report(const char *name) {
   printf("%s: %d checks passed, %d failed\n", name, mqt_pass, mqt_fail);

@@ -5,7 +5,6 @@
  * once per token, so bandwidth / bytes-per-token is its roofline.
  * --synthetic builds a random model of a make-tiny shape in a temporary
  * folder (make-tiny and quantize, in-process), benches it and removes it. */
-#include <dirent.h>
 #include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
@@ -19,6 +18,7 @@
 #include "cli/cli.h"
 #include "cli/make_tiny.h"
 #include "core/err.h"
+#include "core/file.h"
 #include "io/gguf.h"
 #include "kernels/kernels.h"
 #include "quant/gguf_convert.h"
@@ -95,41 +95,6 @@ static int argmax(const float *v, int n) {
 
 /* ---- --synthetic: a temporary random model ---- */
 
-static void rm_tree(const char *path) {
-  struct stat st;
-  if (lstat(path, &st) != 0) return;
-  if (S_ISDIR(st.st_mode)) {
-    DIR *d = opendir(path);
-    struct dirent *de;
-    char p[PATH_MAX];
-    while (d && (de = readdir(d)))
-      if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
-          snprintf(p, sizeof p, "%s/%s", path, de->d_name) < (int)sizeof p)
-        rm_tree(p);
-    if (d) closedir(d);
-    rmdir(path);
-  } else {
-    unlink(path);
-  }
-}
-
-/* Bytes of a file, or of the files of a folder. */
-static double path_bytes(const char *path) {
-  struct stat st;
-  if (lstat(path, &st) != 0) return 0;
-  if (!S_ISDIR(st.st_mode)) return (double)st.st_size;
-  double n = 0;
-  DIR *d = opendir(path);
-  struct dirent *de;
-  char p[PATH_MAX];
-  while (d && (de = readdir(d)))
-    if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
-        snprintf(p, sizeof p, "%s/%s", path, de->d_name) < (int)sizeof p)
-      n += path_bytes(p);
-  if (d) closedir(d);
-  return n;
-}
-
 /* Build shape in format fmt under a new temporary folder (*tmp, to remove);
  * the model's path into model. */
 static int build_synthetic(const char *shape, const char *fmt, int threads, char *tmp, char *model,
@@ -167,7 +132,7 @@ static int build_synthetic(const char *shape, const char *fmt, int threads, char
     qo.src = fdir, qo.dst = model, qo.format = qf;
     rc = mq_quantize_checkpoint(&qo, err);
   }
-  rm_tree(fdir); /* the float source is not needed any more */
+  mq_rm_tree(fdir); /* the float source is not needed any more */
   return rc;
 }
 
@@ -224,15 +189,15 @@ int mq_cmd_bench(int argc, char **argv) {
   fflush(info);
   int rc = build_synthetic(synthetic, format, threads, tmp, path, &err);
   if (rc) {
-    if (*tmp) rm_tree(tmp);
+    if (*tmp) mq_rm_tree(tmp);
     return mq_cli_fail("bench --synthetic: %s", err.msg);
   }
-  double bytes = path_bytes(path);
+  double bytes = mq_path_bytes(path);
   fprintf(info, "built %s: format %s, %.1f MB on disk (%.0f s)\n", synthetic, format, bytes / 1e6,
           now() - t0);
   fflush(info);
   rc = run_bench(path, &mp, pp, tg, threads, reps, as_json, exact, synthetic, format, bytes);
-  rm_tree(tmp);
+  mq_rm_tree(tmp);
   return rc;
 }
 

@@ -1,8 +1,10 @@
 #define _GNU_SOURCE
 #include "core/file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,4 +82,42 @@ int mq_file_exists(const char *path) {
 int mq_path_join(char *buf, size_t cap, const char *dir, const char *name) {
   int n = snprintf(buf, cap, "%s/%s", dir, name);
   return (n < 0 || (size_t)n >= cap) ? -1 : 0;
+}
+
+void mq_path_walk(const char *path,
+                  void (*visit)(const char *path, const struct stat *st, void *ctx), void *ctx) {
+  struct stat st;
+  if (lstat(path, &st) != 0) return;
+  if (S_ISDIR(st.st_mode)) {
+    DIR *d = opendir(path);
+    struct dirent *de;
+    char p[PATH_MAX];
+    while (d && (de = readdir(d)))
+      if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+          mq_path_join(p, sizeof p, path, de->d_name) == 0)
+        mq_path_walk(p, visit, ctx);
+    if (d) closedir(d);
+  }
+  visit(path, &st, ctx);
+}
+
+static void rm_entry(const char *path, const struct stat *st, void *ctx) {
+  (void)ctx;
+  if (S_ISDIR(st->st_mode))
+    rmdir(path);
+  else
+    unlink(path);
+}
+
+void mq_rm_tree(const char *path) { mq_path_walk(path, rm_entry, NULL); }
+
+static void add_bytes(const char *path, const struct stat *st, void *ctx) {
+  (void)path;
+  if (!S_ISDIR(st->st_mode)) *(double *)ctx += (double)st->st_size;
+}
+
+double mq_path_bytes(const char *path) {
+  double n = 0;
+  mq_path_walk(path, add_bytes, &n);
+  return n;
 }
