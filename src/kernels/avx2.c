@@ -13,6 +13,7 @@ int mq_kern_fill_avx2(mq_kernels *k) {
 
 #include "core/cpu.h"
 #include "kernels/by_t.h"
+#include "kernels/prefetch.h"
 
 static inline float fp16_at(const uint8_t *p) {
   uint16_t h;
@@ -102,7 +103,7 @@ static inline __m256 f16x8(const uint16_t *p) {
            s3 = _mm256_setzero_ps();                                                               \
     int i = 0;                                                                                     \
     for (; i + 32 <= n; i += 32) {                                                                 \
-      _mm_prefetch((const char *)(w + i) + 1024, _MM_HINT_T0);                                     \
+      _mm_prefetch((const char *)(w + i) + MQ_PREFETCH_AHEAD, _MM_HINT_T0);                        \
       s0 = _mm256_fmadd_ps(cvt(w + i), _mm256_loadu_ps(x + i), s0);                                \
       s1 = _mm256_fmadd_ps(cvt(w + i + 8), _mm256_loadu_ps(x + i + 8), s1);                        \
       s2 = _mm256_fmadd_ps(cvt(w + i + 16), _mm256_loadu_ps(x + i + 16), s2);                      \
@@ -110,7 +111,7 @@ static inline __m256 f16x8(const uint16_t *p) {
     }                                                                                              \
     for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(cvt(w + i), _mm256_loadu_ps(x + i), s0);       \
     return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3))) +                     \
-           (i < n ? ref_fn(w + i, x + i, n - i) : 0.0f);                                          \
+           (i < n ? ref_fn(w + i, x + i, n - i) : 0.0f);                                           \
   }
 DOT_H16(dot_bf16_f32_avx2, bf16x8, mq_kern_ref()->dot_bf16_f32)
 DOT_H16(dot_f16_f32_avx2, f16x8, mq_kern_ref()->dot_f16_f32)
@@ -221,10 +222,6 @@ static void dot4_u4_q8_avx2(const uint8_t *c, const int8_t *q, int qs, const flo
  * activation's 4 bytes of that column quad are broadcast, and maddubs + madd
  * give each row's 4-column sum in its own lane, so no horizontal sums. The
  * int16 partial sums of a block's 8 quads stay below 8 * 2 * 15 * 128 = 30720. */
-/* Bytes ahead of the loads that the x8 kernel prefetches (measured on Zen 3:
- * decode of a TinyLlama-shape W4 model rose from 48% to 75-85% of the
- * read-bandwidth roofline at 4-8 KiB; see docs/performance.md). */
-#define X8_PREFETCH 4096
 static inline void x8_decode(const uint8_t *blk, __m256i w[8]) {
   const __m256i m4 = _mm256_set1_epi8(15);
   for (int c = 0; c < 4; c++) {
@@ -280,11 +277,14 @@ static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, const float *sc, const
     int b1 = b0 + bpg < nb ? b0 + bpg : nb;
     __m256 gacc[4];
     for (int t = 0; t < T; t++) gacc[t] = _mm256_setzero_ps();
+    MQ_PREFETCH_SIDE(sc + 8 * g);
+    if (mn) MQ_PREFETCH_SIDE(mn + 8 * g);
     for (int b = b0; b < b1; b++) {
       const uint8_t *blk = tile + (size_t)b * bb;
       /* a second stream ahead of the loads (the next tile, near a tile's
        * end): one hardware-prefetched stream alone leaves bandwidth unused */
-      for (size_t o = 0; o < bb; o += 64) _mm_prefetch((const char *)blk + X8_PREFETCH + o, _MM_HINT_T0);
+      for (size_t o = 0; o < bb; o += 64)
+        _mm_prefetch((const char *)blk + MQ_PREFETCH_AHEAD + o, _MM_HINT_T0);
       __m256i w[8], ws[8];
       if (s8) s8_prep(blk, w, ws);
       else x8_decode(blk, w);
@@ -325,6 +325,8 @@ static MQ_ALWAYS_INLINE void x8_f32_body(const uint8_t *tile, const float *sc, c
     for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
       int b1 = b0 + bpg < nb ? b0 + bpg : nb;
       __m256 ga = _mm256_setzero_ps(), gb = _mm256_setzero_ps();
+      MQ_PREFETCH_SIDE(sc + 8 * g);
+      if (mn) MQ_PREFETCH_SIDE(mn + 8 * g);
       for (int b = b0; b < b1; b++) {
         __m256i w[8];
         if (s8)
@@ -364,9 +366,9 @@ static MQ_ALWAYS_INLINE void x8_q4_0_T(const uint8_t *tile, int K, const uint8_t
   for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
   for (int b = 0; b < K / 32; b++) {
     const uint8_t *blk = tile + (size_t)b * 144;
-    _mm_prefetch((const char *)blk + X8_PREFETCH, _MM_HINT_T0);
-    _mm_prefetch((const char *)blk + X8_PREFETCH + 64, _MM_HINT_T0);
-    _mm_prefetch((const char *)blk + X8_PREFETCH + 128, _MM_HINT_T0);
+    _mm_prefetch((const char *)blk + MQ_PREFETCH_AHEAD, _MM_HINT_T0);
+    _mm_prefetch((const char *)blk + MQ_PREFETCH_AHEAD + 64, _MM_HINT_T0);
+    _mm_prefetch((const char *)blk + MQ_PREFETCH_AHEAD + 128, _MM_HINT_T0);
     __m256i w[8];
     x8_decode(blk, w);
     __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 128)));
@@ -480,9 +482,11 @@ static MQ_ALWAYS_INLINE void x8_s8_T(const uint8_t *tile, const float *sc, int K
     int b1 = b0 + bpg < nb ? b0 + bpg : nb;
     __m256i isum[4];
     for (int t = 0; t < T; t++) isum[t] = _mm256_setzero_si256();
+    MQ_PREFETCH_SIDE(sc + 8 * g);
     for (int b = b0; b < b1; b++) {
       const uint8_t *blk = tile + (size_t)b * 256;
-      for (int p = 0; p < 4; p++) _mm_prefetch((const char *)blk + X8_PREFETCH + 64 * p, _MM_HINT_T0);
+      for (int p = 0; p < 4; p++)
+        _mm_prefetch((const char *)blk + MQ_PREFETCH_AHEAD + 64 * p, _MM_HINT_T0);
       __m256i wa[8], ws[8];
       s8_prep(blk, wa, ws);
       for (int t = 0; t < T; t++)
@@ -516,7 +520,8 @@ static MQ_ALWAYS_INLINE void x8_q8_0_T(const uint8_t *tile, int K, const uint8_t
   for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
   for (int b = 0; b < K / 32; b++) {
     const uint8_t *blk = tile + (size_t)b * 272;
-    for (int p = 0; p < 5; p++) _mm_prefetch((const char *)blk + X8_PREFETCH + 64 * p, _MM_HINT_T0);
+    for (int p = 0; p < 5; p++)
+      _mm_prefetch((const char *)blk + MQ_PREFETCH_AHEAD + 64 * p, _MM_HINT_T0);
     __m256i wa[8], ws[8];
     s8_prep(blk, wa, ws);
     __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 256)));
@@ -553,7 +558,7 @@ static inline void e4m3x16(const uint8_t *p, __m256 *lo, __m256 *hi) {
 static float dot_mxfp8_f32_avx2(const uint8_t *w, const uint8_t *e, const float *x, int n) {
   __m256 acc = _mm256_setzero_ps();
   for (int b = 0; b < n / 32; b++) {
-    _mm_prefetch((const char *)w + 32 * b + 1024, _MM_HINT_T0);
+    _mm_prefetch((const char *)w + 32 * b + MQ_PREFETCH_AHEAD, _MM_HINT_T0);
     __m256 w0, w1, w2, w3;
     e4m3x16(w + 32 * b, &w0, &w1);
     e4m3x16(w + 32 * b + 16, &w2, &w3);

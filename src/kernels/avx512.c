@@ -22,9 +22,7 @@ int mq_kern_fill_avx512(mq_kernels *k) {
 
 #include "core/cpu.h"
 #include "kernels/by_t.h"
-
-/* Bytes ahead of the loads that the kernels prefetch, as in the AVX2 tier. */
-#define X8_PREFETCH 4096
+#include "kernels/prefetch.h"
 
 static inline float fp16_at(const uint8_t *p) {
   uint16_t h;
@@ -91,7 +89,8 @@ static inline __m512i u4_block(__m512i acc, const __m512i w[4], const void *q, c
 /* always_inline: gcc otherwise finds a function of prefetches alone free of
  * side effects (const) and deletes its calls */
 static MQ_ALWAYS_INLINE void x8_prefetch(const uint8_t *p, int lines) {
-  for (int i = 0; i < lines; i++) _mm_prefetch((const char *)p + X8_PREFETCH + 64 * i, _MM_HINT_T0);
+  for (int i = 0; i < lines; i++)
+    _mm_prefetch((const char *)p + MQ_PREFETCH_AHEAD + 64 * i, _MM_HINT_T0);
 }
 
 /* S8 blocks (256 bytes: 8 chunks, quad c in chunk c): signed x signed as
@@ -137,6 +136,8 @@ static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, const float *sc, const
     int b1 = b0 + bpg < nb ? b0 + bpg : nb;
     __m512 gacc[4];
     for (int t = 0; t < T; t++) gacc[t] = _mm512_setzero_ps();
+    MQ_PREFETCH_SIDE(sc + 8 * g);
+    if (mn) MQ_PREFETCH_SIDE(mn + 8 * g);
     for (int b = b0; b < b1; b++) {
       const uint8_t *blk = tile + (size_t)b * (s8 ? 256 : 128);
       x8_prefetch(blk, s8 ? 4 : 2);
@@ -212,6 +213,7 @@ static MQ_ALWAYS_INLINE void x8_s8_T(const uint8_t *tile, const float *sc, int K
     int b1 = b0 + bpg < nb ? b0 + bpg : nb;
     __m512i isum[4];
     for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
+    MQ_PREFETCH_SIDE(sc + 8 * g);
     for (int b = b0; b < b1; b++) {
       const uint8_t *blk = tile + (size_t)b * 256;
       x8_prefetch(blk, 4);
@@ -440,7 +442,7 @@ static void x8_q6_k_avx512(const uint8_t *tile, int K, const uint8_t *act, size_
 static float dot_mxfp8_f32_avx512(const uint8_t *w, const uint8_t *e, const float *x, int n) {
   __m512 acc = _mm512_setzero_ps();
   for (int b = 0; b < n / 32; b++) {
-    _mm_prefetch((const char *)w + 32 * b + 1024, _MM_HINT_T0);
+    _mm_prefetch((const char *)w + 32 * b + MQ_PREFETCH_AHEAD, _MM_HINT_T0);
     __m512i t = _mm512_slli_epi16(
         _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(w + 32 * b))), 7);
     __m512i h = _mm512_add_epi16(t, _mm512_and_si512(t, _mm512_set1_epi16(0x4000)));
