@@ -18,12 +18,12 @@
 
 #define MAX_BLOCKS 40
 
-/* The types with an AVX2 row kernel. */
+/* The types with an AVX2 row kernel (F16 rows are computed as float rows:
+ * check_linear compares them with the definition). */
 static const uint32_t k_types[] = {
-    MQ_GGML_TYPE_F16,  MQ_GGML_TYPE_Q4_0, MQ_GGML_TYPE_Q4_1,   MQ_GGML_TYPE_Q5_0,
-    MQ_GGML_TYPE_Q5_1, MQ_GGML_TYPE_Q8_0, MQ_GGML_TYPE_IQ4_NL, MQ_GGML_TYPE_Q2_K,
-    MQ_GGML_TYPE_Q3_K, MQ_GGML_TYPE_Q4_K, MQ_GGML_TYPE_Q5_K,   MQ_GGML_TYPE_Q6_K,
-    MQ_GGML_TYPE_IQ4_XS,
+    MQ_GGML_TYPE_Q4_0, MQ_GGML_TYPE_Q4_1,   MQ_GGML_TYPE_Q5_0, MQ_GGML_TYPE_Q5_1,
+    MQ_GGML_TYPE_Q8_0, MQ_GGML_TYPE_IQ4_NL, MQ_GGML_TYPE_Q2_K, MQ_GGML_TYPE_Q3_K,
+    MQ_GGML_TYPE_Q4_K, MQ_GGML_TYPE_Q5_K,   MQ_GGML_TYPE_Q6_K, MQ_GGML_TYPE_IQ4_XS,
 };
 
 /* Offsets of the f16 scale fields (d, and dmin / m where the type has one)
@@ -180,6 +180,19 @@ static void check_linear(const mq_kernels *k, uint32_t t, int n_tok, int n_threa
       worst = d > worst ? d : worst;
     }
   }
+  if (t == MQ_GGML_TYPE_F16) { /* both against the definition on f16-rounded activations */
+    static float xr[K];
+    for (int tk = 0; tk < n_tok; tk++) {
+      for (int i = 0; i < K; i++) xr[i] = mq_f16_to_f32(mq_f32_to_f16(x[tk * K + i]));
+      for (int o = 0; o < N; o++) {
+        double s = sum_abs(t, w + o * rb, MQ_GGML_TYPE_F32, (const uint8_t *)xr, K);
+        double def = (double)mq_gguf_vec_dot(t, K, w + o * rb, xr) + bias[o], tol = 1e-5 * s + 1e-4;
+        CHECK_MSG(fabs(y_simd[tk * N + o] - def) <= tol && fabs(y_ref[tk * N + o] - def) <= tol,
+                  "linear F16 token %d row %d: %.9g / %.9g vs definition %.9g", tk, o,
+                  y_simd[tk * N + o], y_ref[tk * N + o], def);
+      }
+    }
+  }
   printf("linear %s (%s table, %d token%s, %d threads): max |simd - scalar| %.3g\n",
          mq_ggml_type_name(t), k->name, n_tok, n_tok > 1 ? "s" : "", n_threads, worst);
   for (int i = 0; i < mq_pool_size(pool); i++) free(scratch[i]);
@@ -202,5 +215,9 @@ int main(void) {
   check_linear(mq_kern(), MQ_GGML_TYPE_Q5_K, 3, 2);
   check_linear(avx2, MQ_GGML_TYPE_Q4_1, 1, 1);
   check_linear(avx2, MQ_GGML_TYPE_Q4_1, 3, 2);
+  for (int i = 0; i < 2; i++) { /* F16 rows: decode and a prefill block */
+    check_linear(i ? avx2 : mq_kern(), MQ_GGML_TYPE_F16, 1, 1);
+    check_linear(i ? avx2 : mq_kern(), MQ_GGML_TYPE_F16, 3, 2);
+  }
   return mqt_report("kernels_gguf");
 }

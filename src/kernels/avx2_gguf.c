@@ -1,7 +1,8 @@
 /* AVX2 kernels for the GGUF block types that avx2.c does not cover:
  * Q4_1, Q5_0, Q5_1, IQ4_NL (32-element blocks against Q8_0 / Q8_1
  * activations), Q2_K, Q3_K, Q5_K, IQ4_XS (256-element super-blocks against
- * Q8_K) and F16 rows (against f32 activations). Compiled with -mavx2 -mfma
+ * Q8_K). (F16 rows are computed as float rows: kernels/linear_gguf.c.)
+ * Compiled with -mavx2 -mfma
  * -mf16c (this file only); dispatch.c calls the fill only on CPUs with them.
  *
  * Each kernel computes the same integer sums as the scalar definition
@@ -318,38 +319,7 @@ static float gguf_iq4_xs_avx2(int n, const void *wv, const void *av) {
  * f16-rounded activations linear_gguf.c passes), sums in double as the
  * scalar definition ---- */
 
-static inline __m256d widen_add(__m256d acc, __m256 p, int hi) {
-  return _mm256_add_pd(acc, _mm256_cvtps_pd(hi ? _mm256_extractf128_ps(p, 1) : _mm256_castps256_ps128(p)));
-}
-
-static float gguf_f16_avx2(int n, const void *wv, const void *av) {
-  const uint8_t *x = wv;
-  const float *a = av;
-  __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd(), s2 = _mm256_setzero_pd(),
-          s3 = _mm256_setzero_pd();
-  int i = 0;
-  for (; i + 16 <= n; i += 16) {
-    __m256 p0 = _mm256_mul_ps(_mm256_cvtph_ps(ld128(x + 2 * i)), _mm256_loadu_ps(a + i));
-    __m256 p1 = _mm256_mul_ps(_mm256_cvtph_ps(ld128(x + 2 * i + 16)), _mm256_loadu_ps(a + i + 8));
-    s0 = widen_add(s0, p0, 0), s1 = widen_add(s1, p0, 1);
-    s2 = widen_add(s2, p1, 0), s3 = widen_add(s3, p1, 1);
-  }
-  for (; i + 8 <= n; i += 8) {
-    __m256 p = _mm256_mul_ps(_mm256_cvtph_ps(ld128(x + 2 * i)), _mm256_loadu_ps(a + i));
-    s0 = widen_add(s0, p, 0), s1 = widen_add(s1, p, 1);
-  }
-  __m256d s = _mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3));
-  __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
-  double sum = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
-  for (; i < n; i++) {
-    float prod = f16_at(x + 2 * i) * a[i];
-    sum += (double)prod;
-  }
-  return (float)sum;
-}
-
 void mq_kern_fill_avx2_gguf(mq_kernels *k) {
-  k->gguf_dot[MQ_GGML_TYPE_F16] = gguf_f16_avx2;
   k->gguf_dot[MQ_GGML_TYPE_Q4_1] = gguf_q4_1_avx2;
   k->gguf_dot[MQ_GGML_TYPE_Q5_0] = gguf_q5_0_avx2;
   k->gguf_dot[MQ_GGML_TYPE_Q5_1] = gguf_q5_1_avx2;

@@ -26,7 +26,8 @@ const char *mq_act_name(mq_act a) {
 
 typedef struct {
   const mq_linear *l;
-  const float *x;
+  const float *x; /* token t at x + t * ldx */
+  size_t ldx;
   float *y;
   int n_tok;
   const mq_exec *ex;
@@ -54,7 +55,7 @@ static void float_rows(void *ctx, int begin, int end, int tid) {
     for (int i = 0; i < nr; i++)
       w[i] = mq_row_f32(k, l->dtype, (const char *)l->w + (size_t)(r + i) * K * esz,
                         j->ex->scratch[tid] + (size_t)i * K, K);
-    mq_float_block(k, w, nr, j->x, (size_t)K, K, j->n_tok, j->y, l->n_out, r, l->bias);
+    mq_float_block(k, w, nr, j->x, j->ldx, K, j->n_tok, j->y, l->n_out, r, l->bias);
   }
 }
 
@@ -197,7 +198,12 @@ void mq_linear_forward(const mq_linear *l, const float *x, int n_tok, float *y, 
     mq_linear_forward_gguf(l, x, n_tok, y, ex);
     return;
   }
-  job j = {l, x, y, n_tok, ex};
+  mq_linear_float_forward(l, x, (size_t)l->n_in, n_tok, y, ex);
+}
+
+void mq_linear_float_forward(const mq_linear *l, const float *x, size_t ldx, int n_tok, float *y,
+                             const mq_exec *ex) {
+  job j = {l, x, ldx, y, n_tok, ex};
   mq_pool_for(mq_pool_if(ex->pool, (double)l->n_out * l->n_in * n_tok),
               (l->n_out + ROWS_PER_TASK - 1) / ROWS_PER_TASK, float_rows, &j);
 }

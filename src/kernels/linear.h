@@ -107,6 +107,12 @@ struct mq_exec {
  * x and y must not overlap. */
 void mq_linear_forward(const mq_linear *l, const float *x, int n_tok, float *y, const mq_exec *ex);
 
+/* mq_linear_forward of float rows (l->w of l->dtype, whatever l->kind says)
+ * with token t's input at x + t * ldx: GGUF F16 layers use it on their
+ * f16-rounded activations. */
+void mq_linear_float_forward(const mq_linear *l, const float *x, size_t ldx, int n_tok, float *y,
+                             const mq_exec *ex);
+
 /* y_i = W_i x + b_i for n linears reading the same input (q/k/v, gate/up):
  * computed together where their layouts allow (one input preparation, one
  * parallel loop), else one after another. Same results as separate calls. */

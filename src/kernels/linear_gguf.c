@@ -100,6 +100,17 @@ void mq_linear_forward_gguf(const mq_linear *l, const float *x, int n_tok, float
     mq_x8_gguf_forward(l, act, stride, bsum, n_tok, y, ex);
     return;
   }
+  if (l->gtype == MQ_GGML_TYPE_F16) {
+    /* F16 rows are a float layer's rows: dotted in place at decode, four
+     * converted rows against four tokens at prefill. The f16 x f16 products
+     * are exact in float; the sums run in float, as ggml's SIMD F16 dot
+     * does (the scalar definition, mq_gguf_vec_dot, sums in double). */
+    mq_linear f = *l;
+    f.kind = MQ_W_FLOAT;
+    f.dtype = MQ_DTYPE_F16;
+    mq_linear_float_forward(&f, (const float *)act, stride / sizeof(float), n_tok, y, ex);
+    return;
+  }
   gguf_job j = {l, act, stride, (size_t)mq_ggml_row_size(l->gtype, K), y, n_tok,
                 l->gtype < MQ_GGML_TYPE_COUNT ? ex->k->gguf_dot[l->gtype] : NULL};
   mq_pool_for(mq_pool_if(ex->pool, (double)l->n_out * l->n_in * n_tok),

@@ -8,7 +8,8 @@
  *   Q4_1 Q5_1                  Q8_1          d_w*d_a*isum + m_w*s_a per block
  *   Q2_K..Q6_K IQ4_XS          Q8_K          integer sums per sub-block x scale,
  *                                            x d_w*d_a per super-block (mins via bsums)
- *   F32 F16 BF16               f32           float products, double accumulation
+ *   F32 F16 BF16               f32 (F16: f32 rounded to f16 by the caller)
+ *                                            float products, double accumulation
  *
  * The quantized paths follow ggml's generic (scalar) vec_dot_* functions in
  * ggml-cpu/quants.c operation for operation: the same integer sums, the
@@ -17,10 +18,10 @@
  * reference bit for bit on the same inputs. ggml's SIMD paths sum in other
  * orders; matching them exactly is not a goal.
  *
- * F16 and BF16 differ on purpose from llama.cpp, whose vec_dot_type for them
- * is F16/BF16: it rounds the activations to f16/bf16 before the dot
- * product; mixq keeps them f32 (the exact path; relative error of rounding
- * an activation to f16 is up to 2^-11).
+ * BF16 differs on purpose from llama.cpp, whose vec_dot_type for it is BF16:
+ * it rounds the activations to bf16 before the dot product; mixq keeps them
+ * f32 (the exact path). F16 layers round them to f16 as llama.cpp does
+ * (kernels/linear_gguf.c), then compute the rows as float rows.
  *
  * Dequantization reproduces ggml's dequantize_row_* float order too
  * (d*sc computed first, then *q, then - dmin*m), so dequantized values are
