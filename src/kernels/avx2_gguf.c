@@ -91,14 +91,19 @@ static inline __m256i sdot32(__m256i w, __m256i a, __m256i s) {
   return udot32(_mm256_abs_epi8(w), _mm256_sign_epi8(a, w), s);
 }
 
-/* int16 lanes 0..7 = p[0], lanes 8..15 = p[1]: the scales of two 16-element
- * sub-blocks, matching a 32-byte group's maddubs pairs (low lane = first 16). */
-static inline __m256i scale_pair(const int16_t *p) {
+/* The 16 int16 sub-block scales scv of a K-quant super-block, half h
+ * (scales 8h..8h+7) in both 128-bit lanes. */
+static inline __m256i scales_half(__m256i scv, int h) {
+  return h ? _mm256_permute2x128_si256(scv, scv, 0x11) : _mm256_permute2x128_si256(scv, scv, 0x00);
+}
+
+/* From a scales_half: int16 lanes 0..7 = scale 2j, lanes 8..15 = scale 2j + 1
+ * of the half, matching a 32-byte group's maddubs pairs (low lane = first
+ * 16 elements). */
+static inline __m256i scale_pair(__m256i sch, int j) {
   const __m256i pick = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, /* */
                                         2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
-  int32_t v;
-  memcpy(&v, p, 4);
-  return _mm256_shuffle_epi8(_mm256_set1_epi32(v), pick);
+  return _mm256_shuffle_epi8(sch, _mm256_add_epi8(pick, _mm256_set1_epi8((char)(4 * j))));
 }
 
 /* The IQ4_NL codebook in both 128-bit lanes, for shuffle lookups. */
@@ -177,27 +182,28 @@ static float gguf_q2_k_avx2(int n, const void *wv, const void *av) {
   const uint8_t *x = wv, *y = av;
   const __m256i m3 = _mm256_set1_epi8(3);
   const __m128i m4 = _mm_set1_epi8(15);
-  float sumf = 0;
+  /* per super-block: dall * isum - dmin * summs in vector lanes, one
+   * horizontal sum per row */
+  __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
   for (int b = 0; b < n / 256; b++, x += 84, y += 292) {
     __m128i raw = ld128(x);
     __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), m4));
-    int32_t summs = hsum_i32(_mm256_madd_epi16(mins, ld256(Q8K_BSUMS(y))));
-    int16_t sc[16];
-    _mm256_storeu_si256((__m256i *)sc, _mm256_cvtepu8_epi16(_mm_and_si128(raw, m4)));
+    __m256i summs = _mm256_madd_epi16(mins, ld256(Q8K_BSUMS(y)));
+    __m256i scv = _mm256_cvtepu8_epi16(_mm_and_si128(raw, m4));
     const uint8_t *q8 = Q8K_QS(y);
     __m256i isum = _mm256_setzero_si256();
     for (int h = 0; h < 2; h++) {
-      __m256i qv = ld256(x + 16 + 32 * h);
+      __m256i sch = scales_half(scv, h), qv = ld256(x + 16 + 32 * h);
       for (int j = 0; j < 4; j++, qv = _mm256_srli_epi16(qv, 2)) {
         __m256i q = _mm256_and_si256(qv, m3);
-        isum = _mm256_add_epi32(isum, udot32(q, ld256(q8 + 128 * h + 32 * j), scale_pair(sc + 8 * h + 2 * j)));
+        isum = _mm256_add_epi32(isum, udot32(q, ld256(q8 + 128 * h + 32 * j), scale_pair(sch, j)));
       }
     }
     float dy = f32_at(y);
-    float dall = dy * f16_at(x + 80), dmin = dy * f16_at(x + 82);
-    sumf += dall * (float)hsum_i32(isum) - dmin * (float)summs;
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(dy * f16_at(x + 80)), _mm256_cvtepi32_ps(isum), acc);
+    accm = _mm256_fmadd_ps(_mm256_set1_ps(dy * f16_at(x + 82)), _mm256_cvtepi32_ps(summs), accm);
   }
-  return sumf;
+  return hsum_ps(_mm256_sub_ps(acc, accm));
 }
 
 /* Q3_K's 16 scales (6 bits, minus 32) as int16 into sc. The 12 scale bytes:
@@ -222,27 +228,27 @@ static inline __m256i q3k_scales(const uint8_t *s) {
 static float gguf_q3_k_avx2(int n, const void *wv, const void *av) {
   const uint8_t *x = wv, *y = av;
   const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
-  float sumf = 0;
+  __m256 acc = _mm256_setzero_ps(); /* d * isum per super-block, in lanes */
   for (int b = 0; b < n / 256; b++, x += 110, y += 292) {
     __m256i scv = q3k_scales(x + 96);
-    int16_t sc[16];
-    _mm256_storeu_si256((__m256i *)sc, scv);
-    int32_t corr = hsum_i32(_mm256_madd_epi16(scv, ld256(Q8K_BSUMS(y))));
+    /* the -4 of clear hmask bits: 4 * scale * bsum per sub-block */
+    __m256i isum = _mm256_slli_epi32(_mm256_madd_epi16(scv, ld256(Q8K_BSUMS(y))), 2);
+    isum = _mm256_sub_epi32(_mm256_setzero_si256(), isum);
     const uint8_t *q8 = Q8K_QS(y);
-    __m256i hm = ld256(x), isum = _mm256_setzero_si256();
+    __m256i hm = ld256(x);
     for (int h = 0; h < 2; h++) {
-      __m256i qv = ld256(x + 32 + 32 * h);
+      __m256i sch = scales_half(scv, h), qv = ld256(x + 32 + 32 * h);
       for (int j = 0; j < 4; j++) { /* hmask bit 4h + j: shift hm once per group */
         __m256i u = _mm256_or_si256(_mm256_and_si256(qv, m3),
                                     _mm256_slli_epi16(_mm256_and_si256(hm, m1), 2));
-        isum = _mm256_add_epi32(isum, udot32(u, ld256(q8 + 128 * h + 32 * j), scale_pair(sc + 8 * h + 2 * j)));
+        isum = _mm256_add_epi32(isum, udot32(u, ld256(q8 + 128 * h + 32 * j), scale_pair(sch, j)));
         qv = _mm256_srli_epi16(qv, 2);
         hm = _mm256_srli_epi16(hm, 1);
       }
     }
-    sumf += f16_at(x + 108) * f32_at(y) * (float)(hsum_i32(isum) - 4 * corr);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_at(x + 108) * f32_at(y)), _mm256_cvtepi32_ps(isum), acc);
   }
-  return sumf;
+  return hsum_ps(acc);
 }
 
 /* Q4_K / Q5_K 6-bit scales and mins of the 8 sub-blocks (12 bytes at s),
