@@ -46,7 +46,7 @@ static uint32_t awq_pack(const int *vals8) {
 }
 
 static void test_awq(int with_zeros) {
-  enum { K = 64, N = 16, GS = 32, G = K / GS };
+  enum { K = 96, N = 16, GS = 32, G = K / GS }; /* K: a 64-channel band and a partial one */
   int vals[8] = {1, 2, 3, 4, 5, 6, 7, 8};
   CHECK(awq_pack(vals) == 0x86427531u); /* formats.md §8 T1 */
   static int q[K][N], z[G][N];
@@ -79,7 +79,7 @@ static void test_awq(int with_zeros) {
   CHECK_MSG(mq_adapt_awq(m, "L", &sp, N, K, &l, &err) == MQ_OK, "%s", err.msg);
   expect_weights(&l, want, with_zeros ? "awq asym" : "awq zero_point=false");
   /* group size that does not divide K */
-  sp.group_size = 24;
+  sp.group_size = 40;
   CHECK(mq_adapt_awq(m, "L", &sp, N, K, &l, &err) == MQ_ERR_FORMAT);
   CHECK(strstr(err.msg, "does not divide") != NULL);
   close_model(m);

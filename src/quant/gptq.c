@@ -4,6 +4,7 @@
  * store zeros minus one: word-level for 2/4/8 bits (add 0x55.., 0x11..,
  * 0x01.. with carry, as GPTQModel converts v1 to v2), per field for 3 bits. */
 #include <stdio.h>
+#include <string.h>
 
 #include "core/err.h"
 #include "quant/adapt.h"
@@ -15,11 +16,16 @@ static const mq_dtype k_scale[] = {MQ_DTYPE_F16, MQ_DTYPE_BF16, MQ_DTYPE_F32, MQ
  * element e of the run starting at word index base, stride between
  * consecutive words of the run. 3-bit fields form a 96-bit little-endian
  * stream per 32 values and may straddle two words. */
-static unsigned field(const mq_tensor *t, uint64_t base, uint64_t stride, int b, int e) {
+static inline uint32_t word_at(const mq_tensor *t, uint64_t i) { /* I32 or U32 (k_i32) */
+  uint32_t w;
+  memcpy(&w, t->data + 4 * i, 4);
+  return w;
+}
+
+static inline unsigned field(const mq_tensor *t, uint64_t base, uint64_t stride, int b, int e) {
   int p = b * e, wi = p / 32, sh = p % 32;
-  uint32_t lo = (uint32_t)mq_adapt_int_at(t, base + (uint64_t)wi * stride);
-  uint64_t v = lo >> sh;
-  if (sh + b > 32) v |= (uint64_t)(uint32_t)mq_adapt_int_at(t, base + (uint64_t)(wi + 1) * stride) << (32 - sh);
+  uint64_t v = word_at(t, base + (uint64_t)wi * stride) >> sh;
+  if (sh + b > 32) v |= (uint64_t)word_at(t, base + (uint64_t)(wi + 1) * stride) << (32 - sh);
   return (unsigned)(v & ((1u << b) - 1));
 }
 
@@ -45,7 +51,21 @@ int mq_adapt_gptq(struct mq_model *m, const char *name, const mq_lspec *s, int N
   if (gi && (rc = mq_adapt_perm(m, name, gi, K, gs, G, &perm, err))) return rc;
   l->q.perm = perm;
   /* codes: column j of the canonical matrix is input channel perm[j] */
-  if (codes == MQ_CODES_U4) { /* two columns at a time: whole bytes of the [N, K/2] codes */
+  if (codes == MQ_CODES_U4 && b == 4 && !perm) {
+    /* a 4-bit word holds input channels 8r..8r+7 of one output, low nibble
+     * first: exactly 4 bytes of that row of the [N, K/2] codes. So the codes
+     * are qweight's 32-bit words transposed, done in bands of RB word rows
+     * (one 64-byte piece of each codes row per band). */
+    enum { RB = 16 };
+    uint8_t *dst = (uint8_t *)l->q.data;
+    int R = K / 8;
+    for (int r0 = 0; r0 < R; r0 += RB) {
+      int nr = R - r0 < RB ? R - r0 : RB;
+      for (int n = 0; n < N; n++)
+        for (int r = r0; r < r0 + nr; r++) /* the word's little-endian bytes */
+          memcpy(dst + (size_t)n * (K / 2) + 4 * (size_t)r, qw->data + 4 * ((size_t)r * N + n), 4);
+    }
+  } else if (codes == MQ_CODES_U4) { /* two columns at a time: whole bytes of the [N, K/2] codes */
     uint8_t *dst = (uint8_t *)l->q.data;
     for (int j = 0; j < K; j += 2) {
       int k0 = perm ? perm[j] : j, k1 = perm ? perm[j + 1] : j + 1;
@@ -72,7 +92,7 @@ int mq_adapt_gptq(struct mq_model *m, const char *name, const mq_lspec *s, int N
         int c = n / vals, e = n % vals;
         uint64_t base = (uint64_t)g * (N / vals * words) + (uint64_t)c * words;
         if (s->gptq_v1 && b != 3) {
-          uint32_t w = (uint32_t)mq_adapt_int_at(qz, base) + k_v1_add[b];
+          uint32_t w = word_at(qz, base) + k_v1_add[b];
           z = (w >> (b * e)) & mask;
         } else {
           z = field(qz, base, 1, b, e);
