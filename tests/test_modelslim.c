@@ -111,7 +111,17 @@ static void test_w4(const char *scheme, mq_act act, int packed, int second) {
     for (int k = 0; k < K; k++) sum += w4[n][k];
     sb[n] = (float)(8.0 * s1[n] * sum);
   }
+  /* with per-group scales: per K/2 chunk (two 16-wide groups each; 8 *
+   * scale * sum(W) with the effective scales) */
+  float sb2[N][2];
+  for (int n = 0; n < N; n++)
+    for (int c = 0; c < 2; c++) {
+      double sum = 0;
+      for (int k = c * 32; k < c * 32 + 32; k++) sum += (double)s1[n] * s2[n][k / 16] * w4[n][k];
+      sb2[n][c] = (float)(8.0 * sum);
+    }
   if (!second) add(w, "L.scale_bias", MQ_DTYPE_F32, 2, N, 1, sb);
+  else add(w, "L.scale_bias", MQ_DTYPE_F32, 2, N, 2, sb2);
   struct mq_model *m = open_model(w);
   mq_lspec s = spec(scheme, 4, act);
   mq_linear l;

@@ -79,13 +79,20 @@ static void check_scale_bias(struct mq_model *m, const char *name, const mq_line
   int chunks = (int)sb->shape[1], K = l->n_in, G = l->q.n_groups;
   if (chunks < 1 || K % chunks) return;
   double worst = 0;
+  int gs = l->q.group_size;
   for (int n = 0; n < l->n_out; n++)
     for (int c = 0; c < chunks; c++) {
       double want = 0, scale_mag = 0;
-      for (int k = c * (K / chunks); k < (c + 1) * (K / chunks); k++) {
-        double sv = l->q.scales[(size_t)n * G + k / l->q.group_size];
-        want += 8.0 * sv * (int8_t)l->q.data[(size_t)n * K + k];
-        scale_mag += 8.0 * fabs(sv) * 8;
+      const int8_t *row = (const int8_t *)l->q.data + (size_t)n * K;
+      /* the chunk's pieces of one group each: an integer sum, then its scale */
+      for (int k = c * (K / chunks), end = k + K / chunks; k < end;) {
+        int g = k / gs, stop = (g + 1) * gs < end ? (g + 1) * gs : end;
+        int32_t isum = 0;
+        for (int i = k; i < stop; i++) isum += row[i];
+        double sv = l->q.scales[(size_t)n * G + g];
+        want += 8.0 * sv * isum;
+        scale_mag += 64.0 * fabs(sv) * (stop - k);
+        k = stop;
       }
       double got = mq_adapt_float_at(sb, (uint64_t)n * chunks + c);
       worst = fmax(worst, fabs(got - want) / (scale_mag + 1e-30));
