@@ -57,6 +57,18 @@ ok test -n "$(cmp "$T/a/model.safetensors" "$T/c/model.safetensors")"
 ok has "$T/t.txt" "method: none"
 ok has "$T/t.txt" "bits per weight"
 
+# COMMAND --help: its usage on stdout, exit 0 (run/serve/quantize print their
+# full option lists); no COMMAND: the list on stderr, exit 2
+for c in inspect logits make-tiny quantize bench ppl dequantize run tokenize detokenize serve version; do
+  "$MIXQ" $c --help >"$T/h.txt" 2>"$T/h.err"
+  ok test $? = 0
+  ok has "$T/h.txt" "usage"
+  ok test ! -s "$T/h.err"
+done
+"$MIXQ" >/dev/null 2>"$T/h.err"
+ok test $? = 2
+ok has "$T/h.err" "COMMAND --help"
+
 # errors: non-zero exit and a message naming the problem, never a crash
 "$MIXQ" logits "$T/nonexistent" --tokens 1 --out "$T/x" 2>"$T/e.txt"
 ok test $? -eq 1

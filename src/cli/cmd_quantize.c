@@ -81,6 +81,11 @@ static int parse_mix(const char *v, mq_mix_rule *rules, int *n) {
 }
 
 int mq_cmd_quantize(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      puts(k_usage);
+      return 0;
+    }
   mq_quantize_opts o;
   mq_quantize_opts_default(&o);
   mq_quantize_report rep;

@@ -6,38 +6,86 @@
 
 #include "cli/cli.h"
 
+/* Each command's synopsis lines and what it does (run and serve print
+ * their full option lists themselves). */
+typedef struct {
+  const char *name, *synopsis, *what;
+} command_help;
+
+static const command_help k_commands[] = {
+    {"inspect", "inspect MODEL [--json] [--quantization NAME]",
+     "method, architecture and every layer's scheme"},
+    {"logits", "logits MODEL --tokens 1,2,3 --out FILE [--last] [--fast] [-t N]",
+     "write float32 logits [n_tokens, vocab]"},
+    {"make-tiny",
+     "make-tiny DIR [--arch llama|qwen2|qwen3|qwen3_moe] [--dtype f32|f16|bf16] [--seed N]\n"
+     "          [--shape tiny|small|tinyllama-1.1b|qwen3-moe-1b]",
+     "write a small random float checkpoint"},
+    {"quantize", "quantize SRC DST --format F [...]",
+     "round-to-nearest quantized copy of a float checkpoint (quantize --help); F: awq\n"
+     "gptq gptq-v2 auto-round ct-w4a16 ct-w8a16 ct-w8a8 ct-w4a8\n"
+     "modelslim-{w8a8,w8a8-dynamic,w4a4,w4a8,mxfp8,w8a16}\n"
+     "gguf-{f32,f16,bf16,q8_0,q4_0,q4_k_m} (DST.gguf)"},
+    {"bench",
+     "bench MODEL [-p 128] [-n 64] [-t N] [-r 3] [--exact] [--json]\n"
+     "bench --synthetic SHAPE --format F [...]",
+     "prompt / generation tokens/s vs the memory roofline (--synthetic: on a\n"
+     "random model built first)"},
+    {"ppl", "ppl MODEL --file TEXT [--ctx N] [--base MODEL]",
+     "perplexity (llama.cpp's method); KL vs a base model"},
+    {"dequantize", "dequantize MODEL DST", "write MODEL with every quantized layer as F32"},
+    {"run", "run MODEL -p TEXT [-n N] [--temp T] [--chat | -i] [...]",
+     "generate text, streamed to stdout (run --help)"},
+    {"tokenize", "tokenize MODEL [TEXT] [--no-bos]",
+     "print the token ids of TEXT (default: standard input)"},
+    {"detokenize", "detokenize MODEL ID...", "print the text of token ids"},
+    {"serve", "serve MODEL [--port 8080] [--parallel N] [...]",
+     "OpenAI-compatible HTTP server (serve --help)"},
+    {"version", "version", "print the version"},
+};
+#define N_COMMANDS (int)(sizeof k_commands / sizeof k_commands[0])
+
+/* Text with each line after the first indented by `indent` spaces. */
+static void put_indented(FILE *f, const char *text, int indent) {
+  for (const char *p = text; *p; p++) {
+    fputc(*p, f);
+    if (*p == '\n') fprintf(f, "%*s", indent, "");
+  }
+}
+
 static void usage(FILE *f) {
   fprintf(f,
-          "mixq %s — run offline-quantized LLM checkpoints on CPUs\n"
-          "\n"
-          "usage: mixq COMMAND [ARGS]\n"
-          "\n"
-          "commands:\n"
-          "  inspect MODEL [--json]            method, architecture and every layer's scheme\n"
-          "  logits MODEL --tokens 1,2,3 --out FILE [--last] [-t N]\n"
-          "                                    write float32 logits [n_tokens, vocab]\n"
-          "  make-tiny DIR [--arch llama|qwen2|qwen3|qwen3_moe] [--dtype f32|f16|bf16] [--seed N]\n"
-          "            [--shape tiny|small|tinyllama-1.1b|qwen3-moe-1b]\n"
-          "                                    write a small random float checkpoint\n"
-          "  quantize SRC DST --format F [...]  awq gptq gptq-v2 auto-round ct-w4a16 ct-w8a16 ct-w8a8\n"
-          "                                    ct-w4a8 modelslim-{w8a8,w8a8-dynamic,w4a4,w4a8,mxfp8,w8a16}\n"
-          "                                    gguf-{f32,f16,bf16,q8_0,q4_0,q4_k_m} (DST.gguf)\n"
-          "                                    round-to-nearest quantized copy of a float checkpoint\n"
-          "  bench MODEL [-p 128] [-n 64] [-t N] [-r 3] [--exact] [--json]\n"
-          "  bench --synthetic SHAPE --format F [...]  the same on a random model built first\n"
-          "                                    prompt / generation tokens/s vs the memory roofline\n"
-          "  ppl MODEL --file TEXT [--ctx N] [--base MODEL]\n"
-          "                                    perplexity (llama.cpp's method); KL vs a base model\n"
-          "  dequantize MODEL DST              write MODEL with every quantized layer as F32\n"
-          "  run MODEL -p TEXT [-n N] [--temp T] [--chat | -i] [...]\n"
-          "                                    generate text, streamed to stdout (run --help)\n"
-          "  tokenize MODEL [TEXT] [--no-bos]  print the token ids of TEXT (default: standard input)\n"
-          "  detokenize MODEL ID...            print the text of token ids\n"
-          "  serve MODEL [--port 8080] [--parallel N] [...]  OpenAI-compatible HTTP server\n"
-          "  version                           print the version\n"
-          "\n"
-          "MODEL is a Hugging Face checkpoint directory (config.json + *.safetensors).\n",
+          "mixq %s — run offline-quantized LLM checkpoints on CPUs\n\nusage: mixq COMMAND "
+          "[ARGS]\n\ncommands:\n",
           MIXQ_VERSION);
+  for (int i = 0; i < N_COMMANDS; i++) {
+    fputs("  ", f);
+    put_indented(f, k_commands[i].synopsis, 2);
+    fputs("\n      ", f);
+    put_indented(f, k_commands[i].what, 6);
+    fputc('\n', f);
+  }
+  fputs("\nMODEL is a Hugging Face checkpoint directory (config.json + *.safetensors) or a .gguf\n"
+        "file. COMMAND --help prints one command's usage; docs/cli.md has every option.\n",
+        f);
+}
+
+/* `mixq COMMAND --help` (or -h) for the commands without their own help:
+ * the synopsis on stdout; 1 when printed. */
+static int command_usage(const char *cmd, int argc, char **argv) {
+  int asked = 0;
+  for (int i = 1; i < argc; i++) asked |= !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
+  if (!asked) return 0;
+  for (int i = 0; i < N_COMMANDS; i++)
+    if (!strcmp(k_commands[i].name, cmd)) {
+      fputs("usage: mixq ", stdout);
+      put_indented(stdout, k_commands[i].synopsis, 7);
+      fputs("\n\n", stdout);
+      put_indented(stdout, k_commands[i].what, 0);
+      fputs("\n(all options: docs/cli.md)\n", stdout);
+      return 1;
+    }
+  return 0;
 }
 
 int mq_cli_fail(const char *fmt, ...) {
@@ -63,6 +111,13 @@ int main(int argc, char **argv) {
     return 2;
   }
   const char *cmd = argv[1];
+  /* run, serve and quantize print their own option lists; tokenize's TEXT
+   * may be anything, so only its first argument asks for help */
+  if (strcmp(cmd, "run") && strcmp(cmd, "serve") && strcmp(cmd, "quantize") &&
+      (strcmp(cmd, "tokenize") && strcmp(cmd, "detokenize")
+           ? command_usage(cmd, argc - 1, argv + 1)
+           : command_usage(cmd, argc > 2 ? 2 : argc - 1, argv + 1)))
+    return 0;
   if (!strcmp(cmd, "logits")) return mq_cmd_logits(argc - 1, argv + 1);
   if (!strcmp(cmd, "inspect")) return mq_cmd_inspect(argc - 1, argv + 1);
   if (!strcmp(cmd, "make-tiny")) return mq_cmd_make_tiny(argc - 1, argv + 1);
