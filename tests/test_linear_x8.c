@@ -390,17 +390,36 @@ static void check_multi(const uint32_t *types, int n, int T, int shared) {
     int g = mq_linear_gather_floats(&ls[i]);
     gf = g > gf ? g : gf;
   }
-  float *x = malloc(sizeof(float) * T * K), *gather = malloc(sizeof(float) * (size_t)gf * T);
-  for (int i = 0; i < T * K; i++) x[i] = mqt_randf(-1, 1);
+  /* room for an input per layer (forward_each), 64-byte aligned parts */
+  size_t cap = (size_t)n * (((size_t)gf * T + 15) & ~(size_t)15);
+  float *x = malloc(sizeof(float) * T * K * n), *gather = aligned_alloc(64, sizeof(float) * cap);
+  for (int i = 0; i < T * K * n; i++) x[i] = mqt_randf(-1, 1);
   runner rn;
   runner_init(&rn, 2, K);
-  mq_exec ex = {rn.pool, mq_kern(), rn.scratch, gather, 1};
+  mq_exec ex = {rn.pool, mq_kern(), rn.scratch, gather, 1, 0};
   for (int i = 0; i < n; i++) mq_linear_forward(&ls[i], x, T, yr[i], &ex);
   CHECK(mq_x8_forward_multi(lp, n, x, T, ys, &ex) == shared); /* together, or refused */
   mq_linear_forward_multi(lp, n, x, T, ys, &ex);
   for (int i = 0; i < n; i++)
     CHECK_MSG(memcmp(ys[i], yr[i], sizeof(float) * T * Ns[i]) == 0, "multi layer %d (type %u) T %d", i,
               types[i], T);
+  /* an input each: refused without a known gather capacity or with one
+   * layer's share too little, else one loop; results as separate calls */
+  const float *xs[4];
+  for (int i = 0; i < n; i++) {
+    xs[i] = x + (size_t)i * T * K;
+    mq_linear_forward(&ls[i], xs[i], T, yr[i], &ex);
+    memset(ys[i], 0, sizeof(float) * T * Ns[i]);
+  }
+  CHECK(mq_x8_forward_each(lp, n, xs, T, ys, &ex) == 0);
+  ex.gather_floats = cap - 16;
+  CHECK(n < 2 || mq_x8_forward_each(lp, n, xs, T, ys, &ex) == 0);
+  ex.gather_floats = cap;
+  CHECK(mq_x8_forward_each(lp, n, xs, T, ys, &ex) == shared);
+  mq_linear_forward_each(lp, n, xs, T, ys, &ex);
+  for (int i = 0; i < n; i++)
+    CHECK_MSG(memcmp(ys[i], yr[i], sizeof(float) * T * Ns[i]) == 0, "each layer %d (type %u) T %d",
+              i, types[i], T);
   runner_free(&rn);
   for (int i = 0; i < n; i++) {
     for (int b = 0; b < 3; b++) free(bufs[i][b]);

@@ -214,6 +214,12 @@ void mq_linear_forward_multi(const mq_linear *const *ls, int n, const float *x, 
   for (int i = 0; i < n; i++) mq_linear_forward(ls[i], x, n_tok, ys[i], ex);
 }
 
+void mq_linear_forward_each(const mq_linear *const *ls, int n, const float *const *xs, int n_tok,
+                            float *const *ys, const mq_exec *ex) {
+  if (mq_x8_forward_each(ls, n, xs, n_tok, ys, ex)) return;
+  for (int i = 0; i < n; i++) mq_linear_forward(ls[i], xs[i], n_tok, ys[i], ex);
+}
+
 int mq_linear_gather_floats(const mq_linear *l) {
   if (l->act != MQ_ACT_FLOAT) return mq_linear_aq_gather_floats(l);
   if (l->kind == MQ_W_GGUF) return mq_linear_gguf_gather_floats(l);

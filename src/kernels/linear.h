@@ -101,6 +101,8 @@ struct mq_exec {
   float *gather;
   int fast_a16; /* A16 integer layers: quantize activations to int8 blocks of 32
                    (a named fast mode; the default is the exact float path) */
+  size_t gather_floats; /* capacity of gather, or 0: unknown (paths that need
+                           more than one layer's share then stay off) */
 };
 
 /* y[t, :] = W x[t, :] + b for t < n_tok. x: [n_tok, n_in], y: [n_tok, n_out];
@@ -118,6 +120,12 @@ void mq_linear_float_forward(const mq_linear *l, const float *x, size_t ldx, int
  * parallel loop), else one after another. Same results as separate calls. */
 void mq_linear_forward_multi(const mq_linear *const *ls, int n, const float *x, int n_tok,
                              float *const *ys, const mq_exec *ex);
+
+/* y_i = W_i xs[i] for n linears with an input each (experts' down
+ * projections): one parallel loop where the layouts and ex->gather_floats
+ * allow, else one after another. Same results as separate calls. */
+void mq_linear_forward_each(const mq_linear *const *ls, int n, const float *const *xs, int n_tok,
+                            float *const *ys, const mq_exec *ex);
 
 /* Floats per token of mq_exec.gather the forward pass of l needs. */
 int mq_linear_gather_floats(const mq_linear *l);

@@ -494,41 +494,67 @@ static int multi_ok(const mq_linear *const *ls, int n, const mq_exec *ex) {
   return 1;
 }
 
-int mq_x8_forward_multi(const mq_linear *const *ls, int n, const float *x, int n_tok,
-                        float *const *ys, const mq_exec *ex) {
+/* Shared by the two entries: xs[i] is layer i's input; `same` when they
+ * are all one (prepared once), else each is prepared in its own part of
+ * ex->gather. */
+static int forward_multi(const mq_linear *const *ls, int n, const float *const *xs, int same,
+                         int n_tok, float *const *ys, const mq_exec *ex) {
   if (!multi_ok(ls, n, ex)) return 0;
   int K = ls[0]->n_in;
+  size_t part = 0; /* floats of ex->gather per input */
+  if (!same) {
+    for (int i = 0; i < n; i++) {
+      size_t f = (size_t)mq_linear_gather_floats(ls[i]) * n_tok;
+      part = f > part ? f : part;
+    }
+    part = (part + 15) & ~(size_t)15; /* parts stay 64-byte aligned */
+    if (!ex->gather_floats || part * n > ex->gather_floats) return 0;
+  }
   multi_job m = {.n = n};
   x8_job ij[MULTI_MAX];
   gguf_x8_job gj[MULTI_MAX];
   double macs = 0;
-  if (ls[0]->kind == MQ_W_INT) { /* int8 blocks of x and (for mins) group sums, as int_forward */
-    int gs = ls[0]->q.group_size, G = ls[0]->q.n_groups;
-    float *gsum = ex->gather + (size_t)n_tok * K;
-    int8_t *xq = (int8_t *)(gsum + (size_t)n_tok * G);
-    float *xd = (float *)(xq + (size_t)n_tok * K);
-    for (int t = 0; t < n_tok; t++) {
-      for (int g = 0; g < G; g++) {
-        int k0 = g * gs, c = K - k0 < gs ? K - k0 : gs;
-        double sum = 0;
-        for (int i = 0; i < c; i++) sum += x[(size_t)t * K + k0 + i];
-        gsum[(size_t)t * G + g] = (float)sum;
+  for (int i = 0; i < n; i++) {
+    const float *x = xs[i];
+    float *gather = ex->gather + (same ? 0 : (size_t)i * part);
+    if (ls[0]->kind == MQ_W_INT) { /* int8 blocks of x and (for mins) group sums, as int_forward */
+      int gs = ls[0]->q.group_size, G = ls[0]->q.n_groups;
+      float *gsum = gather + (size_t)n_tok * K;
+      int8_t *xq = (int8_t *)(gsum + (size_t)n_tok * G);
+      float *xd = (float *)(xq + (size_t)n_tok * K);
+      if (same && i > 0) { /* prepared for layer 0 */
+        ij[i] = ij[0];
+        ij[i].base = (tile_job){ls[i], ys[i], n_tok, 1, ex, x8_call};
+        m.jobs[i] = &ij[i].base;
+        continue;
       }
-      mq_quantize_q8_32(x + (size_t)t * K, K, xq + (size_t)t * K, xd + (size_t)t * (K / 32));
-    }
-    for (int i = 0; i < n; i++) {
+      for (int t = 0; t < n_tok; t++) {
+        for (int g = 0; g < G; g++) {
+          int k0 = g * gs, c = K - k0 < gs ? K - k0 : gs;
+          double sum = 0;
+          for (int j = 0; j < c; j++) sum += x[(size_t)t * K + k0 + j];
+          gsum[(size_t)t * G + g] = (float)sum;
+        }
+        mq_quantize_q8_32(x + (size_t)t * K, K, xq + (size_t)t * K, xd + (size_t)t * (K / 32));
+      }
       ij[i] = (x8_job){{ls[i], ys[i], n_tok, 1, ex, x8_call}, x, gsum, xq, xd};
       m.jobs[i] = &ij[i].base;
-    }
-  } else { /* the activation blocks of the first layer's type (Q4_0 first: its block sums) */
-    const mq_linear *prep = ls[0];
-    for (int i = 0; i < n; i++)
-      if (ls[i]->gtype == MQ_GGML_TYPE_Q4_0) prep = ls[i];
-    const int32_t *bsum;
-    size_t stride = mq_linear_gguf_prepare(prep, x, n_tok, ex, &bsum);
-    for (int i = 0; i < n; i++) {
-      gj[i] = (gguf_x8_job){{ls[i], ys[i], n_tok, 1, ex, gguf_call}, (const uint8_t *)ex->gather,
-                            stride, bsum};
+    } else { /* the activation blocks of the first layer's type (Q4_0 first: its block sums) */
+      if (same && i > 0) {
+        gj[i] = gj[0];
+        gj[i].base = (tile_job){ls[i], ys[i], n_tok, 1, ex, gguf_call};
+        m.jobs[i] = &gj[i].base;
+        continue;
+      }
+      const mq_linear *prep = ls[0];
+      for (int j = 0; j < n; j++)
+        if (ls[j]->gtype == MQ_GGML_TYPE_Q4_0) prep = ls[j];
+      const int32_t *bsum;
+      mq_exec part_ex = *ex;
+      part_ex.gather = gather;
+      size_t stride = mq_linear_gguf_prepare(prep, x, n_tok, &part_ex, &bsum);
+      gj[i] = (gguf_x8_job){
+          {ls[i], ys[i], n_tok, 1, ex, gguf_call}, (const uint8_t *)gather, stride, bsum};
       m.jobs[i] = &gj[i].base;
     }
   }
@@ -539,4 +565,17 @@ int mq_x8_forward_multi(const mq_linear *const *ls, int n, const float *x, int n
   }
   mq_pool_for(mq_pool_if(ex->pool, macs), m.first[n], multi_tasks, &m);
   return 1;
+}
+
+int mq_x8_forward_multi(const mq_linear *const *ls, int n, const float *x, int n_tok,
+                        float *const *ys, const mq_exec *ex) {
+  const float *xs[MULTI_MAX];
+  if (n > MULTI_MAX) return 0;
+  for (int i = 0; i < n; i++) xs[i] = x;
+  return forward_multi(ls, n, xs, 1, n_tok, ys, ex);
+}
+
+int mq_x8_forward_each(const mq_linear *const *ls, int n, const float *const *xs, int n_tok,
+                       float *const *ys, const mq_exec *ex) {
+  return forward_multi(ls, n, xs, 0, n_tok, ys, ex);
 }

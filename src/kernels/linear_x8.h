@@ -91,10 +91,18 @@ size_t mq_x8_s8_code_bytes(int n_out, int n_in);
 void mq_x8_s8_repack(mq_linear *l, uint8_t *codes, float *scales);
 
 /* y_i = W_i x for n (2..16) x8 layers reading one input x [n_tok, K]
- * (q/k/v, gate/up, the chosen experts' gate/up at decode): the input is prepared once and one pool loop covers all
- * their tiles. 0 (nothing done) when the layers cannot share it. */
+ * (q/k/v, gate/up, the chosen experts' gate/up at decode): the input is
+ * prepared once and one pool loop covers all their tiles. 0 (nothing done)
+ * when the layers cannot share it. */
 int mq_x8_forward_multi(const mq_linear *const *ls, int n, const float *x, int n_tok,
                         float *const *ys, const mq_exec *ex);
+
+/* The same with an input per layer (y_i = W_i xs[i]; the chosen experts'
+ * down projections at decode): each input prepared in its own part of
+ * ex->gather (n times a layer's need: 0 when ex->gather_floats is smaller
+ * or unknown), one pool loop. */
+int mq_x8_forward_each(const mq_linear *const *ls, int n, const float *const *xs, int n_tok,
+                       float *const *ys, const mq_exec *ex);
 
 /* GGUF Q4_0 rows, repacked the same way ("Q4_0x8", as llama.cpp's CPU
  * backend does): per tile and 32-column block, the 128 code bytes of the

@@ -25,7 +25,8 @@ void mq_moe_route(const float *logits, int n_expert, int k, int norm, int *idx, 
 }
 
 /* Decode (one token): every chosen expert reads the same input, so all
- * their gate and up projections go in one parallel loop; experts are taken
+ * their gate and up projections go in one parallel loop, their down
+ * projections in another; experts are taken
  * in index order, the order the grouped path adds them in. */
 static void experts_decode(struct mq_session *s, const mq_moe *moe, const float *x, float *out) {
   const mq_config *c = &s->m->cfg;
@@ -37,18 +38,26 @@ static void experts_decode(struct mq_session *s, const mq_moe *moe, const float 
       int te = ex[b], ts = slot[b];
       ex[b] = ex[b - 1], slot[b] = slot[b - 1], ex[b - 1] = te, slot[b - 1] = ts;
     }
-  const mq_linear *gu[16];
-  float *gu_out[16];
+  const mq_linear *gu[16] = {0};
+  float *gu_out[16] = {0};
   for (int j = 0; j < K; j++) {
     gu[2 * j] = &moe->gate[ex[j]], gu[2 * j + 1] = &moe->up[ex[j]];
     gu_out[2 * j] = s->g + (size_t)j * ff, gu_out[2 * j + 1] = s->u + (size_t)j * ff;
   }
   mq_linear_forward_multi(gu, 2 * K, x, 1, gu_out, &s->ex);
   mq_swiglu(s->g, s->u, K * ff);
+  /* the down projections in one loop too (K <= n_batch: moe_out holds
+   * their K outputs), then added in expert order */
+  const mq_linear *dn[8] = {0};
+  const float *dn_in[8] = {0};
+  float *dn_out[8] = {0};
+  for (int j = 0; j < K; j++)
+    dn[j] = &moe->down[ex[j]], dn_in[j] = s->g + (size_t)j * ff,
+    dn_out[j] = s->moe_out + (size_t)j * d;
+  mq_linear_forward_each(dn, K, dn_in, 1, dn_out, &s->ex);
   for (int j = 0; j < K; j++) {
-    mq_linear_forward(&moe->down[ex[j]], s->g + (size_t)j * ff, 1, s->moe_out, &s->ex);
     float w = s->route_w[slot[j]];
-    for (int i = 0; i < d; i++) out[i] += w * s->moe_out[i];
+    for (int i = 0; i < d; i++) out[i] += w * dn_out[j][i];
   }
 }
 

@@ -67,6 +67,7 @@ int mq_session_init(const mq_model *m, const mq_session_params *params, mq_sessi
            (s->logits = falloc(B * c->n_vocab, &total)) &&
            (s->scratch_logits = falloc(B * c->n_vocab, &total)) &&
            (s->ex.gather = falloc(B * (size_t)(m->max_gather > 0 ? m->max_gather : 1), &total));
+  s->ex.gather_floats = B * (size_t)(m->max_gather > 0 ? m->max_gather : 1);
   for (int t = 0; ok && t < nt; t++) ok = (s->ex.scratch[t] = falloc((size_t)MQ_SCRATCH_ROWS * m->max_in, &total)) != NULL;
   if (!ok) {
     mq_session_free(s);
