@@ -1,5 +1,6 @@
-/* The AVX2 GGUF row kernels (kernels/avx2.c, kernels/avx2_gguf.c) against
- * the scalar definition mq_gguf_vec_dot, type by type, and the GGUF linear
+/* The x86 GGUF row kernels (kernels/avx2.c, kernels/avx2_gguf.c, and the
+ * AVX-512 tier's kernels/avx512_gguf.c) against the scalar definition
+ * mq_gguf_vec_dot, type by type and tier by tier, and the GGUF linear
  * forward with and without them.
  *
  * Tolerance: the kernels compute the same integer sums as the scalar code
@@ -104,13 +105,13 @@ static void check_dot(const mq_kernels *k, uint32_t t, const uint8_t *row, int a
   double tol = 1e-5 * sum_abs(t, row, act_type, act, n) + 1e-4;
   double r = fabs(got - ref) / tol;
   if (r > g_worst) g_worst = r;
-  CHECK_MSG(fabs(got - ref) <= tol && isfinite(got), "%s n=%d %s: avx2 %.9g vs scalar %.9g (tol %g)",
-            mq_ggml_type_name(t), n, what, got, ref, tol);
+  CHECK_MSG(fabs(got - ref) <= tol && isfinite(got), "%s n=%d %s: %s %.9g vs scalar %.9g (tol %g)",
+            mq_ggml_type_name(t), n, what, k->name, got, ref, tol);
 }
 
 static void check_type(const mq_kernels *k, uint32_t t) {
   const mq_ggml_type_info *ti = mq_ggml_type_get(t);
-  CHECK_MSG(k->gguf_dot[t] != NULL, "no AVX2 kernel for %s", mq_ggml_type_name(t));
+  CHECK_MSG(k->gguf_dot[t] != NULL, "no %s kernel for %s", k->name, mq_ggml_type_name(t));
   if (!k->gguf_dot[t]) return;
   int act_type = mq_gguf_act_type(t);
   static uint8_t row[MAX_BLOCKS * 256 * 2], act[MAX_BLOCKS * 292 + 64];
@@ -208,8 +209,19 @@ int main(void) {
     return 0;
   }
   printf("active kernels: %s\n", mq_kern()->name);
-  for (size_t i = 0; i < sizeof k_types / sizeof *k_types; i++) check_type(avx2, k_types[i]);
-  printf("worst |avx2 - scalar| / tolerance over all dots: %.3g\n", g_worst);
+  /* every x86 tier the machine has (AVX-512 replaces Q2_K and Q3_K) */
+  const mq_kernels *tiers[MQ_KERN_MAX_TIERS];
+  int n_tiers = mq_kern_simd_tiers(tiers);
+  for (int ti = 0; ti < n_tiers; ti++) {
+    g_worst = 0;
+    for (size_t i = 0; i < sizeof k_types / sizeof *k_types; i++) check_type(tiers[ti], k_types[i]);
+    printf("worst |%s - scalar| / tolerance over all dots: %.3g\n", tiers[ti]->name, g_worst);
+  }
+  const mq_kernels *avx512 = mq_kern_avx512();
+  if (avx512) {
+    check_linear(avx512, MQ_GGML_TYPE_Q3_K, 1, 1);
+    check_linear(avx512, MQ_GGML_TYPE_Q2_K, 3, 2);
+  }
   /* the dispatch: the active table (AVX2 unless MIXQ_ISA says otherwise) */
   check_linear(mq_kern(), MQ_GGML_TYPE_Q5_K, 1, 1);
   check_linear(mq_kern(), MQ_GGML_TYPE_Q5_K, 3, 2);

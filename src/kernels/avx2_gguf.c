@@ -24,21 +24,10 @@ void mq_kern_fill_avx2_gguf(mq_kernels *k) { (void)k; }
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels/gguf_x86.h"
 #include "quant/gguf_blocks.h"
 
 /* ---- loads and reductions (rows carry no alignment) ---- */
-
-static inline float f16_at(const uint8_t *p) {
-  uint16_t h;
-  memcpy(&h, p, 2);
-  return _cvtsh_ss(h);
-}
-
-static inline float f32_at(const uint8_t *p) {
-  float v;
-  memcpy(&v, p, 4);
-  return v;
-}
 
 static inline __m256i ld256(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
 static inline __m128i ld128(const uint8_t *p) { return _mm_loadu_si128((const __m128i *)p); }
@@ -169,11 +158,7 @@ static float gguf_iq4_nl_avx2(int n, const void *wv, const void *av) {
   return hsum_ps(acc);
 }
 
-/* ---- 256-element super-blocks against Q8_K (292 bytes: f32 d, 256 int8,
- * 16 int16 sums of 16) ---- */
-
-#define Q8K_QS(y) ((y) + 4)
-#define Q8K_BSUMS(y) ((y) + 260)
+/* ---- 256-element super-blocks against Q8_K ---- */
 
 /* Q2_K (84 bytes: 16 bytes scale | min << 4, 64 bytes of 2-bit codes, f16 d,
  * f16 dmin). Element 128h + 32j + l is (qs[32h + l] >> 2j) & 3; value
@@ -204,21 +189,6 @@ static float gguf_q2_k_avx2(int n, const void *wv, const void *av) {
     accm = _mm256_fmadd_ps(_mm256_set1_ps(dy * f16_at(x + 82)), _mm256_cvtepi32_ps(summs), accm);
   }
   return hsum_ps(_mm256_sub_ps(acc, accm));
-}
-
-/* Q3_K's 16 scales (6 bits, minus 32) as int16 into sc. The 12 scale bytes:
- * low nibbles of s[0..7] are scales 0..7, high nibbles 8..15; the two high
- * bits of scale i are bits 2(i/4).. of s[8 + i%4]. */
-static inline __m256i q3k_scales(const uint8_t *s) {
-  __m128i v = _mm_loadl_epi64((const __m128i *)s);
-  __m128i lo = _mm_and_si128(_mm_unpacklo_epi64(v, _mm_srli_epi16(v, 4)), _mm_set1_epi8(15));
-  uint32_t h;
-  memcpy(&h, s + 8, 4);
-  /* 32-bit lane k holds s[8..11] shifted right by 2k: byte i%4 of lane i/4 */
-  __m128i hi = _mm_srlv_epi32(_mm_set1_epi32((int)h), _mm_setr_epi32(0, 2, 4, 6));
-  hi = _mm_slli_epi16(_mm_and_si128(hi, _mm_set1_epi8(3)), 4);
-  __m128i sc = _mm_sub_epi8(_mm_or_si128(lo, hi), _mm_set1_epi8(32));
-  return _mm256_cvtepi8_epi16(sc);
 }
 
 /* Q3_K (110 bytes: hmask[32], 64 bytes of 2-bit codes, 12 scale bytes, f16
