@@ -30,7 +30,7 @@ MIXQ=$here/../build/mixq
 OUT=$here/README.md
 SHAPE=tinyllama-1.1b
 MOE_SHAPE=qwen3-moe-1b
-FORMATS="bf16 awq gptq gptq-w8 modelslim-w8a8 modelslim-w8a8-dynamic modelslim-w4a8 modelslim-w4a4 modelslim-mxfp8 gguf-q4_0 gguf-q8_0 gguf-q4_k_m"
+FORMATS="bf16 awq gptq gptq-w8 modelslim-w8a8 modelslim-w8a8-dynamic modelslim-w4a8 modelslim-w4a4 modelslim-mxfp8 gguf-q4_0 gguf-q8_0 gguf-q4_k_m gguf-f16"
 MOE_FORMATS="gguf-q4_0 awq"
 THREADS="1 2"
 PP=128
@@ -82,6 +82,7 @@ label() {
   gguf-q4_0) echo "GGUF Q4_0" ;;
   gguf-q8_0) echo "GGUF Q8_0" ;;
   gguf-q4_k_m) echo "GGUF Q4_K_M" ;;
+  gguf-f16) echo "GGUF F16" ;;
   *) echo "$1" ;;
   esac
 }
