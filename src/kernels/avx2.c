@@ -13,6 +13,7 @@ int mq_kern_fill_avx2(mq_kernels *k) {
 
 #include "core/cpu.h"
 #include "kernels/by_t.h"
+#include "kernels/linear_x8.h"
 #include "kernels/prefetch.h"
 
 static inline float fp16_at(const uint8_t *p) {
@@ -581,38 +582,55 @@ static float dot_mxfp8_f32_avx2(const uint8_t *w, const uint8_t *e, const float 
 }
 
 /* GGUF Q6_Kx8 tiles against Q8_K: 6-bit codes rebuilt from the nibble
- * chunks and the 2-bit planes; each 16-column sub-block's maddubs sums
- * (two quads at a time: 2 * 2 * 63 * 128 < 2^15) are scaled by the rows'
- * int8 scales inside madd; the -32 goes through the Q8_K block sums. */
+ * chunks and the 2-bit planes (or, three, Q3_Kx8's 3-bit codes from its
+ * 2-bit and 1-bit planes); each 16-column sub-block's maddubs sums (two
+ * quads at a time: 2 * 2 * 63 * 128 < 2^15) are scaled by the rows' int8
+ * scales inside madd; the -32 (-4) goes through the Q8_K block sums. */
 static inline __m256i sc16_of(const uint8_t *p) { /* 8 int8 -> each in both int16 halves */
   __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p));
   return _mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(v, 16));
 }
 
-static MQ_ALWAYS_INLINE void x8_q6_k_T(const uint8_t *tile, int K, const uint8_t *act, size_t as, float *out,
-                             const int T) {
-  const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
+static MQ_ALWAYS_INLINE void x8_sub16_T(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                                        float *out, const int three, const int T) {
+  const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
+  const size_t tb = three ? MQ_X8_Q3_K_BLOCK : MQ_X8_Q6_K_BLOCK, sc_at = three ? 768 : 1536;
   __m256 acc[4];
   for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
   for (int sb = 0; sb < K / 256; sb++) {
-    const uint8_t *blk = tile + (size_t)sb * 1680;
-    for (size_t o = 0; o < 1680; o += 64) _mm_prefetch((const char *)blk + 4 * 1680 + o, _MM_HINT_T0);
+    const uint8_t *blk = tile + (size_t)sb * tb;
+    for (size_t o = 0; o < tb; o += 64) _mm_prefetch((const char *)blk + 4 * tb + o, _MM_HINT_T0);
     __m256i isc[4], imn[4];
     for (int t = 0; t < T; t++) isc[t] = imn[t] = _mm256_setzero_si256();
     for (int j = 0; j < 8; j++) {
-      const uint8_t *lo = blk + 128 * j, *hb = blk + 1024 + 64 * j;
-      __m256i ha = _mm256_loadu_si256((const __m256i *)hb), hh = _mm256_loadu_si256((const __m256i *)(hb + 32));
       __m256i w[8];
-      for (int c = 0; c < 4; c++) {
-        __m256i v = _mm256_loadu_si256((const __m256i *)(lo + 32 * c));
-        __m256i ua = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(ha, 2 * c), m2), 4);
-        __m256i ub = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2 * c), m2), 4);
-        w[c] = _mm256_or_si256(_mm256_and_si256(v, m4), ua);
-        w[c + 4] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), ub);
+      if (three) { /* low 2 bits from the 2-bit planes, the third from the 1-bit plane */
+        const uint8_t *lp = blk + 64 * j;
+        __m256i la = _mm256_loadu_si256((const __m256i *)lp),
+                lh = _mm256_loadu_si256((const __m256i *)(lp + 32));
+        __m256i f = _mm256_loadu_si256((const __m256i *)(blk + 512 + 32 * j));
+        for (int c = 0; c < 4; c++) {
+          __m256i fa = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(f, c), m1), 2);
+          __m256i fb = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(f, 4 + c), m1), 2);
+          w[c] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(la, 2 * c), m2), fa);
+          w[c + 4] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lh, 2 * c), m2), fb);
+        }
+      } else {
+        const uint8_t *lo = blk + 128 * j, *hb = blk + 1024 + 64 * j;
+        __m256i ha = _mm256_loadu_si256((const __m256i *)hb),
+                hh = _mm256_loadu_si256((const __m256i *)(hb + 32));
+        for (int c = 0; c < 4; c++) {
+          __m256i v = _mm256_loadu_si256((const __m256i *)(lo + 32 * c));
+          __m256i ua = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(ha, 2 * c), m2), 4);
+          __m256i ub = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2 * c), m2), 4);
+          w[c] = _mm256_or_si256(_mm256_and_si256(v, m4), ua);
+          w[c + 4] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), ub);
+        }
       }
-      __m256i sa = sc16_of(blk + 1536 + 8 * (2 * j)), sbv = sc16_of(blk + 1536 + 8 * (2 * j + 1));
-      __m256i ma = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 1536 + 16 * j)));
-      __m256i mb = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 1536 + 16 * j + 8)));
+      __m256i sa = sc16_of(blk + sc_at + 8 * (2 * j)), sbv = sc16_of(blk + sc_at + 8 * (2 * j + 1));
+      __m256i ma = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + sc_at + 16 * j)));
+      __m256i mb =
+          _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + sc_at + 16 * j + 8)));
       for (int t = 0; t < T; t++) {
         const uint8_t *a = act + (size_t)t * as + (size_t)sb * 292;
         const uint8_t *q = a + 4 + 32 * j;
@@ -635,11 +653,11 @@ static MQ_ALWAYS_INLINE void x8_q6_k_T(const uint8_t *tile, int K, const uint8_t
         imn[t] = _mm256_add_epi32(imn[t], m);
       }
     }
-    __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 1664)));
+    __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + sc_at + 128)));
     for (int t = 0; t < T; t++) {
       float dx;
       memcpy(&dx, act + (size_t)t * as + (size_t)sb * 292, 4);
-      __m256i tot = _mm256_sub_epi32(isc[t], _mm256_slli_epi32(imn[t], 5));
+      __m256i tot = _mm256_sub_epi32(isc[t], _mm256_slli_epi32(imn[t], three ? 2 : 5));
       acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(dx)), _mm256_cvtepi32_ps(tot), acc[t]);
     }
   }
@@ -649,7 +667,13 @@ static MQ_ALWAYS_INLINE void x8_q6_k_T(const uint8_t *tile, int K, const uint8_t
 static void x8_q6_k_avx2(const uint8_t *tile, int K, const uint8_t *act, size_t as,
                          const int32_t *bsum, int bs, int T, float *out) {
   (void)bsum, (void)bs;
-  MQ_BY_T(T, x8_q6_k_T, tile, K, act, as, out)
+  MQ_BY_T(T, x8_sub16_T, tile, K, act, as, out, 0)
+}
+
+static void x8_q3_k_avx2(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                         const int32_t *bsum, int bs, int T, float *out) {
+  (void)bsum, (void)bs;
+  MQ_BY_T(T, x8_sub16_T, tile, K, act, as, out, 1)
 }
 
 /* 2^(e - 127 + 8) as a float: e in 0..246 (exponent bits); past that, the
@@ -829,6 +853,7 @@ int mq_kern_fill_avx2(mq_kernels *k) {
   k->x8_q4_k = x8_q4_k_avx2;
   k->x8_q5_k = x8_q5_k_avx2;
   k->x8_q6_k = x8_q6_k_avx2;
+  k->x8_q3_k = x8_q3_k_avx2;
   k->x8_s8_q8 = x8_s8_q8_avx2;
   k->x8_q8_0 = x8_q8_0_avx2;
   k->gguf_dot[MQ_GGML_TYPE_Q4_0] = gguf_q4_0_avx2;

@@ -22,6 +22,7 @@ int mq_kern_fill_avx512(mq_kernels *k) {
 
 #include "core/cpu.h"
 #include "kernels/by_t.h"
+#include "kernels/linear_x8.h"
 #include "kernels/prefetch.h"
 
 static inline float fp16_at(const uint8_t *p) {
@@ -353,17 +354,20 @@ static void x8_q5_k_avx512(const uint8_t *tile, int K, const uint8_t *act, size_
   MQ_BY_T(T, x8_q45_k_T, tile, K, act, as, out, 1)
 }
 
-/* Q6_Kx8 against Q8_K: 6-bit codes from the nibbles and the 2-bit planes
+/* Q6_Kx8 (or, three, Q3_Kx8: 3-bit codes from the 2-bit planes and the
+ * 1-bit plane, the same per-half shift counts) against Q8_K: 6-bit codes
+ * from the nibbles and the 2-bit planes
  * (zmm i's halves take bit pairs 2c and 2c + 2 of the same plane byte: a
  * per-half shift count); the low nibbles of a 32-column block are its
  * first 16-column sub-block, the high nibbles its second. Each dpbusd sum
  * (4 products <= 4 * 63 * 127 < 2^15) meets the rows' int8 scales (high
  * half zero) in madd_epi16; the -32 goes through the Q8_K block sums, both
  * sub-blocks' in one madd of (scale_a, scale_b) pairs. */
-static MQ_ALWAYS_INLINE void x8_q6_k_T(const uint8_t *tile, int K, const uint8_t *act, size_t as,
-                                       float *out, const int T) {
+static MQ_ALWAYS_INLINE void x8_sub16_T(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                                        float *out, const int three, const int T) {
   const quad_idx p = quad_indices();
-  const __m512i m2 = _mm512_set1_epi8(3), z = _mm512_setzero_si512();
+  const __m512i m2 = _mm512_set1_epi8(3), m1 = _mm512_set1_epi8(1), z = _mm512_setzero_si512();
+  const size_t tb = three ? MQ_X8_Q3_K_BLOCK : MQ_X8_Q6_K_BLOCK, sc_at = three ? 768 : 1536;
   const __m256i lo16 = _mm256_set1_epi32(0xffff);
   /* shift counts per 16-bit lane: zmm (0,1) -> bits 0 and 2, (2,3) -> 4 and 6 */
   const __m512i sh01 = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
@@ -371,31 +375,48 @@ static MQ_ALWAYS_INLINE void x8_q6_k_T(const uint8_t *tile, int K, const uint8_t
   __m256 acc[4];
   for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
   for (int sb = 0; sb < K / 256; sb++) {
-    const uint8_t *blk = tile + (size_t)sb * 1680;
-    for (size_t o = 0; o < 1680; o += 64)
-      _mm_prefetch((const char *)blk + 4 * 1680 + o, _MM_HINT_T0);
+    const uint8_t *blk = tile + (size_t)sb * tb;
+    for (size_t o = 0; o < tb; o += 64) _mm_prefetch((const char *)blk + 4 * tb + o, _MM_HINT_T0);
     __m512i isc[4];
     __m256i imn[4];
     for (int t = 0; t < T; t++) isc[t] = z, imn[t] = _mm256_setzero_si256();
     for (int j = 0; j < 8; j++) {
-      const uint8_t *lo = blk + 128 * j, *hp = blk + 1024 + 64 * j;
       __m512i w[4];
-      u4_decode(lo, w);
-      __m512i ha = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)hp));
-      __m512i hh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(hp + 32)));
-      /* w[0], w[2]: low nibbles (plane ha); w[1], w[3]: high (plane hh) */
-      w[0] = _mm512_or_si512(
-          w[0], _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(ha, sh01), m2), 4));
-      w[2] = _mm512_or_si512(
-          w[2], _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(ha, sh23), m2), 4));
-      w[1] = _mm512_or_si512(
-          w[1], _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hh, sh01), m2), 4));
-      w[3] = _mm512_or_si512(
-          w[3], _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hh, sh23), m2), 4));
+      if (three) { /* w[0], w[2]: low-nibble positions (plane la, third bits c), w[1], w[3]: high
+                      (lh, 4 + c) */
+        const uint8_t *lp = blk + 64 * j;
+        __m512i la = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)lp));
+        __m512i lh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(lp + 32)));
+        __m512i f =
+            _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 512 + 32 * j)));
+        for (int i = 0; i < 4; i++) {
+          int c0 = 2 * (i / 2), hi = i % 2; /* chunks c0, c0 + 1 in the halves */
+          __m512i fb = _mm512_srlv_epi16(
+              f, _mm512_inserti64x4(_mm512_set1_epi16((short)(c0 + 4 * hi)),
+                                    _mm256_set1_epi16((short)(c0 + 1 + 4 * hi)), 1));
+          __m512i lb = _mm512_srlv_epi16(hi ? lh : la, c0 ? sh23 : sh01);
+          w[i] = _mm512_or_si512(_mm512_and_si512(lb, m2),
+                                 _mm512_slli_epi16(_mm512_and_si512(fb, m1), 2));
+        }
+      } else {
+        const uint8_t *lo = blk + 128 * j, *hp = blk + 1024 + 64 * j;
+        u4_decode(lo, w);
+        __m512i ha = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)hp));
+        __m512i hh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(hp + 32)));
+        /* w[0], w[2]: low nibbles (plane ha); w[1], w[3]: high (plane hh) */
+        w[0] = _mm512_or_si512(
+            w[0], _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(ha, sh01), m2), 4));
+        w[2] = _mm512_or_si512(
+            w[2], _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(ha, sh23), m2), 4));
+        w[1] = _mm512_or_si512(
+            w[1], _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hh, sh01), m2), 4));
+        w[3] = _mm512_or_si512(
+            w[3], _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hh, sh23), m2), 4));
+      }
       __m256i sa = _mm256_and_si256(
-          _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 1536 + 16 * j))), lo16);
+          _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + sc_at + 16 * j))), lo16);
       __m256i sbv = _mm256_and_si256(
-          _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + 1536 + 16 * j + 8))), lo16);
+          _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + sc_at + 16 * j + 8))), lo16);
       __m512i sa2 = _mm512_broadcast_i64x4(sa), sb2 = _mm512_broadcast_i64x4(sbv);
       __m256i pair = _mm256_or_si256(sa, _mm256_slli_epi32(sbv, 16));
       for (int t = 0; t < T; t++) {
@@ -416,11 +437,11 @@ static MQ_ALWAYS_INLINE void x8_q6_k_T(const uint8_t *tile, int K, const uint8_t
         imn[t] = _mm256_add_epi32(imn[t], _mm256_madd_epi16(pair, _mm256_set1_epi32((int)bb)));
       }
     }
-    __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 1664)));
+    __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + sc_at + 128)));
     for (int t = 0; t < T; t++) {
       float dx;
       memcpy(&dx, act + (size_t)t * as + (size_t)sb * 292, 4);
-      __m256i tot = _mm256_sub_epi32(fold_i32(isc[t]), _mm256_slli_epi32(imn[t], 5));
+      __m256i tot = _mm256_sub_epi32(fold_i32(isc[t]), _mm256_slli_epi32(imn[t], three ? 2 : 5));
       acc[t] =
           _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(dx)), _mm256_cvtepi32_ps(tot), acc[t]);
     }
@@ -431,7 +452,13 @@ static MQ_ALWAYS_INLINE void x8_q6_k_T(const uint8_t *tile, int K, const uint8_t
 static void x8_q6_k_avx512(const uint8_t *tile, int K, const uint8_t *act, size_t as,
                            const int32_t *bsum, int bs, int T, float *out) {
   (void)bsum, (void)bs;
-  MQ_BY_T(T, x8_q6_k_T, tile, K, act, as, out)
+  MQ_BY_T(T, x8_sub16_T, tile, K, act, as, out, 0)
+}
+
+static void x8_q3_k_avx512(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                           const int32_t *bsum, int bs, int T, float *out) {
+  (void)bsum, (void)bs;
+  MQ_BY_T(T, x8_sub16_T, tile, K, act, as, out, 1)
 }
 
 /* MXFP8 rows (AVX2's method, 32 codes a step): an E4M3 byte s.eeee.mmm
@@ -511,6 +538,7 @@ int mq_kern_fill_avx512(mq_kernels *k) {
   k->x8_q4_k = x8_q4_k_avx512;
   k->x8_q5_k = x8_q5_k_avx512;
   k->x8_q6_k = x8_q6_k_avx512;
+  k->x8_q3_k = x8_q3_k_avx512;
   k->x8_s8_q8 = x8_s8_q8_avx512;
   k->x8_q8_0 = x8_q8_0_avx512;
   k->x8_s8a16_q8 = x8_s8a16_q8_avx512;

@@ -295,15 +295,21 @@ int mq_x8_gguf_eligible(const mq_linear *l) {
           (l->gtype == MQ_GGML_TYPE_Q8_0 && l->n_in % 32 == 0) ||
           (l->gtype == MQ_GGML_TYPE_Q6_K && l->n_in % 256 == 0) ||
           (l->gtype == MQ_GGML_TYPE_Q5_K && l->n_in % 256 == 0) ||
-          (l->gtype == MQ_GGML_TYPE_Q4_K && l->n_in % 256 == 0));
+          (l->gtype == MQ_GGML_TYPE_Q4_K && l->n_in % 256 == 0) ||
+          (l->gtype == MQ_GGML_TYPE_Q3_K && l->n_in % 256 == 0));
+}
+
+/* The super-block types (256 columns a block). */
+static int is_k(uint32_t gtype) {
+  return gtype == MQ_GGML_TYPE_Q3_K || gtype == MQ_GGML_TYPE_Q4_K || gtype == MQ_GGML_TYPE_Q5_K ||
+         gtype == MQ_GGML_TYPE_Q6_K;
 }
 
 /* Bytes of one tile's super-block (Q4_K) or block (Q4_0), and its columns. */
 static size_t tile_block(uint32_t gtype, int *cols) {
-  *cols = gtype == MQ_GGML_TYPE_Q4_K || gtype == MQ_GGML_TYPE_Q5_K || gtype == MQ_GGML_TYPE_Q6_K
-              ? 256
-              : 32;
-  return gtype == MQ_GGML_TYPE_Q4_K   ? MQ_X8_Q4_K_BLOCK
+  *cols = is_k(gtype) ? 256 : 32;
+  return gtype == MQ_GGML_TYPE_Q3_K   ? MQ_X8_Q3_K_BLOCK
+         : gtype == MQ_GGML_TYPE_Q4_K ? MQ_X8_Q4_K_BLOCK
          : gtype == MQ_GGML_TYPE_Q5_K ? MQ_X8_Q5_K_BLOCK
          : gtype == MQ_GGML_TYPE_Q6_K ? MQ_X8_Q6_K_BLOCK
          : gtype == MQ_GGML_TYPE_Q8_0 ? MQ_X8_Q8_0_BLOCK
@@ -321,7 +327,8 @@ size_t mq_x8_gguf_bytes(uint32_t gtype, int n_out, int n_in) {
  * mins) as bytes per row, the f16 d (and dmin); layouts in linear_x8.h. */
 static void repack_k(mq_linear *l, uint8_t *dst) {
   uint32_t type = l->gtype;
-  int five = type == MQ_GGML_TYPE_Q5_K, six = type == MQ_GGML_TYPE_Q6_K, cols;
+  int three = type == MQ_GGML_TYPE_Q3_K, five = type == MQ_GGML_TYPE_Q5_K;
+  int six = type == MQ_GGML_TYPE_Q6_K, cols;
   int N = l->n_out, ns = l->n_in / 256;
   size_t rb = (size_t)mq_ggml_row_size(type, 256), tb = tile_block(type, &cols);
   size_t sc_at = five ? 1280 : 1024; /* Q4_K / Q5_K scales, mins, d, dmin */
@@ -332,6 +339,19 @@ static void repack_k(mq_linear *l, uint8_t *dst) {
     for (int sb = 0; sb < ns; sb++, row += rb) {
       uint8_t *blk = tile + (size_t)sb * tb, u[256];
       mq_gguf_k_codes(type, row, u);
+      if (three) { /* Q3_K: the two planes, int8 scales, d */
+        int sc[16];
+        mq_gguf_q3k_scales(row, sc);
+        for (int j = 0; j < 8; j++)
+          for (int i = 0; i < 32; i++) {
+            int at = 4 * r + i % 4, ch = (i % 16) / 4, hi = i >= 16;
+            blk[64 * j + 32 * hi + at] |= (uint8_t)((u[32 * j + i] & 3) << (2 * ch));
+            blk[512 + 32 * j + at] |= (uint8_t)((u[32 * j + i] >> 2) << (ch + 4 * hi));
+          }
+        for (int s16 = 0; s16 < 16; s16++) blk[768 + 8 * s16 + r] = (uint8_t)(int8_t)sc[s16];
+        memcpy(blk + 896 + 2 * r, row + 108, 2);
+        continue;
+      }
       for (int j = 0; j < 8; j++) { /* 32-column block j */
         const uint8_t *c = u + 32 * j;
         put_u4_block(blk + 128 * j, r, c);
@@ -364,7 +384,7 @@ static void repack_k(mq_linear *l, uint8_t *dst) {
 void mq_x8_gguf_repack(mq_linear *l, uint8_t *dst) {
   int N = l->n_out, nb = l->n_in / 32;
   memset(dst, 0, mq_x8_gguf_bytes(l->gtype, N, l->n_in));
-  if (l->gtype == MQ_GGML_TYPE_Q4_K || l->gtype == MQ_GGML_TYPE_Q5_K || l->gtype == MQ_GGML_TYPE_Q6_K) {
+  if (is_k(l->gtype)) {
     repack_k(l, dst);
   } else if (l->gtype == MQ_GGML_TYPE_Q8_0) { /* Q8_0: f16 d, 32 int8 */
     for (int n = 0; n < N; n++)
@@ -397,6 +417,12 @@ void mq_x8_gguf_dequant_row(const mq_linear *l, int n, float *dst) {
     float *y = dst + (size_t)b * cols;
     uint16_t h[2];
     switch (l->gtype) { /* as llama.cpp dequantizes each type */
+    case MQ_GGML_TYPE_Q3_K: /* (d * sc) * (u - 4) */
+      memcpy(h, blk + 896 + 2 * r, 2);
+      for (int k = 0; k < 256; k++)
+        y[k] = mq_f16_to_f32(h[0]) * (float)(int8_t)blk[768 + 8 * (k / 16) + r] *
+               (float)((int)mq_x8_q3k_code(blk, r, k) - 4);
+      break;
     case MQ_GGML_TYPE_Q6_K: /* d * sc * (u - 32) */
       memcpy(h, blk + 1664 + 2 * r, 2);
       for (int k = 0; k < 256; k++)
@@ -447,6 +473,7 @@ static void gguf_call(const tile_job *b, size_t t, int t0, int T, float out[32])
   case MQ_GGML_TYPE_Q4_K: k->x8_q4_k(tile, K, act, j->stride, NULL, 0, T, out); break;
   case MQ_GGML_TYPE_Q5_K: k->x8_q5_k(tile, K, act, j->stride, NULL, 0, T, out); break;
   case MQ_GGML_TYPE_Q6_K: k->x8_q6_k(tile, K, act, j->stride, NULL, 0, T, out); break;
+  case MQ_GGML_TYPE_Q3_K: k->x8_q3_k(tile, K, act, j->stride, NULL, 0, T, out); break;
   case MQ_GGML_TYPE_Q8_0: k->x8_q8_0(tile, K, act, j->stride, NULL, 0, T, out); break;
   default: k->x8_q4_0(tile, K, act, j->stride, j->bsum + (size_t)t0 * (K / 32), K / 32, T, out);
   }

@@ -139,6 +139,23 @@ static inline unsigned mq_x8_q6k_code(const uint8_t *sb, int r, int k) {
   unsigned hb = sb[1024 + 64 * j + 32 * (i >= 16) + 4 * r + i % 4];
   return mq_x8_nib(sb + 128 * j, r, i) | ((hb >> (2 * ((i % 16) / 4))) & 3) << 4;
 }
+/* GGUF Q3_K as "Q3_Kx8": per tile and super-block, the 3-bit codes u (value
+ * (u - 4) * d * sc) in planes placed like Q6_Kx8's and Q5_Kx8's: per
+ * 32-column block 64 bytes of the low 2 bits (Q6_Kx8's high-bit plane: byte
+ * i of the first 32 holds at bits 2c..2c+1 the code of what would be the low
+ * nibble of byte i of chunk c, the second 32 the high nibbles'), from byte
+ * 512 per block 32 bytes of the third bits (Q5_Kx8's fifth-bit plane: bit c
+ * low nibble's, bit 4 + c high nibble's), the int8 scales (-32..31)
+ * [16-column sub-block][row] at 768, the rows' f16 d at 896: 912 bytes for
+ * 8 x 110. */
+#define MQ_X8_Q3_K_BLOCK 912
+/* Code (0..7) of row r, column k (0..255) of a Q3_Kx8 super-block sb. */
+static inline unsigned mq_x8_q3k_code(const uint8_t *sb, int r, int k) {
+  int j = k / 32, i = k % 32, c = (i % 16) / 4;
+  unsigned lo = sb[64 * j + 32 * (i >= 16) + 4 * r + i % 4] >> (2 * c);
+  unsigned hb = sb[512 + 32 * j + 4 * r + i % 4] >> (c + 4 * (i >= 16));
+  return (lo & 3) | (hb & 1) << 2;
+}
 /* GGUF Q8_0 as "Q8_0x8": per tile and block, the 256 code bytes of the S8
  * layout above, then the rows' f16 d (16): 272 bytes for 8 x 34. */
 #define MQ_X8_Q8_0_BLOCK 272

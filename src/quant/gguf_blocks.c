@@ -128,6 +128,8 @@ static void scales_q3k(const uint8_t *b, int sc[16]) {
   }
 }
 
+void mq_gguf_q3k_scales(const uint8_t *block, int sc[16]) { scales_q3k(block, sc); }
+
 /* Q4_K / Q5_K 6-bit scale and min of sub-block j (get_scale_min_k4). */
 void mq_gguf_scale_min_k4(int j, const uint8_t *s, int *sc, int *mn) {
   if (j < 4) {
@@ -178,6 +180,8 @@ void mq_gguf_k_codes(uint32_t type, const uint8_t *block, uint8_t u[256]) {
   int q[QKK], off = 0;
   if (type == MQ_GGML_TYPE_Q4_K) unpack_q4k(block + 16, q);
   else if (type == MQ_GGML_TYPE_Q5_K) unpack_q5k(block, q);
+  else if (type == MQ_GGML_TYPE_Q3_K)
+    unpack_q3k(block, q), off = 4;     /* q in -4..3 */
   else unpack_q6k(block, q), off = 32; /* unpack_q6k subtracts the 32 */
   for (int i = 0; i < QKK; i++) u[i] = (uint8_t)(q[i] + off);
 }

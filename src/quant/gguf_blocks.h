@@ -60,9 +60,12 @@ float mq_gguf_vec_dot(uint32_t type, int64_t n, const void *w_row, const void *a
 /* Q4_K / Q5_K 6-bit scale and min of sub-block j (0..7) from the 12 packed
  * scale bytes s (get_scale_min_k4). */
 void mq_gguf_scale_min_k4(int j, const uint8_t *s, int *sc, int *mn);
-/* The unsigned codes of one Q4_K (0..15), Q5_K (0..31) or Q6_K (0..63)
- * super-block, in column order (Q6_K's value is code - 32). */
+/* The unsigned codes of one Q3_K (0..7), Q4_K (0..15), Q5_K (0..31) or Q6_K
+ * (0..63) super-block, in column order (Q3_K's value is code - 4, Q6_K's
+ * code - 32). */
 void mq_gguf_k_codes(uint32_t type, const uint8_t *block, uint8_t u[256]);
+/* Q3_K's 16 sub-block scales (6-bit, minus 32: -32..31). */
+void mq_gguf_q3k_scales(const uint8_t *block, int sc[16]);
 
 /* The IQ4_NL / IQ4_XS codebook (kvalues_iq4nl). */
 extern const int8_t mq_iq4nl_values[16];
