@@ -258,20 +258,25 @@ static void check_static(int N, int K, int T) {
   free(codes), free(scales), free(deq), free(qbias), free(x);
 }
 
-/* GGUF Q4_0 / Q8_0 / Q3_K..Q6_K repacked into their x8 forms: rows dequantize identically and the
+/* GGUF Q4_0 / Q8_0 / Q2_K..Q6_K repacked into their x8 forms: rows dequantize identically and the
  * forward pass equals the row layout's (the Q4_0 x Q8_0 / Q4_K x Q8_K dot
  * products of quant/gguf_blocks.c and the tiers' row kernels) to float rounding, relative to sum |w
  * x|. */
+/* Offsets of a GGUF block's f16 d and dmin (-1: none). */
+static void d_offsets(uint32_t type, int *d, int *dmin) {
+  *d = type == MQ_GGML_TYPE_Q6_K   ? 208
+       : type == MQ_GGML_TYPE_Q3_K ? 108
+       : type == MQ_GGML_TYPE_Q2_K ? 80
+                                   : 0;
+  *dmin = type == MQ_GGML_TYPE_Q4_K || type == MQ_GGML_TYPE_Q5_K ? 2
+          : type == MQ_GGML_TYPE_Q2_K                            ? 82
+                                                                 : -1;
+}
+
 static void check_gguf(uint32_t type, int N, int K, int T, int n_threads) {
-  int q4k = type == MQ_GGML_TYPE_Q4_K || type == MQ_GGML_TYPE_Q5_K, q6k = type == MQ_GGML_TYPE_Q6_K;
-  int q3k = type == MQ_GGML_TYPE_Q3_K;
-  int nb = K / (q4k || q6k || q3k ? 256 : 32);
-  int bsz = type == MQ_GGML_TYPE_Q5_K   ? 176
-            : q4k                       ? 144
-            : q6k                       ? 210
-            : q3k                       ? 110
-            : type == MQ_GGML_TYPE_Q8_0 ? 34
-                                        : 18;
+  const mq_ggml_type_info *ti = mq_ggml_type_get(type);
+  int nb = K / ti->blck, bsz = ti->type_size, od, om;
+  d_offsets(type, &od, &om);
   uint8_t *rows = malloc((size_t)N * nb * bsz);
   float *x = malloc(sizeof(float) * T * K), *bias = malloc(sizeof(float) * N);
   for (int n = 0; n < N; n++) {
@@ -280,8 +285,8 @@ static void check_gguf(uint32_t type, int N, int K, int T, int n_threads) {
       uint8_t *blk = rows + ((size_t)n * nb + b) * bsz;
       for (int i = 0; i < bsz; i++) blk[i] = (uint8_t)(mqt_rand() >> 56);
       uint16_t d = mq_f32_to_f16(mqt_randf(-0.05f, 0.05f)), dmin = mq_f32_to_f16(mqt_randf(0, 0.02f));
-      memcpy(q6k ? blk + 208 : q3k ? blk + 108 : blk, &d, 2); /* Q6_K, Q3_K: d last */
-      if (q4k) memcpy(blk + 2, &dmin, 2); /* Q4_K: d, dmin, 12 scale bytes, 128 code bytes */
+      memcpy(blk + od, &d, 2); /* sane scales over the random bytes */
+      if (om >= 0) memcpy(blk + om, &dmin, 2);
     }
   }
   for (int i = 0; i < T * K; i++) x[i] = mqt_randf(-1, 1);
@@ -367,19 +372,13 @@ static mq_linear random_layer(uint32_t type, int N, int K, uint8_t **buf) {
   size_t rb = (size_t)mq_ggml_row_size(type, K);
   uint8_t *rows = malloc((size_t)N * rb);
   for (size_t i = 0; i < (size_t)N * rb; i++) rows[i] = (uint8_t)(mqt_rand() >> 56);
-  int bpr =
-      (int)(K / (type == MQ_GGML_TYPE_Q4_K || type == MQ_GGML_TYPE_Q6_K || type == MQ_GGML_TYPE_Q3_K
-                     ? 256
-                     : 32));
+  int bpr = K / mq_ggml_type_get(type)->blck, od, om;
   size_t bsz = rb / (size_t)bpr;
+  d_offsets(type, &od, &om);
   for (int b = 0; b < N * bpr; b++) { /* sane f16 scales (d, dmin) */
     uint16_t d = mq_f32_to_f16(mqt_randf(-0.05f, 0.05f));
-    memcpy(rows + (size_t)b * bsz +
-               (type == MQ_GGML_TYPE_Q6_K   ? 208
-                : type == MQ_GGML_TYPE_Q3_K ? 108
-                                            : 0),
-           &d, 2);
-    if (type == MQ_GGML_TYPE_Q4_K) memcpy(rows + (size_t)b * bsz + 2, &d, 2);
+    memcpy(rows + (size_t)b * bsz + od, &d, 2);
+    if (om >= 0) memcpy(rows + (size_t)b * bsz + om, &d, 2);
   }
   l.kind = MQ_W_GGUF, l.gtype = type, l.w = rows;
   uint8_t *t = malloc(mq_x8_gguf_bytes(type, N, K));
@@ -500,11 +499,13 @@ int main(void) {
     static const uint32_t a16[3] = {0, 0, 0}, q40[2] = {MQ_GGML_TYPE_Q8_0, MQ_GGML_TYPE_Q4_0},
                           kq[3] = {MQ_GGML_TYPE_Q4_K, MQ_GGML_TYPE_Q6_K, MQ_GGML_TYPE_Q3_K},
                           mixed[2] = {MQ_GGML_TYPE_Q4_0, MQ_GGML_TYPE_Q4_K},
+                          k23[2] = {MQ_GGML_TYPE_Q2_K, MQ_GGML_TYPE_Q3_K},
                           a16_48[3] = {0, A16_8BIT, 0}; /* 4- and 8-bit tiles, one input */
     check_multi(a16, 3, T, 1);
     check_multi(a16_48, 3, T, 1);
     check_multi(q40, 2, T, 1);
     check_multi(kq, 3, T, 1);
+    check_multi(k23, 2, T, 1);
     check_multi(mixed, 2, T, 0); /* two activation formats: computed one after another */
   }
   for (int T = 1; T <= 6; T++) {
@@ -531,6 +532,8 @@ int main(void) {
     check_gguf(MQ_GGML_TYPE_Q6_K, 64, 2048, T, 2);
     check_gguf(MQ_GGML_TYPE_Q3_K, 5, 512, T, 1);
     check_gguf(MQ_GGML_TYPE_Q3_K, 64, 2048, T, 2);
+    check_gguf(MQ_GGML_TYPE_Q2_K, 3, 256, T, 1);
+    check_gguf(MQ_GGML_TYPE_Q2_K, 64, 2048, T, 2);
     check_gguf(MQ_GGML_TYPE_Q4_K, 3, 256, T, 1);
     check_gguf(MQ_GGML_TYPE_Q4_K, 21, 768, T, 2);
     check_gguf(MQ_GGML_TYPE_Q4_K, 64, 2048, T, 2);

@@ -581,20 +581,21 @@ static float dot_mxfp8_f32_avx2(const uint8_t *w, const uint8_t *e, const float 
   return hsum(acc);
 }
 
-/* GGUF Q6_Kx8 tiles against Q8_K: 6-bit codes rebuilt from the nibble
- * chunks and the 2-bit planes (or, three, Q3_Kx8's 3-bit codes from its
- * 2-bit and 1-bit planes); each 16-column sub-block's maddubs sums (two
- * quads at a time: 2 * 2 * 63 * 128 < 2^15) are scaled by the rows' int8
- * scales inside madd; the -32 (-4) goes through the Q8_K block sums. */
-static inline __m256i sc16_of(const uint8_t *p) { /* 8 int8 -> each in both int16 halves */
-  __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p));
+/* GGUF Q6_Kx8 tiles against Q8_K (bits 6): 6-bit codes rebuilt from the
+ * nibble chunks and the 2-bit planes; Q3_Kx8 (3): codes from the 2-bit and
+ * 1-bit planes; Q2_Kx8 (2): from the 2-bit planes. Each 16-column
+ * sub-block's maddubs sums (two quads at a time: 2 * 2 * 63 * 128 < 2^15)
+ * are scaled by the rows' scales inside madd; the -32 (-4) or Q2_K's mins
+ * go through the Q8_K block sums. */
+static inline __m256i sc16_of(__m256i v) { /* 8 int32 -> each in both int16 halves */
   return _mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(v, 16));
 }
 
 static MQ_ALWAYS_INLINE void x8_sub16_T(const uint8_t *tile, int K, const uint8_t *act, size_t as,
-                                        float *out, const int three, const int T) {
+                                        float *out, const int bits, const int T) {
   const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
-  const size_t tb = three ? MQ_X8_Q3_K_BLOCK : MQ_X8_Q6_K_BLOCK, sc_at = three ? 768 : 1536;
+  const size_t tb = bits == 6 ? MQ_X8_Q6_K_BLOCK : bits == 3 ? MQ_X8_Q3_K_BLOCK : MQ_X8_Q2_K_BLOCK;
+  const size_t sc_at = bits == 6 ? 1536 : bits == 3 ? 768 : 512;
   __m256 acc[4];
   for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
   for (int sb = 0; sb < K / 256; sb++) {
@@ -604,7 +605,15 @@ static MQ_ALWAYS_INLINE void x8_sub16_T(const uint8_t *tile, int K, const uint8_
     for (int t = 0; t < T; t++) isc[t] = imn[t] = _mm256_setzero_si256();
     for (int j = 0; j < 8; j++) {
       __m256i w[8];
-      if (three) { /* low 2 bits from the 2-bit planes, the third from the 1-bit plane */
+      if (bits == 2) {
+        const uint8_t *lp = blk + 64 * j;
+        __m256i la = _mm256_loadu_si256((const __m256i *)lp),
+                lh = _mm256_loadu_si256((const __m256i *)(lp + 32));
+        for (int c = 0; c < 4; c++) {
+          w[c] = _mm256_and_si256(_mm256_srli_epi16(la, 2 * c), m2);
+          w[c + 4] = _mm256_and_si256(_mm256_srli_epi16(lh, 2 * c), m2);
+        }
+      } else if (bits == 3) { /* low 2 bits from the 2-bit planes, the third from the 1-bit plane */
         const uint8_t *lp = blk + 64 * j;
         __m256i la = _mm256_loadu_si256((const __m256i *)lp),
                 lh = _mm256_loadu_si256((const __m256i *)(lp + 32));
@@ -627,10 +636,21 @@ static MQ_ALWAYS_INLINE void x8_sub16_T(const uint8_t *tile, int K, const uint8_
           w[c + 4] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), ub);
         }
       }
-      __m256i sa = sc16_of(blk + sc_at + 8 * (2 * j)), sbv = sc16_of(blk + sc_at + 8 * (2 * j + 1));
+      /* sub-blocks 2j, 2j + 1: scales (sa, sbv as int16 pairs) and the
+       * factors of their block sums (ma, mb: the scales, or Q2_K's mins) */
       __m256i ma = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + sc_at + 16 * j)));
       __m256i mb =
           _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + sc_at + 16 * j + 8)));
+      __m256i sa, sbv;
+      if (bits == 2) { /* scale | min << 4 bytes */
+        ma = _mm256_and_si256(ma, _mm256_set1_epi32(255)),
+        mb = _mm256_and_si256(mb, _mm256_set1_epi32(255));
+        sa = sc16_of(_mm256_and_si256(ma, _mm256_set1_epi32(15)));
+        sbv = sc16_of(_mm256_and_si256(mb, _mm256_set1_epi32(15)));
+        ma = _mm256_srli_epi32(ma, 4), mb = _mm256_srli_epi32(mb, 4);
+      } else {
+        sa = sc16_of(ma), sbv = sc16_of(mb);
+      }
       for (int t = 0; t < T; t++) {
         const uint8_t *a = act + (size_t)t * as + (size_t)sb * 292;
         const uint8_t *q = a + 4 + 32 * j;
@@ -657,8 +677,16 @@ static MQ_ALWAYS_INLINE void x8_sub16_T(const uint8_t *tile, int K, const uint8_
     for (int t = 0; t < T; t++) {
       float dx;
       memcpy(&dx, act + (size_t)t * as + (size_t)sb * 292, 4);
-      __m256i tot = _mm256_sub_epi32(isc[t], _mm256_slli_epi32(imn[t], three ? 2 : 5));
-      acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(dx)), _mm256_cvtepi32_ps(tot), acc[t]);
+      __m256 ddx = _mm256_mul_ps(d, _mm256_set1_ps(dx));
+      if (bits == 2) { /* d * isc - dmin * (mins . bsums) */
+        __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + sc_at + 144)));
+        acc[t] = _mm256_fmadd_ps(ddx, _mm256_cvtepi32_ps(isc[t]), acc[t]);
+        acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, _mm256_set1_ps(dx)),
+                                  _mm256_cvtepi32_ps(imn[t]), acc[t]);
+      } else {
+        __m256i tot = _mm256_sub_epi32(isc[t], _mm256_slli_epi32(imn[t], bits == 3 ? 2 : 5));
+        acc[t] = _mm256_fmadd_ps(ddx, _mm256_cvtepi32_ps(tot), acc[t]);
+      }
     }
   }
   for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
@@ -667,13 +695,19 @@ static MQ_ALWAYS_INLINE void x8_sub16_T(const uint8_t *tile, int K, const uint8_
 static void x8_q6_k_avx2(const uint8_t *tile, int K, const uint8_t *act, size_t as,
                          const int32_t *bsum, int bs, int T, float *out) {
   (void)bsum, (void)bs;
-  MQ_BY_T(T, x8_sub16_T, tile, K, act, as, out, 0)
+  MQ_BY_T(T, x8_sub16_T, tile, K, act, as, out, 6)
 }
 
 static void x8_q3_k_avx2(const uint8_t *tile, int K, const uint8_t *act, size_t as,
                          const int32_t *bsum, int bs, int T, float *out) {
   (void)bsum, (void)bs;
-  MQ_BY_T(T, x8_sub16_T, tile, K, act, as, out, 1)
+  MQ_BY_T(T, x8_sub16_T, tile, K, act, as, out, 3)
+}
+
+static void x8_q2_k_avx2(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                         const int32_t *bsum, int bs, int T, float *out) {
+  (void)bsum, (void)bs;
+  MQ_BY_T(T, x8_sub16_T, tile, K, act, as, out, 2)
 }
 
 /* 2^(e - 127 + 8) as a float: e in 0..246 (exponent bits); past that, the
@@ -854,6 +888,7 @@ int mq_kern_fill_avx2(mq_kernels *k) {
   k->x8_q5_k = x8_q5_k_avx2;
   k->x8_q6_k = x8_q6_k_avx2;
   k->x8_q3_k = x8_q3_k_avx2;
+  k->x8_q2_k = x8_q2_k_avx2;
   k->x8_s8_q8 = x8_s8_q8_avx2;
   k->x8_q8_0 = x8_q8_0_avx2;
   k->gguf_dot[MQ_GGML_TYPE_Q4_0] = gguf_q4_0_avx2;

@@ -354,8 +354,9 @@ static void x8_q5_k_avx512(const uint8_t *tile, int K, const uint8_t *act, size_
   MQ_BY_T(T, x8_q45_k_T, tile, K, act, as, out, 1)
 }
 
-/* Q6_Kx8 (or, three, Q3_Kx8: 3-bit codes from the 2-bit planes and the
- * 1-bit plane, the same per-half shift counts) against Q8_K: 6-bit codes
+/* Q6_Kx8 (bits 6; Q3_Kx8, bits 3: 3-bit codes from the 2-bit planes and
+ * the 1-bit plane, the same per-half shift counts; Q2_Kx8, bits 2: the
+ * 2-bit planes, 4-bit scales and mins) against Q8_K: 6-bit codes
  * from the nibbles and the 2-bit planes
  * (zmm i's halves take bit pairs 2c and 2c + 2 of the same plane byte: a
  * per-half shift count); the low nibbles of a 32-column block are its
@@ -364,10 +365,11 @@ static void x8_q5_k_avx512(const uint8_t *tile, int K, const uint8_t *act, size_
  * half zero) in madd_epi16; the -32 goes through the Q8_K block sums, both
  * sub-blocks' in one madd of (scale_a, scale_b) pairs. */
 static MQ_ALWAYS_INLINE void x8_sub16_T(const uint8_t *tile, int K, const uint8_t *act, size_t as,
-                                        float *out, const int three, const int T) {
+                                        float *out, const int bits, const int T) {
   const quad_idx p = quad_indices();
   const __m512i m2 = _mm512_set1_epi8(3), m1 = _mm512_set1_epi8(1), z = _mm512_setzero_si512();
-  const size_t tb = three ? MQ_X8_Q3_K_BLOCK : MQ_X8_Q6_K_BLOCK, sc_at = three ? 768 : 1536;
+  const size_t tb = bits == 6 ? MQ_X8_Q6_K_BLOCK : bits == 3 ? MQ_X8_Q3_K_BLOCK : MQ_X8_Q2_K_BLOCK;
+  const size_t sc_at = bits == 6 ? 1536 : bits == 3 ? 768 : 512;
   const __m256i lo16 = _mm256_set1_epi32(0xffff);
   /* shift counts per 16-bit lane: zmm (0,1) -> bits 0 and 2, (2,3) -> 4 and 6 */
   const __m512i sh01 = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
@@ -382,8 +384,16 @@ static MQ_ALWAYS_INLINE void x8_sub16_T(const uint8_t *tile, int K, const uint8_
     for (int t = 0; t < T; t++) isc[t] = z, imn[t] = _mm256_setzero_si256();
     for (int j = 0; j < 8; j++) {
       __m512i w[4];
-      if (three) { /* w[0], w[2]: low-nibble positions (plane la, third bits c), w[1], w[3]: high
-                      (lh, 4 + c) */
+      if (bits == 2) { /* the 2-bit planes alone, placed as below */
+        const uint8_t *lp = blk + 64 * j;
+        __m512i la = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)lp));
+        __m512i lh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(lp + 32)));
+        w[0] = _mm512_and_si512(_mm512_srlv_epi16(la, sh01), m2);
+        w[2] = _mm512_and_si512(_mm512_srlv_epi16(la, sh23), m2);
+        w[1] = _mm512_and_si512(_mm512_srlv_epi16(lh, sh01), m2);
+        w[3] = _mm512_and_si512(_mm512_srlv_epi16(lh, sh23), m2);
+      } else if (bits == 3) { /* w[0], w[2]: low-nibble positions (plane la, third bits c), w[1],
+                      w[3]: high (lh, 4 + c) */
         const uint8_t *lp = blk + 64 * j;
         __m512i la = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)lp));
         __m512i lh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(lp + 32)));
@@ -413,12 +423,26 @@ static MQ_ALWAYS_INLINE void x8_sub16_T(const uint8_t *tile, int K, const uint8_
         w[3] = _mm512_or_si512(
             w[3], _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hh, sh23), m2), 4));
       }
-      __m256i sa = _mm256_and_si256(
-          _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + sc_at + 16 * j))), lo16);
-      __m256i sbv = _mm256_and_si256(
-          _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + sc_at + 16 * j + 8))), lo16);
+      /* sub-blocks 2j, 2j + 1: scales (int16 in int32 lanes) and the pair
+       * of block-sum factors (the scales, or Q2_K's mins) */
+      __m256i sa, sbv, pair;
+      if (bits == 2) { /* scale | min << 4 bytes */
+        __m256i ra = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(blk + sc_at + 16 * j)));
+        __m256i rb =
+            _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(blk + sc_at + 16 * j + 8)));
+        const __m256i m15 = _mm256_set1_epi32(15);
+        sa = _mm256_and_si256(ra, m15), sbv = _mm256_and_si256(rb, m15);
+        pair = _mm256_or_si256(_mm256_srli_epi32(ra, 4),
+                               _mm256_slli_epi32(_mm256_srli_epi32(rb, 4), 16));
+      } else {
+        sa = _mm256_and_si256(
+            _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + sc_at + 16 * j))), lo16);
+        sbv = _mm256_and_si256(
+            _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk + sc_at + 16 * j + 8))),
+            lo16);
+        pair = _mm256_or_si256(sa, _mm256_slli_epi32(sbv, 16));
+      }
       __m512i sa2 = _mm512_broadcast_i64x4(sa), sb2 = _mm512_broadcast_i64x4(sbv);
-      __m256i pair = _mm256_or_si256(sa, _mm256_slli_epi32(sbv, 16));
       for (int t = 0; t < T; t++) {
         const uint8_t *a = act + (size_t)t * as + (size_t)sb * 292;
         __m512i q = act32(a + 4 + 32 * j);
@@ -441,9 +465,17 @@ static MQ_ALWAYS_INLINE void x8_sub16_T(const uint8_t *tile, int K, const uint8_
     for (int t = 0; t < T; t++) {
       float dx;
       memcpy(&dx, act + (size_t)t * as + (size_t)sb * 292, 4);
-      __m256i tot = _mm256_sub_epi32(fold_i32(isc[t]), _mm256_slli_epi32(imn[t], three ? 2 : 5));
-      acc[t] =
-          _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(dx)), _mm256_cvtepi32_ps(tot), acc[t]);
+      __m256 ddx = _mm256_mul_ps(d, _mm256_set1_ps(dx));
+      if (bits == 2) { /* d * isc - dmin * (mins . bsums) */
+        __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + sc_at + 144)));
+        acc[t] = _mm256_fmadd_ps(ddx, _mm256_cvtepi32_ps(fold_i32(isc[t])), acc[t]);
+        acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, _mm256_set1_ps(dx)),
+                                  _mm256_cvtepi32_ps(imn[t]), acc[t]);
+        continue;
+      }
+      __m256i tot =
+          _mm256_sub_epi32(fold_i32(isc[t]), _mm256_slli_epi32(imn[t], bits == 3 ? 2 : 5));
+      acc[t] = _mm256_fmadd_ps(ddx, _mm256_cvtepi32_ps(tot), acc[t]);
     }
   }
   for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
@@ -452,13 +484,19 @@ static MQ_ALWAYS_INLINE void x8_sub16_T(const uint8_t *tile, int K, const uint8_
 static void x8_q6_k_avx512(const uint8_t *tile, int K, const uint8_t *act, size_t as,
                            const int32_t *bsum, int bs, int T, float *out) {
   (void)bsum, (void)bs;
-  MQ_BY_T(T, x8_sub16_T, tile, K, act, as, out, 0)
+  MQ_BY_T(T, x8_sub16_T, tile, K, act, as, out, 6)
 }
 
 static void x8_q3_k_avx512(const uint8_t *tile, int K, const uint8_t *act, size_t as,
                            const int32_t *bsum, int bs, int T, float *out) {
   (void)bsum, (void)bs;
-  MQ_BY_T(T, x8_sub16_T, tile, K, act, as, out, 1)
+  MQ_BY_T(T, x8_sub16_T, tile, K, act, as, out, 3)
+}
+
+static void x8_q2_k_avx512(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                           const int32_t *bsum, int bs, int T, float *out) {
+  (void)bsum, (void)bs;
+  MQ_BY_T(T, x8_sub16_T, tile, K, act, as, out, 2)
 }
 
 /* MXFP8 rows (AVX2's method, 32 codes a step): an E4M3 byte s.eeee.mmm
@@ -539,6 +577,7 @@ int mq_kern_fill_avx512(mq_kernels *k) {
   k->x8_q5_k = x8_q5_k_avx512;
   k->x8_q6_k = x8_q6_k_avx512;
   k->x8_q3_k = x8_q3_k_avx512;
+  k->x8_q2_k = x8_q2_k_avx512;
   k->x8_s8_q8 = x8_s8_q8_avx512;
   k->x8_q8_0 = x8_q8_0_avx512;
   k->x8_s8a16_q8 = x8_s8a16_q8_avx512;

@@ -98,8 +98,12 @@ typedef struct mq_kernels {
   /* ... and Q6_Kx8 tiles against Q8_K: sum_sb d_x * d * sum_s sc_s (sum_k u q - 32 bsum_s) */
   void (*x8_q6_k)(const uint8_t *tile, int K, const uint8_t *act, size_t act_stride,
                   const int32_t *bsum, int bsum_stride, int T, float *out);
-  /* ... and Q3_Kx8 tiles against Q8_K: Q6_K's sums with 3-bit codes, -4 */
+  /* ... Q3_Kx8 tiles against Q8_K: Q6_K's sums with 3-bit codes, -4 */
   void (*x8_q3_k)(const uint8_t *tile, int K, const uint8_t *act, size_t act_stride,
+                  const int32_t *bsum, int bsum_stride, int T, float *out);
+  /* ... and Q2_Kx8 against Q8_K:
+   * sum_sb d_x * (d * sum_s sc_s sum_k u q - dmin * sum_s m_s bsum_s) */
+  void (*x8_q2_k)(const uint8_t *tile, int K, const uint8_t *act, size_t act_stride,
                   const int32_t *bsum, int bsum_stride, int T, float *out);
   /* GGUF: one row of n values of ggml type t against the activation blocks
    * that type's dot product consumes (mq_gguf_act_size: Q8_0 for Q4_0/Q8_0,

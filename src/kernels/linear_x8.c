@@ -296,19 +296,21 @@ int mq_x8_gguf_eligible(const mq_linear *l) {
           (l->gtype == MQ_GGML_TYPE_Q6_K && l->n_in % 256 == 0) ||
           (l->gtype == MQ_GGML_TYPE_Q5_K && l->n_in % 256 == 0) ||
           (l->gtype == MQ_GGML_TYPE_Q4_K && l->n_in % 256 == 0) ||
-          (l->gtype == MQ_GGML_TYPE_Q3_K && l->n_in % 256 == 0));
+          (l->gtype == MQ_GGML_TYPE_Q3_K && l->n_in % 256 == 0) ||
+          (l->gtype == MQ_GGML_TYPE_Q2_K && l->n_in % 256 == 0));
 }
 
 /* The super-block types (256 columns a block). */
 static int is_k(uint32_t gtype) {
-  return gtype == MQ_GGML_TYPE_Q3_K || gtype == MQ_GGML_TYPE_Q4_K || gtype == MQ_GGML_TYPE_Q5_K ||
-         gtype == MQ_GGML_TYPE_Q6_K;
+  return gtype == MQ_GGML_TYPE_Q2_K || gtype == MQ_GGML_TYPE_Q3_K || gtype == MQ_GGML_TYPE_Q4_K ||
+         gtype == MQ_GGML_TYPE_Q5_K || gtype == MQ_GGML_TYPE_Q6_K;
 }
 
 /* Bytes of one tile's super-block (Q4_K) or block (Q4_0), and its columns. */
 static size_t tile_block(uint32_t gtype, int *cols) {
   *cols = is_k(gtype) ? 256 : 32;
-  return gtype == MQ_GGML_TYPE_Q3_K   ? MQ_X8_Q3_K_BLOCK
+  return gtype == MQ_GGML_TYPE_Q2_K   ? MQ_X8_Q2_K_BLOCK
+         : gtype == MQ_GGML_TYPE_Q3_K ? MQ_X8_Q3_K_BLOCK
          : gtype == MQ_GGML_TYPE_Q4_K ? MQ_X8_Q4_K_BLOCK
          : gtype == MQ_GGML_TYPE_Q5_K ? MQ_X8_Q5_K_BLOCK
          : gtype == MQ_GGML_TYPE_Q6_K ? MQ_X8_Q6_K_BLOCK
@@ -327,7 +329,8 @@ size_t mq_x8_gguf_bytes(uint32_t gtype, int n_out, int n_in) {
  * mins) as bytes per row, the f16 d (and dmin); layouts in linear_x8.h. */
 static void repack_k(mq_linear *l, uint8_t *dst) {
   uint32_t type = l->gtype;
-  int three = type == MQ_GGML_TYPE_Q3_K, five = type == MQ_GGML_TYPE_Q5_K;
+  int two = type == MQ_GGML_TYPE_Q2_K, three = type == MQ_GGML_TYPE_Q3_K;
+  int five = type == MQ_GGML_TYPE_Q5_K;
   int six = type == MQ_GGML_TYPE_Q6_K, cols;
   int N = l->n_out, ns = l->n_in / 256;
   size_t rb = (size_t)mq_ggml_row_size(type, 256), tb = tile_block(type, &cols);
@@ -339,6 +342,17 @@ static void repack_k(mq_linear *l, uint8_t *dst) {
     for (int sb = 0; sb < ns; sb++, row += rb) {
       uint8_t *blk = tile + (size_t)sb * tb, u[256];
       mq_gguf_k_codes(type, row, u);
+      if (two) { /* Q2_K: the 2-bit planes, the scale | min bytes, d, dmin */
+        for (int j = 0; j < 8; j++)
+          for (int i = 0; i < 32; i++) {
+            int at = 4 * r + i % 4, ch = (i % 16) / 4;
+            blk[64 * j + 32 * (i >= 16) + at] |= (uint8_t)(u[32 * j + i] << (2 * ch));
+          }
+        for (int s16 = 0; s16 < 16; s16++) blk[512 + 8 * s16 + r] = row[s16];
+        memcpy(blk + 640 + 2 * r, row + 80, 2);
+        memcpy(blk + 656 + 2 * r, row + 82, 2);
+        continue;
+      }
       if (three) { /* Q3_K: the two planes, int8 scales, d */
         int sc[16];
         mq_gguf_q3k_scales(row, sc);
@@ -417,6 +431,16 @@ void mq_x8_gguf_dequant_row(const mq_linear *l, int n, float *dst) {
     float *y = dst + (size_t)b * cols;
     uint16_t h[2];
     switch (l->gtype) { /* as llama.cpp dequantizes each type */
+    case MQ_GGML_TYPE_Q2_K: /* (d * sc) * u - dmin * m */
+      memcpy(h, blk + 640 + 2 * r, 2);
+      memcpy(h + 1, blk + 656 + 2 * r, 2);
+      for (int k = 0; k < 256; k++) {
+        uint8_t sm = blk[512 + 8 * (k / 16) + r];
+        float dl = mq_f16_to_f32(h[0]) * (float)(sm & 15),
+              ml = mq_f16_to_f32(h[1]) * (float)(sm >> 4);
+        y[k] = dl * (float)mq_x8_q2k_code(blk, r, k) - ml;
+      }
+      break;
     case MQ_GGML_TYPE_Q3_K: /* (d * sc) * (u - 4) */
       memcpy(h, blk + 896 + 2 * r, 2);
       for (int k = 0; k < 256; k++)
@@ -474,6 +498,7 @@ static void gguf_call(const tile_job *b, size_t t, int t0, int T, float out[32])
   case MQ_GGML_TYPE_Q5_K: k->x8_q5_k(tile, K, act, j->stride, NULL, 0, T, out); break;
   case MQ_GGML_TYPE_Q6_K: k->x8_q6_k(tile, K, act, j->stride, NULL, 0, T, out); break;
   case MQ_GGML_TYPE_Q3_K: k->x8_q3_k(tile, K, act, j->stride, NULL, 0, T, out); break;
+  case MQ_GGML_TYPE_Q2_K: k->x8_q2_k(tile, K, act, j->stride, NULL, 0, T, out); break;
   case MQ_GGML_TYPE_Q8_0: k->x8_q8_0(tile, K, act, j->stride, NULL, 0, T, out); break;
   default: k->x8_q4_0(tile, K, act, j->stride, j->bsum + (size_t)t0 * (K / 32), K / 32, T, out);
   }

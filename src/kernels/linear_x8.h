@@ -156,6 +156,16 @@ static inline unsigned mq_x8_q3k_code(const uint8_t *sb, int r, int k) {
   unsigned hb = sb[512 + 32 * j + 4 * r + i % 4] >> (c + 4 * (i >= 16));
   return (lo & 3) | (hb & 1) << 2;
 }
+/* GGUF Q2_K as "Q2_Kx8": per tile and super-block, the 2-bit codes u (value
+ * d * sc * u - dmin * m) in Q3_Kx8's 2-bit planes (64 bytes per 32-column
+ * block), the stored scale | min << 4 bytes [16-column sub-block][row] at
+ * 512, the rows' f16 d at 640 and dmin at 656: 672 bytes, the Q2_K bytes. */
+#define MQ_X8_Q2_K_BLOCK 672
+/* Code (0..3) of row r, column k (0..255) of a Q2_Kx8 super-block sb. */
+static inline unsigned mq_x8_q2k_code(const uint8_t *sb, int r, int k) {
+  int j = k / 32, i = k % 32;
+  return (sb[64 * j + 32 * (i >= 16) + 4 * r + i % 4] >> (2 * ((i % 16) / 4))) & 3;
+}
 /* GGUF Q8_0 as "Q8_0x8": per tile and block, the 256 code bytes of the S8
  * layout above, then the rows' f16 d (16): 272 bytes for 8 x 34. */
 #define MQ_X8_Q8_0_BLOCK 272

@@ -263,29 +263,43 @@ static void mxfp8_to_f32_ref(const uint8_t *w, const uint8_t *e, float *dst, int
   for (int i = 0; i < n; i++) dst[i] = (float)ldexp(mq_e4m3_to_f32(w[i]), (int)e[i / 32] - 127);
 }
 
-/* Q6_Kx8 (six) or Q3_Kx8 tiles: per super-block, the integer sums of each
- * 16-column sub-block's centred codes times its int8 scale, times d * d_x. */
+/* Q6_Kx8 (bits 6), Q3_Kx8 (3) or Q2_Kx8 (2) tiles: per super-block, the
+ * integer sums of each 16-column sub-block's codes (centred for Q6_K/Q3_K)
+ * times its scale, times d * d_x; Q2_K less dmin * d_x * sum_s m_s bsum_s. */
 static void x8_sub16_ref(const uint8_t *tile, int K, const uint8_t *act, size_t as, int T,
-                         float *out, int six) {
-  size_t tb = six ? MQ_X8_Q6_K_BLOCK : MQ_X8_Q3_K_BLOCK, sc_at = six ? 1536 : 768;
+                         float *out, int bits) {
+  size_t tb = bits == 6 ? MQ_X8_Q6_K_BLOCK : bits == 3 ? MQ_X8_Q3_K_BLOCK : MQ_X8_Q2_K_BLOCK;
+  size_t sc_at = bits == 6 ? 1536 : bits == 3 ? 768 : 512;
   for (int t = 0; t < T; t++)
     for (int r = 0; r < 8; r++) {
       float acc = 0;
       for (int sb = 0; sb < K / 256; sb++) {
         const uint8_t *blk = tile + (size_t)sb * tb, *a = act + (size_t)t * as + (size_t)sb * 292;
-        int32_t isum = 0;
+        int32_t isum = 0, msum = 0;
         for (int s16 = 0; s16 < 16; s16++) {
           int32_t ss = 0;
-          for (int k = 16 * s16; k < 16 * s16 + 16; k++)
-            ss += (six ? (int)mq_x8_q6k_code(blk, r, k) - 32 : (int)mq_x8_q3k_code(blk, r, k) - 4) *
-                  (int8_t)a[4 + k];
-          isum += ss * (int8_t)blk[sc_at + 8 * s16 + r];
+          for (int k = 16 * s16; k < 16 * s16 + 16; k++) {
+            int u = bits == 6   ? (int)mq_x8_q6k_code(blk, r, k) - 32
+                    : bits == 3 ? (int)mq_x8_q3k_code(blk, r, k) - 4
+                                : (int)mq_x8_q2k_code(blk, r, k);
+            ss += u * (int8_t)a[4 + k];
+          }
+          uint8_t sv = blk[sc_at + 8 * s16 + r];
+          if (bits == 2) {
+            int16_t bs;
+            memcpy(&bs, a + 260 + 2 * s16, 2);
+            isum += ss * (sv & 15), msum += (sv >> 4) * bs;
+          } else {
+            isum += ss * (int8_t)sv;
+          }
         }
         float dx;
-        uint16_t hd;
+        uint16_t hd[2];
         memcpy(&dx, a, 4);
-        memcpy(&hd, blk + sc_at + 128 + 2 * r, 2);
-        acc += mq_f16_to_f32(hd) * dx * (float)isum;
+        memcpy(hd, blk + sc_at + 128 + 2 * r, 2);
+        memcpy(hd + 1, blk + sc_at + 144 + 2 * r, 2);
+        acc += mq_f16_to_f32(hd[0]) * dx * (float)isum;
+        if (bits == 2) acc -= mq_f16_to_f32(hd[1]) * dx * (float)msum;
       }
       out[t * 8 + r] = acc;
     }
@@ -294,13 +308,19 @@ static void x8_sub16_ref(const uint8_t *tile, int K, const uint8_t *act, size_t 
 static void x8_q6_k_ref(const uint8_t *tile, int K, const uint8_t *act, size_t as,
                         const int32_t *bsum, int bs, int T, float *out) {
   (void)bsum, (void)bs;
-  x8_sub16_ref(tile, K, act, as, T, out, 1);
+  x8_sub16_ref(tile, K, act, as, T, out, 6);
 }
 
 static void x8_q3_k_ref(const uint8_t *tile, int K, const uint8_t *act, size_t as,
                         const int32_t *bsum, int bs, int T, float *out) {
   (void)bsum, (void)bs;
-  x8_sub16_ref(tile, K, act, as, T, out, 0);
+  x8_sub16_ref(tile, K, act, as, T, out, 3);
+}
+
+static void x8_q2_k_ref(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                        const int32_t *bsum, int bs, int T, float *out) {
+  (void)bsum, (void)bs;
+  x8_sub16_ref(tile, K, act, as, T, out, 2);
 }
 
 void mq_quantize_q8_32(const float *x, int n, int8_t *q, float *d) {
@@ -342,6 +362,7 @@ static const mq_kernels k_ref = {
     .x8_q5_k = x8_q5_k_ref,
     .x8_q6_k = x8_q6_k_ref,
     .x8_q3_k = x8_q3_k_ref,
+    .x8_q2_k = x8_q2_k_ref,
     .x8_s8_q8 = x8_s8_q8_ref,
     .x8_q8_0 = x8_q8_0_ref,
     /* .gguf_dot: all NULL, mq_gguf_vec_dot is the reference */

@@ -77,6 +77,7 @@ static int worth_it(const mq_linear *l) {
            : l->gtype == MQ_GGML_TYPE_Q8_0 ? TIER_HAS(x8_q8_0)
            : l->gtype == MQ_GGML_TYPE_Q6_K ? TIER_HAS(x8_q6_k)
            : l->gtype == MQ_GGML_TYPE_Q3_K ? TIER_HAS(x8_q3_k)
+           : l->gtype == MQ_GGML_TYPE_Q2_K ? TIER_HAS(x8_q2_k)
            : l->gtype == MQ_GGML_TYPE_Q5_K ? TIER_HAS(x8_q5_k)
                                            : TIER_HAS(x8_q4_k);
   if (l->act == MQ_ACT_FLOAT && l->q.bits == 8) return TIER_HAS(x8_s8a16_q8);

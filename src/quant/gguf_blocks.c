@@ -178,7 +178,10 @@ static void unpack_q6k(const uint8_t *b, int q[QKK]) {
 
 void mq_gguf_k_codes(uint32_t type, const uint8_t *block, uint8_t u[256]) {
   int q[QKK], off = 0;
-  if (type == MQ_GGML_TYPE_Q4_K) unpack_q4k(block + 16, q);
+  if (type == MQ_GGML_TYPE_Q2_K)
+    unpack_q2k(block, q);
+  else if (type == MQ_GGML_TYPE_Q4_K)
+    unpack_q4k(block + 16, q);
   else if (type == MQ_GGML_TYPE_Q5_K) unpack_q5k(block, q);
   else if (type == MQ_GGML_TYPE_Q3_K)
     unpack_q3k(block, q), off = 4;     /* q in -4..3 */

@@ -60,7 +60,7 @@ float mq_gguf_vec_dot(uint32_t type, int64_t n, const void *w_row, const void *a
 /* Q4_K / Q5_K 6-bit scale and min of sub-block j (0..7) from the 12 packed
  * scale bytes s (get_scale_min_k4). */
 void mq_gguf_scale_min_k4(int j, const uint8_t *s, int *sc, int *mn);
-/* The unsigned codes of one Q3_K (0..7), Q4_K (0..15), Q5_K (0..31) or Q6_K
+/* The unsigned codes of one Q2_K (0..3), Q3_K (0..7), Q4_K (0..15), Q5_K (0..31) or Q6_K
  * (0..63) super-block, in column order (Q3_K's value is code - 4, Q6_K's
  * code - 32). */
 void mq_gguf_k_codes(uint32_t type, const uint8_t *block, uint8_t u[256]);
