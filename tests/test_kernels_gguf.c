@@ -1,7 +1,7 @@
-/* The x86 GGUF row kernels (kernels/avx2.c, kernels/avx2_gguf.c, and the
- * AVX-512 tier's kernels/avx512_gguf.c) against the scalar definition
- * mq_gguf_vec_dot, type by type and tier by tier, and the GGUF linear
- * forward with and without them.
+/* The x86 GGUF row kernels (kernels/avx2.c, kernels/avx2_gguf.c; the
+ * AVX-512 tier keeps them) against the scalar definition mq_gguf_vec_dot,
+ * type by type and tier by tier, and the GGUF linear forward (row layout)
+ * with and without them.
  *
  * Tolerance: the kernels compute the same integer sums as the scalar code
  * and differ only in the order of float additions, so
@@ -209,7 +209,7 @@ int main(void) {
     return 0;
   }
   printf("active kernels: %s\n", mq_kern()->name);
-  /* every x86 tier the machine has (AVX-512 replaces Q2_K and Q3_K) */
+  /* every x86 tier the machine has */
   const mq_kernels *tiers[MQ_KERN_MAX_TIERS];
   int n_tiers = mq_kern_simd_tiers(tiers);
   for (int ti = 0; ti < n_tiers; ti++) {

@@ -19,10 +19,7 @@ static void build(void) {
     mq_kern_fill_avx2_gguf(&g_avx2);
     g_has_avx2 = &g_avx2;
     g_avx512 = g_avx2; /* AVX-512 kernels only where they beat AVX2's */
-    if (mq_kern_fill_avx512(&g_avx512)) {
-      mq_kern_fill_avx512_gguf(&g_avx512);
-      g_has_avx512 = &g_avx512;
-    }
+    if (mq_kern_fill_avx512(&g_avx512)) g_has_avx512 = &g_avx512;
   }
   g_neon = *mq_kern_ref();
   if (mq_kern_fill_neon(&g_neon)) g_has_neon = &g_neon;

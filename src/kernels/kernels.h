@@ -136,8 +136,7 @@ int mq_kern_simd_tiers(const mq_kernels *out[MQ_KERN_MAX_TIERS]);
  * The fill functions return 0 when this CPU or build lacks the ISA. */
 int mq_kern_fill_avx2(mq_kernels *k);      /* kernels/avx2.c */
 void mq_kern_fill_avx2_gguf(mq_kernels *k); /* kernels/avx2_gguf.c: more GGUF types */
-int mq_kern_fill_avx512(mq_kernels *k);    /* kernels/avx512.c, over the AVX2 tier */
-void mq_kern_fill_avx512_gguf(mq_kernels *k); /* kernels/avx512_gguf.c: Q2_K, Q3_K rows */
+int mq_kern_fill_avx512(mq_kernels *k);     /* kernels/avx512.c, over the AVX2 tier */
 int mq_kern_fill_neon(mq_kernels *k);      /* kernels/neon.c */
 
 /* Float row of any float dtype into dst (converted) — or, for F32 input,
