@@ -255,8 +255,59 @@ static void check_kquants(const mq_kernels *k) {
   CHECK_NEAR(gdot(k, MQ_GGML_TYPE_Q6_K, N, w6, act), r6, 1e-5 * fabs(r6) + 1e-4);
 }
 
+/* The activation quantizers' inline helpers against libm: mq_round_small
+ * equals nearbyintf below 2^22 in magnitude (every quarter step to 300 and
+ * around 2^22, random values, the special values), keeps sign and a
+ * magnitude of at least 2^22 above; mq_amax equals an fmaxf fold (NaNs
+ * skipped); mq_quantize_q8_32 equals its definition written with libm. */
+static void check_round_helpers(void) {
+  int bad = 0;
+  for (int i = -1200; i <= 1200; i++) bad += mq_round_small(i * 0.25f) != nearbyintf(i * 0.25f);
+  for (int i = -8; i <= 8; i++) {
+    float v = 4194304.0f + (float)i * 0.5f, r = mq_round_small(v), rn = mq_round_small(-v);
+    bad += fabsf(v) < 4194304.0f ? r != nearbyintf(v) || rn != nearbyintf(-v)
+                                 : r < 4194304.0f || rn > -4194304.0f;
+  }
+  for (int i = 0; i < 100000; i++) {
+    float v = mqt_randf(-200, 200) * (i % 3 ? 1.0f : 1e4f);
+    float r = mq_round_small(v);
+    bad += fabsf(v) < 4194304.0f ? r != nearbyintf(v) : (r > 0) != (v > 0) || fabsf(r) < 4194304.0f;
+  }
+  float big[] = {1e10f, -1e10f, 3e38f, -3e38f, INFINITY, -INFINITY};
+  for (int i = 0; i < 6; i++)
+    bad +=
+        (mq_round_small(big[i]) > 0) != (big[i] > 0) || fabsf(mq_round_small(big[i])) < 4194304.0f;
+  bad += !isnan(mq_round_small(NAN)) + (mq_round_small(-0.25f) != 0.0f);
+  CHECK_MSG(bad == 0, "mq_round_small: %d values differ from nearbyintf", bad);
+  float x[96];
+  int8_t q[96];
+  float d[3];
+  for (int rep = 0; rep < 200; rep++) {
+    for (int i = 0; i < 96; i++) x[i] = mqt_randf(-4, 4) * (rep % 4 ? 1.0f : 1e-30f);
+    if (rep % 5 == 1) x[rep % 96] = NAN;
+    if (rep % 7 == 2) x[(rep * 7) % 96] = -INFINITY;
+    float m = 0;
+    for (int i = 0; i < 96; i++) m = fmaxf(m, fabsf(x[i]));
+    CHECK(mq_amax(x, 96) == m);
+    mq_quantize_q8_32(x, 96, q, d);
+    for (int b = 0; b < 3; b++) {
+      float amax = 0;
+      for (int i = 32 * b; i < 32 * b + 32; i++) amax = fmaxf(amax, fabsf(x[i]));
+      float inv = amax > 0 ? 127.0f / amax : 0.0f;
+      CHECK(d[b] == amax / 127.0f || (isnan(d[b]) && isnan(amax)));
+      for (int i = 32 * b; i < 32 * b + 32; i++) {
+        float r = nearbyintf(x[i] * inv);
+        int8_t want = (int8_t)(r >= 127.0f ? 127 : (r <= -128.0f ? -128 : (r == r ? r : 0)));
+        bad += q[i] != want;
+      }
+    }
+  }
+  CHECK_MSG(bad == 0, "mq_quantize_q8_32: %d codes differ from the libm definition", bad);
+}
+
 int main(void) {
   printf("active kernels: %s\n", mq_kern()->name);
+  check_round_helpers();
   /* every SIMD tier this build and CPU have (NULL where not) */
   const mq_kernels *tiers[MQ_KERN_MAX_TIERS];
   const int NT = mq_kern_simd_tiers(tiers);

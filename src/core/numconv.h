@@ -106,4 +106,28 @@ static inline float mq_e8m0_to_f32(uint8_t v) {
   return mq_bits_to_f32((uint32_t)v << 23);
 }
 
+/* ---- activation quantizers' helpers (hot at decode: plain float
+ * operations the compiler inlines and vectorizes, where fmaxf and
+ * nearbyintf are libm calls on the x86-64 baseline) ---- */
+
+/* max |x[i]| over n floats (0 for n = 0); NaNs are skipped, as fmaxf skips them */
+static inline float mq_amax(const float *x, int n) {
+  float m = 0;
+  for (int i = 0; i < n; i++) {
+    float a = fabsf(x[i]);
+    m = a > m ? a : m;
+  }
+  return m;
+}
+
+/* nearbyintf(v) in the default rounding mode (ties to even) for |v| < 2^22:
+ * adding and removing 1.5 * 2^23 rounds v in the adder. Larger |v| come
+ * back with their sign and a magnitude of at least 2^22 (callers clamp to
+ * int8 anyway); NaN stays NaN, infinities stay. Needs float evaluation
+ * without excess precision (x86-64 SSE, aarch64). */
+static inline float mq_round_small(float v) {
+  const float magic = 12582912.0f;
+  return (v + magic) - magic;
+}
+
 #endif

@@ -14,7 +14,7 @@
 #define ROWS_PER_TASK 16
 
 static inline int8_t sat(float v, int lo, int hi) {
-  float r = nearbyintf(v); /* round half to even in the default mode */
+  float r = mq_round_small(v); /* ties to even; |v| >= 2^22 saturates below either way */
   if (r != r) return 0;    /* NaN (non-finite activations): converting it is undefined */
   return (int8_t)(r < lo ? lo : (r > hi ? hi : r));
 }
@@ -61,8 +61,7 @@ static void quantize_row(const mq_linear *l, const float *x, uint8_t *b, const a
   } else if (l->act == MQ_ACT_MXFP8) {
     uint8_t *exps = b + a->off_exp;
     for (int b0 = 0; b0 < K; b0 += 32) {
-      float amax = 0;
-      for (int k = b0; k < b0 + 32; k++) amax = fmaxf(amax, fabsf(x[k]));
+      float amax = mq_amax(x + b0, 32);
       /* OCP: shared exponent floor(log2(amax)) - emax(E4M3) = - 8, clamped */
       int e = -127;
       if (amax > 0) {
@@ -82,8 +81,7 @@ static void quantize_row(const mq_linear *l, const float *x, uint8_t *b, const a
     *scale = 1.0f;
   } else {
     int hi = l->act == MQ_ACT_INT4_TOKEN ? 7 : 127, lo = -hi - 1;
-    float amax = 0;
-    for (int k = 0; k < K; k++) amax = fmaxf(amax, fabsf(x[k]));
+    float amax = mq_amax(x, K);
     float s = amax / (float)hi;
     if (amax == 0) {
       memset(xq, 0, (size_t)K);

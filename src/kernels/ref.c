@@ -325,12 +325,11 @@ static void x8_q2_k_ref(const uint8_t *tile, int K, const uint8_t *act, size_t a
 
 void mq_quantize_q8_32(const float *x, int n, int8_t *q, float *d) {
   for (int b = 0; b < n / 32; b++) {
-    float amax = 0;
-    for (int i = 32 * b; i < 32 * b + 32; i++) amax = fmaxf(amax, fabsf(x[i]));
+    float amax = mq_amax(x + 32 * b, 32);
     float s = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0.0f;
     d[b] = s;
     for (int i = 32 * b; i < 32 * b + 32; i++) {
-      float r = nearbyintf(x[i] * inv); /* in [-127, 127] unless x holds NaN / inf */
+      float r = mq_round_small(x[i] * inv); /* in [-127, 127] unless x holds NaN / inf */
       q[i] = (int8_t)(r >= 127.0f ? 127 : (r <= -128.0f ? -128 : (r == r ? r : 0)));
     }
   }

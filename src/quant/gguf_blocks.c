@@ -578,14 +578,13 @@ static void quantize_q8(const float *x, uint8_t *y, int64_t n, int with_sum, int
   assert(n % QK == 0);
   int qoff = with_sum ? 4 : 2;
   for (int64_t i = 0; i < n / QK; i++, x += QK, y += qoff + QK) {
-    float amax = 0;
-    for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+    float amax = mq_amax(x, QK);
     float d = amax / 127.0f, id;
     if (x86) id = amax != 0 ? 127.0f / amax : 0.0f;
     else id = d != 0 ? 1.0f / d : 0.0f;
     int sum = 0;
     for (int j = 0; j < QK; j++) {
-      int8_t q = q8_code(x86 ? rintf(x[j] * id) : roundf(x[j] * id));
+      int8_t q = q8_code(x86 ? mq_round_small(x[j] * id) : roundf(x[j] * id));
       y[qoff + j] = (uint8_t)q;
       sum += q;
     }
