@@ -127,21 +127,15 @@ family=$(grep -m1 'cpu family' /proc/cpuinfo 2>/dev/null | sed 's/.*: //' || tru
 [ -n "$family" ] && cpu="$cpu, family $family"
 kernels=$(jq -r '.kernels // empty' "$T/r.json" 2>/dev/null || true)
 table=$T/table.md
-# per thread count, the median of the runs' bandwidth readings: {"1": GB/s, ...}
-median='group_by(.threads) | map({key: (.[0].threads | tostring),
-  value: (map(.bandwidth_gbps) | sort | .[length / 2 | floor])}) | from_entries'
 {
   echo "Measured $(date -u +%Y-%m-%d) by \`bench/make_table.sh\` on ${cpu:-an unknown CPU} ($(nproc) CPUs online${kernels:+, \`$kernels\` kernels}):"
   echo "random weights of each shape, prompt $PP tokens, $TG generated, median of $REPS runs, default"
   echo "(fast) A16 path. Bytes/token: weights read per generated token. Bandwidth: the best read of"
-  echo "that bench run (it swings with the neighbours of a shared host); roofline: decode bytes/s over"
-  echo "the median of those readings at the same thread count in this table run"
-  echo "($(jq -r -s "$median"' | to_entries | map("\(.key) thread(s): \(.value * 10 | round / 10) GB/s") | join(", ")' "$rows"))."
+  echo "that bench run (before and after its timed runs); roofline: decode bytes/s over it."
   echo
   echo "| shape | format | threads | pp tok/s | tg tok/s | bytes/token | bandwidth GB/s | roofline |"
   echo "|---|---|---|---|---|---|---|---|"
-  jq -r -s "($median)"' as $bw | .[] |
-    "| \(.shape) | \(.label) | \(.threads) | \(.pp_tps * 10 | round / 10) | \(.tg_tps * 10 | round / 10) | \(.bytes_per_token / 1e6 * 10 | round / 10) MB | \(.bandwidth_gbps * 10 | round / 10) | \(.tg_tps * .bytes_per_token / 1e9 / $bw[.threads | tostring] * 100 | round)% |"' "$rows"
+  jq -r '"| \(.shape) | \(.label) | \(.threads) | \(.pp_tps * 10 | round / 10) | \(.tg_tps * 10 | round / 10) | \(.bytes_per_token / 1e6 * 10 | round / 10) MB | \(.bandwidth_gbps * 10 | round / 10) | \(.roofline_fraction * 100 | round)% |"' "$rows"
 } >"$table"
 
 begin='<!-- bench-table:begin -->'
