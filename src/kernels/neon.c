@@ -668,26 +668,37 @@ static MQ_ALWAYS_INLINE void body_x8_q0(const uint8_t *tile, int K, const uint8_
  * int32 (a sub-block sum <= 32 * 15 * 128, times 63, 8 sub-blocks: < 2^25),
  * then d_x * d and d_x * dmin per super-block as Q4_K's dot defines them. */
 static MQ_ALWAYS_INLINE void body_x8_q4_k(const uint8_t *tile, int K, const uint8_t *act, size_t as,
-                                          float *out, const int T, int dp) {
+                                          float *out, const int five, const int T, int dp) {
+  /* five: Q5_Kx8, the fifth bits from their plane; codes up to 31 take
+   * x8_half_dot's general int8 sums */
+  const size_t tb = five ? MQ_X8_Q5_K_BLOCK : MQ_X8_Q4_K_BLOCK, sc_at = five ? 1280 : 1024;
   float32x4_t acc[4][2];
   MQ_UNROLL
   for (int t = 0; t < T; t++) acc[t][0] = acc[t][1] = vdupq_n_f32(0);
   for (int sb = 0; sb < K / 256; sb++) {
-    const uint8_t *blk = tile + (size_t)sb * MQ_X8_Q4_K_BLOCK;
+    const uint8_t *blk = tile + (size_t)sb * tb;
     const int8_t *a0 = (const int8_t *)act + (size_t)sb * 292 + 4;
     int32x4_t isc[4][2];
     MQ_UNROLL
     for (int t = 0; t < T; t++) isc[t][0] = isc[t][1] = vdupq_n_s32(0);
     for (int j = 0; j < 8; j++) {
-      uint16x8_t sc16 = vmovl_u8(vld1_u8(blk + 1024 + 8 * j));
+      uint16x8_t sc16 = vmovl_u8(vld1_u8(blk + sc_at + 8 * j));
       MQ_UNROLL
       for (int h = 0; h < 2; h++) {
         int8x16_t w[8];
         x8_u4_half(blk + 128 * j, h, w);
+        if (five) { /* bit c: chunk c's low nibbles (quad c), bit 4 + c: its high (quad c + 4) */
+          uint8x16_t f = vld1q_u8(blk + 1024 + 32 * j + 16 * h), one = vdupq_n_u8(1);
+          MQ_UNROLL
+          for (int c = 0; c < 8; c++) {
+            uint8x16_t b = vandq_u8(vshlq_u8(f, vdupq_n_s8((int8_t)-c)), one);
+            w[c] = vorrq_s8(w[c], vreinterpretq_s8_u8(vshlq_n_u8(b, 4)));
+          }
+        }
         uint32x4_t sc32 = h ? vmovl_high_u16(sc16) : vmovl_u16(vget_low_u16(sc16));
         MQ_UNROLL
         for (int t = 0; t < T; t++) {
-          int32x4_t s = x8_half_dot(w, a0 + (size_t)t * as + 32 * j, 1, dp);
+          int32x4_t s = x8_half_dot(w, a0 + (size_t)t * as + 32 * j, !five, dp);
           isc[t][h] = vmlaq_s32(isc[t][h], s, vreinterpretq_s32_u32(sc32));
         }
       }
@@ -703,16 +714,160 @@ static MQ_ALWAYS_INLINE void body_x8_q4_k(const uint8_t *tile, int K, const uint
       int32x4_t imn[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};
       MQ_UNROLL
       for (int j = 0; j < 8; j++) {
-        int16x8_t m = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(blk + 1088 + 8 * j)));
+        int16x8_t m = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(blk + sc_at + 64 + 8 * j)));
         imn[0] = vmlal_n_s16(imn[0], vget_low_s16(m), bsj[j]);
         imn[1] = vmlal_high_n_s16(imn[1], m, bsj[j]);
       }
       float dx = f32_scalar(a);
       MQ_UNROLL
       for (int h = 0; h < 2; h++) {
-        float32x4_t d = f16x4(blk + 1152 + 8 * h), dmin = f16x4(blk + 1168 + 8 * h);
+        float32x4_t d = f16x4(blk + sc_at + 128 + 8 * h), dmin = f16x4(blk + sc_at + 144 + 8 * h);
         acc[t][h] = vfmaq_f32(acc[t][h], vmulq_n_f32(d, dx), vcvtq_f32_s32(isc[t][h]));
         acc[t][h] = vfmsq_f32(acc[t][h], vmulq_n_f32(dmin, dx), vcvtq_f32_s32(imn[h]));
+      }
+    }
+  }
+  x8_store(out, acc, T);
+}
+
+/* x8_half_dot's sums split by sub-block: *u over quads 0-3 (the block's
+ * first 16 columns), *v over quads 4-7; any int8 codes (the general sums:
+ * an int16 lane takes two products <= 2 * 128 * 127). */
+static MQ_ALWAYS_INLINE void x8_half_dot2(const int8x16_t w[8], const int8_t *q, int dp,
+                                          int32x4_t *u, int32x4_t *v) {
+  __asm__ volatile("" : "+r"(q)); /* as x8_half_dot: reload rather than spill */
+  int8x16_t qa = vld1q_s8(q), qb = vld1q_s8(q + 16);
+#if MQ_HAVE_DOTPROD
+  if (dp) {
+    int32x4_t a = sdot_lane(vdupq_n_s32(0), w[0], qa, 0),
+              b = sdot_lane(vdupq_n_s32(0), w[4], qb, 0);
+    a = sdot_lane(a, w[1], qa, 1);
+    b = sdot_lane(b, w[5], qb, 1);
+    a = sdot_lane(a, w[2], qa, 2);
+    b = sdot_lane(b, w[6], qb, 2);
+    a = sdot_lane(a, w[3], qa, 3);
+    b = sdot_lane(b, w[7], qb, 3);
+    *u = a, *v = b;
+    return;
+  }
+#else
+  (void)dp;
+#endif
+  int32x4_t r[2];
+  MQ_UNROLL
+  for (int half = 0; half < 2; half++) { /* quads 0-3 from qa, 4-7 from qb */
+    int8x16_t qq = half ? qb : qa;
+    int32x4_t lo = vdupq_n_s32(0), hi = lo;
+    MQ_UNROLL
+    for (int c = 0; c < 4; c += 2) {
+      const int8x16_t w0 = w[4 * half + c], w1 = w[4 * half + c + 1];
+      int8x16_t a0 = dup_quad(qq, c), a1 = dup_quad(qq, c + 1);
+      int16x8_t pl = vmull_s8(vget_low_s8(w0), vget_low_s8(a0));
+      int16x8_t ph = vmull_high_s8(w0, a0);
+      pl = vmlal_s8(pl, vget_low_s8(w1), vget_low_s8(a1));
+      ph = vmlal_high_s8(ph, w1, a1);
+      lo = vpadalq_s16(lo, pl);
+      hi = vpadalq_s16(hi, ph);
+    }
+    r[half] = vpaddq_s32(lo, hi);
+  }
+  *u = r[0], *v = r[1];
+}
+
+/* Byte lanes of v shifted right by n (a variable count) and masked */
+static MQ_ALWAYS_INLINE int8x16_t bits_at(uint8x16_t v, int n, uint8_t mask) {
+  return vreinterpretq_s8_u8(vandq_u8(vshlq_u8(v, vdupq_n_s8((int8_t)-n)), vdupq_n_u8(mask)));
+}
+
+/* GGUF Q6_Kx8 (bits 6), Q3_Kx8 (3) and Q2_Kx8 (2) against Q8_K, as the x86
+ * tiers compute them: per 16-column sub-block the rows' integer sums times
+ * their scales in int32; the -32 (-4) or Q2_K's mins times the Q8_K sums of
+ * the sub-block; then d_x * d (and d_x * dmin) per super-block. */
+static MQ_ALWAYS_INLINE void body_x8_sub16(const uint8_t *tile, int K, const uint8_t *act,
+                                           size_t as, float *out, const int bits, const int T,
+                                           int dp) {
+  const size_t tb = bits == 6 ? MQ_X8_Q6_K_BLOCK : bits == 3 ? MQ_X8_Q3_K_BLOCK : MQ_X8_Q2_K_BLOCK;
+  const size_t sc_at = bits == 6 ? 1536 : bits == 3 ? 768 : 512;
+  float32x4_t acc[4][2];
+  MQ_UNROLL
+  for (int t = 0; t < T; t++) acc[t][0] = acc[t][1] = vdupq_n_f32(0);
+  for (int sb = 0; sb < K / 256; sb++) {
+    const uint8_t *blk = tile + (size_t)sb * tb;
+    const int8_t *a0 = (const int8_t *)act + (size_t)sb * 292 + 4;
+    int32x4_t isc[4][2];
+    MQ_UNROLL
+    for (int t = 0; t < T; t++) isc[t][0] = isc[t][1] = vdupq_n_s32(0);
+    for (int j = 0; j < 8; j++) {
+      /* the scales of sub-blocks 2j and 2j + 1, rows 0-7 */
+      int16x8_t s0 = vmovl_s8(vld1_s8((const int8_t *)blk + sc_at + 16 * j));
+      int16x8_t s1 = vmovl_s8(vld1_s8((const int8_t *)blk + sc_at + 16 * j + 8));
+      if (bits == 2) { /* scale | min << 4: the low nibbles */
+        s0 = vandq_s16(s0, vdupq_n_s16(15)), s1 = vandq_s16(s1, vdupq_n_s16(15));
+      }
+      MQ_UNROLL
+      for (int h = 0; h < 2; h++) {
+        int8x16_t w[8];
+        if (bits == 6) {
+          uint8x16_t ha = vld1q_u8(blk + 1024 + 64 * j + 16 * h),
+                     hh = vld1q_u8(blk + 1024 + 64 * j + 32 + 16 * h);
+          MQ_UNROLL
+          for (int c = 0; c < 4; c++) {
+            uint8x16_t nib = vld1q_u8(blk + 128 * j + 32 * c + 16 * h);
+            w[c] = vorrq_s8(vreinterpretq_s8_u8(vandq_u8(nib, vdupq_n_u8(15))),
+                            vshlq_n_s8(bits_at(ha, 2 * c, 3), 4));
+            w[c + 4] = vorrq_s8(vreinterpretq_s8_u8(vshrq_n_u8(nib, 4)),
+                                vshlq_n_s8(bits_at(hh, 2 * c, 3), 4));
+          }
+        } else {
+          uint8x16_t la = vld1q_u8(blk + 64 * j + 16 * h),
+                     lh = vld1q_u8(blk + 64 * j + 32 + 16 * h);
+          MQ_UNROLL
+          for (int c = 0; c < 4; c++)
+            w[c] = bits_at(la, 2 * c, 3), w[c + 4] = bits_at(lh, 2 * c, 3);
+          if (bits == 3) { /* bit c: the low-nibble quad c's third bits, bit 4 + c: quad c + 4's */
+            uint8x16_t f = vld1q_u8(blk + 512 + 32 * j + 16 * h);
+            MQ_UNROLL
+            for (int c = 0; c < 8; c++) w[c] = vorrq_s8(w[c], vshlq_n_s8(bits_at(f, c, 1), 2));
+          }
+        }
+        int32x4_t sa = vmovl_s16(h ? vget_high_s16(s0) : vget_low_s16(s0));
+        int32x4_t sbv = vmovl_s16(h ? vget_high_s16(s1) : vget_low_s16(s1));
+        MQ_UNROLL
+        for (int t = 0; t < T; t++) {
+          int32x4_t u, v;
+          x8_half_dot2(w, a0 + (size_t)t * as + 32 * j, dp, &u, &v);
+          isc[t][h] = vmlaq_s32(vmlaq_s32(isc[t][h], u, sa), v, sbv);
+        }
+      }
+    }
+    MQ_UNROLL
+    for (int t = 0; t < T; t++) {
+      const uint8_t *a = act + (size_t)t * as + (size_t)sb * 292;
+      int16_t bs[16];
+      memcpy(bs, a + 260, 32);
+      /* per row: sum over sub-blocks of factor * bsum (the scales; Q2_K: the mins) */
+      int32x4_t imn[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};
+      MQ_UNROLL
+      for (int s16 = 0; s16 < 16; s16++) {
+        int16x8_t f = vmovl_s8(vld1_s8((const int8_t *)blk + sc_at + 8 * s16));
+        if (bits == 2)
+          f = vreinterpretq_s16_u16(
+              vshrq_n_u16(vreinterpretq_u16_s16(vandq_s16(f, vdupq_n_s16(255))), 4));
+        imn[0] = vmlal_n_s16(imn[0], vget_low_s16(f), bs[s16]);
+        imn[1] = vmlal_high_n_s16(imn[1], f, bs[s16]);
+      }
+      float dx = f32_scalar(a);
+      MQ_UNROLL
+      for (int h = 0; h < 2; h++) {
+        float32x4_t d = vmulq_n_f32(f16x4(blk + sc_at + 128 + 8 * h), dx);
+        if (bits == 2) {
+          float32x4_t dmin = vmulq_n_f32(f16x4(blk + sc_at + 144 + 8 * h), dx);
+          acc[t][h] = vfmaq_f32(acc[t][h], d, vcvtq_f32_s32(isc[t][h]));
+          acc[t][h] = vfmsq_f32(acc[t][h], dmin, vcvtq_f32_s32(imn[h]));
+        } else {
+          int32x4_t tot = vsubq_s32(isc[t][h], vshlq_n_s32(imn[h], bits == 3 ? 2 : 5));
+          acc[t][h] = vfmaq_f32(acc[t][h], d, vcvtq_f32_s32(tot));
+        }
       }
     }
   }
@@ -866,34 +1021,42 @@ static float gguf_q6_k_neon(int n, const void *w, const void *a) { return body_q
 #define MQ_Q0_A tile, K, act, as, bsum, bs, out
 #define MQ_QK_P (const uint8_t *tile, int K, const uint8_t *act, size_t as, float *out)
 #define MQ_QK_A tile, K, act, as, out
+/* a K-quant x8 entry (bsum unused: Q8_K carries its own) */
+#define MQ_QK_ENTRY(entry, variants, attr)                                                         \
+  attr static void entry(const uint8_t *tile, int K, const uint8_t *act, size_t as,                \
+                         const int32_t *bsum, int bs, int T, float *out) {                         \
+    (void)bsum, (void)bs;                                                                          \
+    MQ_T_CALL(variants, MQ_QK_A)                                                                   \
+  }
 #define MQ_X8_ENTRIES(sfx, attr, dp)                                                               \
   MQ_T_VARIANTS(u4q8_##sfx, attr, dp, body_x8_u4_q8, MQ_U4Q8_P, MQ_U4Q8_A)                         \
   MQ_T_VARIANTS(s8q8_##sfx, attr, dp, body_x8_s8_q8, MQ_S8_P, MQ_S8_A)                             \
   MQ_T_VARIANTS(q40_##sfx, attr, dp, body_x8_q0, MQ_Q0_P, MQ_Q0_A, 0)                              \
   MQ_T_VARIANTS(q80_##sfx, attr, dp, body_x8_q0, MQ_Q0_P, MQ_Q0_A, 1)                              \
-  MQ_T_VARIANTS(q4k_##sfx, attr, dp, body_x8_q4_k, MQ_QK_P, MQ_QK_A)                               \
+  MQ_T_VARIANTS(q4k_##sfx, attr, dp, body_x8_q4_k, MQ_QK_P, MQ_QK_A, 0)                            \
+  MQ_T_VARIANTS(q5k_##sfx, attr, dp, body_x8_q4_k, MQ_QK_P, MQ_QK_A, 1)                            \
+  MQ_T_VARIANTS(q6k_##sfx, attr, dp, body_x8_sub16, MQ_QK_P, MQ_QK_A, 6)                           \
+  MQ_T_VARIANTS(q3k_##sfx, attr, dp, body_x8_sub16, MQ_QK_P, MQ_QK_A, 3)                           \
+  MQ_T_VARIANTS(q2k_##sfx, attr, dp, body_x8_sub16, MQ_QK_P, MQ_QK_A, 2)                           \
   attr static void x8_u4_q8_##sfx(const uint8_t *tile, const float *sc, const float *mn, int K,    \
                                   int gs, const int8_t *q, int qs, const float *d, int ds,         \
-                                  const float *gsum, int gss, int T, float *out) {                 \
-    MQ_T_CALL(u4q8_##sfx, MQ_U4Q8_A)                                                               \
-  }                                                                                                \
-  attr static void x8_s8_q8_##sfx(const uint8_t *tile, const float *sc, int K, int gs,             \
-                                  const int8_t *q, int qs, int T, float *out) {                    \
-    MQ_T_CALL(s8q8_##sfx, MQ_S8_A)                                                                 \
-  }                                                                                                \
-  attr static void x8_q4_0_##sfx(const uint8_t *tile, int K, const uint8_t *act, size_t as,        \
-                                 const int32_t *bsum, int bs, int T, float *out) {                 \
-    MQ_T_CALL(q40_##sfx, MQ_Q0_A)                                                                  \
-  }                                                                                                \
-  attr static void x8_q8_0_##sfx(const uint8_t *tile, int K, const uint8_t *act, size_t as,        \
-                                 const int32_t *bsum, int bs, int T, float *out) {                 \
-    MQ_T_CALL(q80_##sfx, MQ_Q0_A) /* bsum unused */                                                \
-  }                                                                                                \
-  attr static void x8_q4_k_##sfx(const uint8_t *tile, int K, const uint8_t *act, size_t as,        \
-                                 const int32_t *bsum, int bs, int T, float *out) {                 \
-    (void)bsum, (void)bs;                                                                          \
-    MQ_T_CALL(q4k_##sfx, MQ_QK_A)                                                                  \
-  }
+                                  const float *gsum, int gss, int T, float *out){MQ_T_CALL(        \
+      u4q8_##sfx, MQ_U4Q8_A)} attr static void x8_s8_q8_##sfx(const uint8_t *tile,                 \
+                                                              const float *sc, int K, int gs,      \
+                                                              const int8_t *q, int qs, int T,      \
+                                                              float *out){MQ_T_CALL(               \
+      s8q8_##sfx, MQ_S8_A)} attr static void x8_q4_0_##sfx(const uint8_t *tile, int K,             \
+                                                           const uint8_t *act, size_t as,          \
+                                                           const int32_t *bsum, int bs, int T,     \
+                                                           float *out){                            \
+      MQ_T_CALL(q40_##sfx, MQ_Q0_A)} attr static void x8_q8_0_##sfx(const uint8_t *tile, int K,    \
+                                                                    const uint8_t *act, size_t as, \
+                                                                    const int32_t *bsum, int bs,   \
+                                                                    int T, float *out){            \
+      MQ_T_CALL(q80_##sfx, MQ_Q0_A) /* bsum unused */                                              \
+  } MQ_QK_ENTRY(x8_q4_k_##sfx, q4k_##sfx, attr) MQ_QK_ENTRY(x8_q5_k_##sfx, q5k_##sfx, attr)        \
+      MQ_QK_ENTRY(x8_q6_k_##sfx, q6k_##sfx, attr) MQ_QK_ENTRY(x8_q3_k_##sfx, q3k_##sfx, attr)      \
+          MQ_QK_ENTRY(x8_q2_k_##sfx, q2k_##sfx, attr)
 MQ_X8_ENTRIES(neon, , 0)
 
 #if MQ_HAVE_DOTPROD
@@ -939,6 +1102,10 @@ int mq_kern_fill_neon(mq_kernels *k) {
   k->x8_u4_f32 = x8_u4_f32_neon;
   k->x8_q4_0 = x8_q4_0_neon;
   k->x8_q4_k = x8_q4_k_neon;
+  k->x8_q5_k = x8_q5_k_neon;
+  k->x8_q6_k = x8_q6_k_neon;
+  k->x8_q3_k = x8_q3_k_neon;
+  k->x8_q2_k = x8_q2_k_neon;
   k->x8_s8_q8 = x8_s8_q8_neon;
   k->x8_q8_0 = x8_q8_0_neon;
   k->gguf_dot[MQ_GGML_TYPE_Q6_K] = gguf_q6_k_neon;
@@ -955,6 +1122,10 @@ int mq_kern_fill_neon(mq_kernels *k) {
     k->x8_u4_q8 = x8_u4_q8_sdot;
     k->x8_q4_0 = x8_q4_0_sdot;
     k->x8_q4_k = x8_q4_k_sdot;
+    k->x8_q5_k = x8_q5_k_sdot;
+    k->x8_q6_k = x8_q6_k_sdot;
+    k->x8_q3_k = x8_q3_k_sdot;
+    k->x8_q2_k = x8_q2_k_sdot;
     k->x8_s8_q8 = x8_s8_q8_sdot;
     k->x8_q8_0 = x8_q8_0_sdot;
   }
