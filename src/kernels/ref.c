@@ -297,9 +297,11 @@ static void x8_sub16_ref(const uint8_t *tile, int K, const uint8_t *act, size_t 
         uint16_t hd[2];
         memcpy(&dx, a, 4);
         memcpy(hd, blk + sc_at + 128 + 2 * r, 2);
-        memcpy(hd + 1, blk + sc_at + 144 + 2 * r, 2);
         acc += mq_f16_to_f32(hd[0]) * dx * (float)isum;
-        if (bits == 2) acc -= mq_f16_to_f32(hd[1]) * dx * (float)msum;
+        if (bits == 2) { /* dmin: Q2_Kx8 only (past the end of the other blocks) */
+          memcpy(hd + 1, blk + sc_at + 144 + 2 * r, 2);
+          acc -= mq_f16_to_f32(hd[1]) * dx * (float)msum;
+        }
       }
       out[t * 8 + r] = acc;
     }
