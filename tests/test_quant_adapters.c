@@ -106,7 +106,12 @@ static void gptq_pack_cols(const unsigned *f, int N, int b, uint32_t *row) {
 }
 
 static void test_gptq(int b, int v1, int act_order) {
-  enum { K = 64, N = 32, GS = 16, G = K / GS };
+  enum {
+    K = 192,
+    N = 32,
+    GS = 16,
+    G = K / GS
+  }; /* K: 4-bit words in a full band of 16 and a partial one */
   int mask = (1 << b) - 1, col[K];
   static int q[K][N], gidx[K], perm[K];
   static unsigned z[G][N];

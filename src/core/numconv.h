@@ -124,7 +124,9 @@ static inline float mq_amax(const float *x, int n) {
  * adding and removing 1.5 * 2^23 rounds v in the adder. Larger |v| come
  * back with their sign and a magnitude of at least 2^22 (callers clamp to
  * int8 anyway); NaN stays NaN, infinities stay. Needs float evaluation
- * without excess precision (x86-64 SSE, aarch64). */
+ * without excess precision (x86-64 SSE, aarch64) and no fusing of the
+ * caller's multiply into the add: the build's -std=c11 keeps GCC from
+ * contracting, and -ffast-math or -ffp-contract=fast would break it. */
 static inline float mq_round_small(float v) {
   const float magic = 12582912.0f;
   return (v + magic) - magic;
