@@ -342,28 +342,23 @@ static void repack_k(mq_linear *l, uint8_t *dst) {
     for (int sb = 0; sb < ns; sb++, row += rb) {
       uint8_t *blk = tile + (size_t)sb * tb, u[256];
       mq_gguf_k_codes(type, row, u);
-      if (two) { /* Q2_K: the 2-bit planes, the scale | min bytes, d, dmin */
-        for (int j = 0; j < 8; j++)
-          for (int i = 0; i < 32; i++) {
-            int at = 4 * r + i % 4, ch = (i % 16) / 4;
-            blk[64 * j + 32 * (i >= 16) + at] |= (uint8_t)(u[32 * j + i] << (2 * ch));
-          }
-        for (int s16 = 0; s16 < 16; s16++) blk[512 + 8 * s16 + r] = row[s16];
-        memcpy(blk + 640 + 2 * r, row + 80, 2);
-        memcpy(blk + 656 + 2 * r, row + 82, 2);
-        continue;
-      }
-      if (three) { /* Q3_K: the two planes, int8 scales, d */
-        int sc[16];
-        mq_gguf_q3k_scales(row, sc);
+      if (two || three) { /* the 2-bit planes; Q3_K's third bits in their plane */
         for (int j = 0; j < 8; j++)
           for (int i = 0; i < 32; i++) {
             int at = 4 * r + i % 4, ch = (i % 16) / 4, hi = i >= 16;
             blk[64 * j + 32 * hi + at] |= (uint8_t)((u[32 * j + i] & 3) << (2 * ch));
-            blk[512 + 32 * j + at] |= (uint8_t)((u[32 * j + i] >> 2) << (ch + 4 * hi));
+            if (three) blk[512 + 32 * j + at] |= (uint8_t)((u[32 * j + i] >> 2) << (ch + 4 * hi));
           }
-        for (int s16 = 0; s16 < 16; s16++) blk[768 + 8 * s16 + r] = (uint8_t)(int8_t)sc[s16];
-        memcpy(blk + 896 + 2 * r, row + 108, 2);
+        if (two) { /* the scale | min bytes, d, dmin */
+          for (int s16 = 0; s16 < 16; s16++) blk[512 + 8 * s16 + r] = row[s16];
+          memcpy(blk + 640 + 2 * r, row + 80, 2);
+          memcpy(blk + 656 + 2 * r, row + 82, 2);
+        } else { /* int8 scales, d */
+          int sc[16];
+          mq_gguf_q3k_scales(row, sc);
+          for (int s16 = 0; s16 < 16; s16++) blk[768 + 8 * s16 + r] = (uint8_t)(int8_t)sc[s16];
+          memcpy(blk + 896 + 2 * r, row + 108, 2);
+        }
         continue;
       }
       for (int j = 0; j < 8; j++) { /* 32-column block j */
@@ -566,6 +561,9 @@ static int forward_multi(const mq_linear *const *ls, int n, const float *const *
   x8_job ij[MULTI_MAX];
   gguf_x8_job gj[MULTI_MAX];
   double macs = 0;
+  const mq_linear *prep = ls[0]; /* GGUF: the activation blocks of the first layer's type */
+  for (int j = 0; j < n; j++)    /* (Q4_0 first: its block sums) */
+    if (ls[j]->gtype == MQ_GGML_TYPE_Q4_0) prep = ls[j];
   for (int i = 0; i < n; i++) {
     const float *x = xs[i];
     float *gather = ex->gather + (same ? 0 : (size_t)i * part);
@@ -591,16 +589,13 @@ static int forward_multi(const mq_linear *const *ls, int n, const float *const *
       }
       ij[i] = (x8_job){{ls[i], ys[i], n_tok, 1, ex, x8_call}, x, gsum, xq, xd};
       m.jobs[i] = &ij[i].base;
-    } else { /* the activation blocks of the first layer's type (Q4_0 first: its block sums) */
+    } else { /* GGUF: prep's activation blocks */
       if (same && i > 0) {
         gj[i] = gj[0];
         gj[i].base = (tile_job){ls[i], ys[i], n_tok, 1, ex, gguf_call};
         m.jobs[i] = &gj[i].base;
         continue;
       }
-      const mq_linear *prep = ls[0];
-      for (int j = 0; j < n; j++)
-        if (ls[j]->gtype == MQ_GGML_TYPE_Q4_0) prep = ls[j];
       const int32_t *bsum;
       mq_exec part_ex = *ex;
       part_ex.gather = gather;
