@@ -6,42 +6,51 @@
 
 #include "cli/cli.h"
 
-/* Each command's synopsis lines and what it does (run and serve print
- * their full option lists themselves). */
+/* Each command's synopsis lines and what it does, and how `COMMAND --help`
+ * is answered. */
+enum {
+  HELP_HERE,  /* here, from the synopsis, when any argument asks */
+  HELP_FIRST, /* the same, but only the first argument asks (tokenize's TEXT may be "-h") */
+  HELP_OWN,   /* the command prints its full option list itself */
+};
 typedef struct {
   const char *name, *synopsis, *what;
+  int help;
 } command_help;
 
 static const command_help k_commands[] = {
     {"inspect", "inspect MODEL [--json] [--quantization NAME]",
-     "method, architecture and every layer's scheme"},
+     "method, architecture and every layer's scheme", HELP_HERE},
     {"logits", "logits MODEL --tokens 1,2,3 --out FILE [--last] [--fast] [-t N]",
-     "write float32 logits [n_tokens, vocab]"},
+     "write float32 logits [n_tokens, vocab]", HELP_HERE},
     {"make-tiny",
      "make-tiny DIR [--arch llama|qwen2|qwen3|qwen3_moe] [--dtype f32|f16|bf16] [--seed N]\n"
      "          [--shape tiny|small|tinyllama-1.1b|qwen3-moe-1b]",
-     "write a small random float checkpoint"},
+     "write a small random float checkpoint", HELP_HERE},
     {"quantize", "quantize SRC DST --format F [...]",
      "round-to-nearest quantized copy of a float checkpoint (quantize --help); F: awq\n"
      "gptq gptq-v2 auto-round ct-w4a16 ct-w8a16 ct-w8a8 ct-w4a8\n"
      "modelslim-{w8a8,w8a8-dynamic,w4a4,w4a8,mxfp8,w8a16}\n"
-     "gguf-{f32,f16,bf16,q8_0,q4_0,q4_k_m} (DST.gguf)"},
+     "gguf-{f32,f16,bf16,q8_0,q4_0,q4_k_m} (DST.gguf)",
+     HELP_OWN},
     {"bench",
      "bench MODEL [-p 128] [-n 64] [-t N] [-r 3] [--exact] [--json]\n"
      "bench --synthetic SHAPE --format F [...]",
      "prompt / generation tokens/s vs the memory roofline (--synthetic: on a\n"
-     "random model built first)"},
+     "random model built first)",
+     HELP_HERE},
     {"ppl", "ppl MODEL --file TEXT [--ctx N] [--base MODEL]",
-     "perplexity (llama.cpp's method); KL vs a base model"},
-    {"dequantize", "dequantize MODEL DST", "write MODEL with every quantized layer as F32"},
+     "perplexity (llama.cpp's method); KL vs a base model", HELP_HERE},
+    {"dequantize", "dequantize MODEL DST", "write MODEL with every quantized layer as F32",
+     HELP_HERE},
     {"run", "run MODEL -p TEXT [-n N] [--temp T] [--chat | -i] [...]",
-     "generate text, streamed to stdout (run --help)"},
+     "generate text, streamed to stdout (run --help)", HELP_OWN},
     {"tokenize", "tokenize MODEL [TEXT] [--no-bos]",
-     "print the token ids of TEXT (default: standard input)"},
-    {"detokenize", "detokenize MODEL ID...", "print the text of token ids"},
+     "print the token ids of TEXT (default: standard input)", HELP_FIRST},
+    {"detokenize", "detokenize MODEL ID...", "print the text of token ids", HELP_FIRST},
     {"serve", "serve MODEL [--port 8080] [--parallel N] [...]",
-     "OpenAI-compatible HTTP server (serve --help)"},
-    {"version", "version", "print the version"},
+     "OpenAI-compatible HTTP server (serve --help)", HELP_OWN},
+    {"version", "version", "print the version", HELP_HERE},
 };
 #define N_COMMANDS (int)(sizeof k_commands / sizeof k_commands[0])
 
@@ -70,21 +79,22 @@ static void usage(FILE *f) {
         f);
 }
 
-/* `mixq COMMAND --help` (or -h) for the commands without their own help:
- * the synopsis on stdout; 1 when printed. */
-static int command_usage(const char *cmd, int argc, char **argv) {
-  int asked = 0;
-  for (int i = 1; i < argc; i++) asked |= !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
-  if (!asked) return 0;
-  for (int i = 0; i < N_COMMANDS; i++)
-    if (!strcmp(k_commands[i].name, cmd)) {
-      fputs("usage: mixq ", stdout);
-      put_indented(stdout, k_commands[i].synopsis, 7);
-      fputs("\n\n", stdout);
-      put_indented(stdout, k_commands[i].what, 0);
-      fputs("\n(all options: docs/cli.md)\n", stdout);
-      return 1;
-    }
+/* `mixq COMMAND --help` (or -h) for the commands answered here: the
+ * synopsis on stdout; 1 when printed. argv[0] is the command. */
+static int command_usage(int argc, char **argv) {
+  for (int c = 0; c < N_COMMANDS; c++) {
+    const command_help *h = &k_commands[c];
+    if (strcmp(h->name, argv[0]) || h->help == HELP_OWN) continue;
+    int asked = 0, last = h->help == HELP_FIRST && argc > 2 ? 2 : argc;
+    for (int i = 1; i < last; i++) asked |= !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
+    if (!asked) return 0;
+    fputs("usage: mixq ", stdout);
+    put_indented(stdout, h->synopsis, 7);
+    fputs("\n\n", stdout);
+    put_indented(stdout, h->what, 0);
+    fputs("\n(all options: docs/cli.md)\n", stdout);
+    return 1;
+  }
   return 0;
 }
 
@@ -111,13 +121,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   const char *cmd = argv[1];
-  /* run, serve and quantize print their own option lists; tokenize's TEXT
-   * may be anything, so only its first argument asks for help */
-  if (strcmp(cmd, "run") && strcmp(cmd, "serve") && strcmp(cmd, "quantize") &&
-      (strcmp(cmd, "tokenize") && strcmp(cmd, "detokenize")
-           ? command_usage(cmd, argc - 1, argv + 1)
-           : command_usage(cmd, argc > 2 ? 2 : argc - 1, argv + 1)))
-    return 0;
+  if (command_usage(argc - 1, argv + 1)) return 0;
   if (!strcmp(cmd, "logits")) return mq_cmd_logits(argc - 1, argv + 1);
   if (!strcmp(cmd, "inspect")) return mq_cmd_inspect(argc - 1, argv + 1);
   if (!strcmp(cmd, "make-tiny")) return mq_cmd_make_tiny(argc - 1, argv + 1);
