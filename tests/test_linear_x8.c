@@ -467,26 +467,20 @@ static void check_entries(void) {
     for (int tier = 1; tier < n_tiers; tier++) {
       const mq_kernels *k = tiers[tier];
       for (int Tn = 1; Tn <= T; Tn++) {
-#define SAME(what)                                                                                 \
+/* entry on the reference and on the tier (same arguments, then T and the
+ * output), outputs compared bit for bit */
+#define SAME(entry, ...)                                                                           \
+  ref->entry(__VA_ARGS__, Tn, want);                                                               \
+  k->entry(__VA_ARGS__, Tn, out);                                                                  \
   bad = 0;                                                                                         \
   for (int i = 0; i < Tn * 8; i++) bad += out[i] != want[i];                                       \
-  CHECK_MSG(!bad, "%s %s T %d rep %d: %d of %d outputs differ from the reference", k->name, what, \
-            Tn, rep, bad, Tn * 8);
-        ref->x8_u4_q8(tile, ones, NULL, K, GS, q, K, d1, K / 32, NULL, 0, Tn, want);
-        k->x8_u4_q8(tile, ones, NULL, K, GS, q, K, d1, K / 32, NULL, 0, Tn, out);
-        SAME("x8_u4_q8");
-        ref->x8_u4_f32(tile, ones, NULL, K, GS, x, K, NULL, 0, Tn, want);
-        k->x8_u4_f32(tile, ones, NULL, K, GS, x, K, NULL, 0, Tn, out);
-        SAME("x8_u4_f32");
-        ref->x8_s8a16_q8(tile, ones, NULL, K, GS, q, K, d1, K / 32, NULL, 0, Tn, want);
-        k->x8_s8a16_q8(tile, ones, NULL, K, GS, q, K, d1, K / 32, NULL, 0, Tn, out);
-        SAME("x8_s8a16_q8");
-        ref->x8_s8a16_f32(tile, ones, NULL, K, GS, x, K, NULL, 0, Tn, want);
-        k->x8_s8a16_f32(tile, ones, NULL, K, GS, x, K, NULL, 0, Tn, out);
-        SAME("x8_s8a16_f32");
-        ref->x8_s8_q8(tile, ones, K, GS, q, K, Tn, want);
-        k->x8_s8_q8(tile, ones, K, GS, q, K, Tn, out);
-        SAME("x8_s8_q8");
+  CHECK_MSG(!bad, "%s %s T %d rep %d: %d of %d outputs differ from the reference", k->name,        \
+            #entry, Tn, rep, bad, Tn * 8);
+        SAME(x8_u4_q8, tile, ones, NULL, K, GS, q, K, d1, K / 32, NULL, 0)
+        SAME(x8_u4_f32, tile, ones, NULL, K, GS, x, K, NULL, 0)
+        SAME(x8_s8a16_q8, tile, ones, NULL, K, GS, q, K, d1, K / 32, NULL, 0)
+        SAME(x8_s8a16_f32, tile, ones, NULL, K, GS, x, K, NULL, 0)
+        SAME(x8_s8_q8, tile, ones, K, GS, q, K)
 #undef SAME
       }
     }
