@@ -46,10 +46,9 @@ typedef struct {
  * vector op per load, so the loop measures memory, not arithmetic), each
  * prefetched as far ahead as the kernels prefetch weights: one
  * hardware-prefetched stream alone leaves bandwidth unused, so the roofline
- * is the best the machine gives. */
-/* wide loads where the CPU has them: the baseline's 16-byte loads left the
- * loop short of the bandwidth the vector kernels see (gcc: one clone per
- * target, chosen at load) */
+ * is the best the machine gives. Wide loads where the CPU has them (gcc: one
+ * clone per target, chosen at load): the baseline's 16-byte loads left the
+ * loop short of the bandwidth the vector kernels see. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(MQ_SCALAR_ONLY)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif

@@ -4,6 +4,8 @@
 #ifndef MQ_QUANT_ADAPT_H
 #define MQ_QUANT_ADAPT_H
 
+#include <string.h>
+
 #include "kernels/linear.h"
 #include "model/model.h"
 #include "quant/plan.h"
@@ -35,6 +37,14 @@ float mq_adapt_float_at(const mq_tensor *t, uint64_t i);
 /* Element i of an integer tensor (I32/U32/I64/I8/U8) as int64; words of I32
  * are returned as their unsigned bit pattern. */
 int64_t mq_adapt_int_at(const mq_tensor *t, uint64_t i);
+/* Element i of an I32 / U32 tensor as its 32 bits (the packed-code words
+ * of AWQ and GPTQ: inline, where mq_adapt_int_at's dtype switch cost a
+ * call per word in the load loops). */
+static inline uint32_t mq_adapt_word_at(const mq_tensor *t, uint64_t i) {
+  uint32_t w;
+  memcpy(&w, t->data + 4 * i, 4);
+  return w;
+}
 
 /* Fill the qint of l for N x K with group size gs (-1: K) and U4 or U8/S8
  * codes: allocates scales (+ mins) and the codes, unless in_place gives

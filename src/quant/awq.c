@@ -2,7 +2,6 @@
  * output dim with the AWQ interleave, qzeros I32 [G, N/8] likewise, scales
  * [G, N]. Produces U4 codes [N, K] with scale and -zero*scale per group. */
 #include <stdio.h>
-#include <string.h>
 
 #include "core/err.h"
 #include "quant/adapt.h"
@@ -34,15 +33,12 @@ int mq_adapt_awq(struct mq_model *m, const char *name, const mq_lspec *s, int N,
    * over all of k per word column wrote a byte per cache line). */
   enum { KB = 64 };
   uint8_t *codes = (uint8_t *)l->q.data;
-  const uint8_t *qwd = qw->data; /* I32 or U32, checked by mq_adapt_tensor */
-  size_t row = (size_t)N / 8 * 4; /* bytes of one qweight row */
   for (int k0 = 0; k0 < K; k0 += KB) {
     int k1 = k0 + KB < K ? k0 + KB : K;
     for (int c = 0; c < N / 8; c++)
       for (int k = k0; k < k1; k += 2) {
-        uint32_t w0, w1;
-        memcpy(&w0, qwd + (size_t)k * row + 4 * (size_t)c, 4);
-        memcpy(&w1, qwd + (size_t)(k + 1) * row + 4 * (size_t)c, 4);
+        uint32_t w0 = mq_adapt_word_at(qw, (uint64_t)k * (N / 8) + c);
+        uint32_t w1 = mq_adapt_word_at(qw, (uint64_t)(k + 1) * (N / 8) + c);
         for (int j = 0; j < 8; j++)
           codes[(size_t)(8 * c + j) * (K / 2) + k / 2] =
               (uint8_t)(((w0 >> k_awq_shift[j]) & 15) | ((w1 >> k_awq_shift[j]) & 15) << 4);

@@ -16,16 +16,11 @@ static const mq_dtype k_scale[] = {MQ_DTYPE_F16, MQ_DTYPE_BF16, MQ_DTYPE_F32, MQ
  * element e of the run starting at word index base, stride between
  * consecutive words of the run. 3-bit fields form a 96-bit little-endian
  * stream per 32 values and may straddle two words. */
-static inline uint32_t word_at(const mq_tensor *t, uint64_t i) { /* I32 or U32 (k_i32) */
-  uint32_t w;
-  memcpy(&w, t->data + 4 * i, 4);
-  return w;
-}
-
 static inline unsigned field(const mq_tensor *t, uint64_t base, uint64_t stride, int b, int e) {
   int p = b * e, wi = p / 32, sh = p % 32;
-  uint64_t v = word_at(t, base + (uint64_t)wi * stride) >> sh;
-  if (sh + b > 32) v |= (uint64_t)word_at(t, base + (uint64_t)(wi + 1) * stride) << (32 - sh);
+  uint64_t v = mq_adapt_word_at(t, base + (uint64_t)wi * stride) >> sh;
+  if (sh + b > 32)
+    v |= (uint64_t)mq_adapt_word_at(t, base + (uint64_t)(wi + 1) * stride) << (32 - sh);
   return (unsigned)(v & ((1u << b) - 1));
 }
 
@@ -92,7 +87,7 @@ int mq_adapt_gptq(struct mq_model *m, const char *name, const mq_lspec *s, int N
         int c = n / vals, e = n % vals;
         uint64_t base = (uint64_t)g * (N / vals * words) + (uint64_t)c * words;
         if (s->gptq_v1 && b != 3) {
-          uint32_t w = word_at(qz, base) + k_v1_add[b];
+          uint32_t w = mq_adapt_word_at(qz, base) + k_v1_add[b];
           z = (w >> (b * e)) & mask;
         } else {
           z = field(qz, base, 1, b, e);
