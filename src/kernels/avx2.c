@@ -104,7 +104,7 @@ static inline __m256 f16x8(const uint16_t *p) {
            s3 = _mm256_setzero_ps();                                                               \
     int i = 0;                                                                                     \
     for (; i + 32 <= n; i += 32) {                                                                 \
-      _mm_prefetch((const char *)(w + i) + MQ_PREFETCH_AHEAD, _MM_HINT_T0);                        \
+      mq_prefetch_lines((const char *)(w + i) + MQ_PREFETCH_AHEAD, 64);                            \
       s0 = _mm256_fmadd_ps(cvt(w + i), _mm256_loadu_ps(x + i), s0);                                \
       s1 = _mm256_fmadd_ps(cvt(w + i + 8), _mm256_loadu_ps(x + i + 8), s1);                        \
       s2 = _mm256_fmadd_ps(cvt(w + i + 16), _mm256_loadu_ps(x + i + 16), s2);                      \
@@ -284,8 +284,7 @@ static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, const float *sc, const
       const uint8_t *blk = tile + (size_t)b * bb;
       /* a second stream ahead of the loads (the next tile, near a tile's
        * end): one hardware-prefetched stream alone leaves bandwidth unused */
-      for (size_t o = 0; o < bb; o += 64)
-        _mm_prefetch((const char *)blk + MQ_PREFETCH_AHEAD + o, _MM_HINT_T0);
+      mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, bb);
       __m256i w[8], ws[8];
       if (s8) s8_prep(blk, w, ws);
       else x8_decode(blk, w);
@@ -367,9 +366,7 @@ static MQ_ALWAYS_INLINE void x8_q4_0_T(const uint8_t *tile, int K, const uint8_t
   for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
   for (int b = 0; b < K / 32; b++) {
     const uint8_t *blk = tile + (size_t)b * 144;
-    _mm_prefetch((const char *)blk + MQ_PREFETCH_AHEAD, _MM_HINT_T0);
-    _mm_prefetch((const char *)blk + MQ_PREFETCH_AHEAD + 64, _MM_HINT_T0);
-    _mm_prefetch((const char *)blk + MQ_PREFETCH_AHEAD + 128, _MM_HINT_T0);
+    mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, 144);
     __m256i w[8];
     x8_decode(blk, w);
     __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 128)));
@@ -413,7 +410,7 @@ static MQ_ALWAYS_INLINE void x8_q45_k_T(const uint8_t *tile, int K, const uint8_
     /* the whole super-block, four ahead: prefetching only each sub-block's
      * codes left the scales' lines to stall the loads (Q4_K_M decode on Zen
      * 5, one thread: 44 -> 51 tokens/s) */
-    for (size_t o = 0; o < tb; o += 64) _mm_prefetch((const char *)blk + 4 * tb + o, _MM_HINT_T0);
+    mq_prefetch_lines(blk + 4 * tb, tb);
     __m256i isc[4], imn[4];
     for (int t = 0; t < T; t++) isc[t] = imn[t] = _mm256_setzero_si256();
     for (int j = 0; j < 8; j++) {
@@ -486,8 +483,7 @@ static MQ_ALWAYS_INLINE void x8_s8_T(const uint8_t *tile, const float *sc, int K
     MQ_PREFETCH_SIDE(sc + 8 * g);
     for (int b = b0; b < b1; b++) {
       const uint8_t *blk = tile + (size_t)b * 256;
-      for (int p = 0; p < 4; p++)
-        _mm_prefetch((const char *)blk + MQ_PREFETCH_AHEAD + 64 * p, _MM_HINT_T0);
+      mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, 256);
       __m256i wa[8], ws[8];
       s8_prep(blk, wa, ws);
       for (int t = 0; t < T; t++)
@@ -521,8 +517,7 @@ static MQ_ALWAYS_INLINE void x8_q8_0_T(const uint8_t *tile, int K, const uint8_t
   for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
   for (int b = 0; b < K / 32; b++) {
     const uint8_t *blk = tile + (size_t)b * 272;
-    for (int p = 0; p < 5; p++)
-      _mm_prefetch((const char *)blk + MQ_PREFETCH_AHEAD + 64 * p, _MM_HINT_T0);
+    mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, 272);
     __m256i wa[8], ws[8];
     s8_prep(blk, wa, ws);
     __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 256)));
@@ -559,7 +554,7 @@ static inline void e4m3x16(const uint8_t *p, __m256 *lo, __m256 *hi) {
 static float dot_mxfp8_f32_avx2(const uint8_t *w, const uint8_t *e, const float *x, int n) {
   __m256 acc = _mm256_setzero_ps();
   for (int b = 0; b < n / 32; b++) {
-    _mm_prefetch((const char *)w + 32 * b + MQ_PREFETCH_AHEAD, _MM_HINT_T0);
+    mq_prefetch_lines(w + 32 * b + MQ_PREFETCH_AHEAD, 32);
     __m256 w0, w1, w2, w3;
     e4m3x16(w + 32 * b, &w0, &w1);
     e4m3x16(w + 32 * b + 16, &w2, &w3);
@@ -600,7 +595,7 @@ static MQ_ALWAYS_INLINE void x8_sub16_T(const uint8_t *tile, int K, const uint8_
   for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
   for (int sb = 0; sb < K / 256; sb++) {
     const uint8_t *blk = tile + (size_t)sb * tb;
-    for (size_t o = 0; o < tb; o += 64) _mm_prefetch((const char *)blk + 4 * tb + o, _MM_HINT_T0);
+    mq_prefetch_lines(blk + 4 * tb, tb);
     __m256i isc[4], imn[4];
     for (int t = 0; t < T; t++) isc[t] = imn[t] = _mm256_setzero_si256();
     for (int j = 0; j < 8; j++) {

@@ -87,13 +87,6 @@ static inline __m512i u4_block(__m512i acc, const __m512i w[4], const void *q, c
   return _mm512_add_epi32(acc, acc2);
 }
 
-/* always_inline: gcc otherwise finds a function of prefetches alone free of
- * side effects (const) and deletes its calls */
-static MQ_ALWAYS_INLINE void x8_prefetch(const uint8_t *p, int lines) {
-  for (int i = 0; i < lines; i++)
-    _mm_prefetch((const char *)p + MQ_PREFETCH_AHEAD + 64 * i, _MM_HINT_T0);
-}
-
 /* S8 blocks (256 bytes: 8 chunks, quad c in chunk c): signed x signed as
  * |w| x (q with w's sign), |w| <= 128 unsigned; |w| and the sign masks are
  * taken once per block for the T tokens. */
@@ -141,7 +134,7 @@ static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, const float *sc, const
     if (mn) MQ_PREFETCH_SIDE(mn + 8 * g);
     for (int b = b0; b < b1; b++) {
       const uint8_t *blk = tile + (size_t)b * (s8 ? 256 : 128);
-      x8_prefetch(blk, s8 ? 4 : 2);
+      mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, s8 ? 256 : 128);
       __m512i w[4];
       s8_block ws;
       if (s8)
@@ -182,7 +175,7 @@ static MQ_ALWAYS_INLINE void x8_q4_0_T(const uint8_t *tile, int K, const uint8_t
   for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
   for (int b = 0; b < K / 32; b++) {
     const uint8_t *blk = tile + (size_t)b * 144;
-    x8_prefetch(blk, 3);
+    mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, 144);
     __m512i w[4];
     u4_decode(blk, w);
     /* the 8 rows' d in both halves */
@@ -217,7 +210,7 @@ static MQ_ALWAYS_INLINE void x8_s8_T(const uint8_t *tile, const float *sc, int K
     MQ_PREFETCH_SIDE(sc + 8 * g);
     for (int b = b0; b < b1; b++) {
       const uint8_t *blk = tile + (size_t)b * 256;
-      x8_prefetch(blk, 4);
+      mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, 256);
       s8_block w;
       s8_prep(blk, &w);
       for (int t = 0; t < T; t++) isum[t] = s8_dot(isum[t], &w, q + (size_t)t * qs + 32 * b, &p);
@@ -247,7 +240,7 @@ static MQ_ALWAYS_INLINE void x8_q8_0_T(const uint8_t *tile, int K, const uint8_t
   for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
   for (int b = 0; b < K / 32; b++) {
     const uint8_t *blk = tile + (size_t)b * 272;
-    x8_prefetch(blk, 5);
+    mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, 272);
     s8_block w;
     s8_prep(blk, &w);
     __m256 dw8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 256)));
@@ -292,7 +285,7 @@ static MQ_ALWAYS_INLINE void x8_q45_k_T(const uint8_t *tile, int K, const uint8_
   for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
   for (int sb = 0; sb < K / 256; sb++) {
     const uint8_t *blk = tile + (size_t)sb * tb;
-    for (size_t o = 0; o < tb; o += 64) _mm_prefetch((const char *)blk + 4 * tb + o, _MM_HINT_T0);
+    mq_prefetch_lines(blk + 4 * tb, tb);
     __m512i isc[4];
     __m256i imn[4];
     for (int t = 0; t < T; t++) isc[t] = z, imn[t] = _mm256_setzero_si256();
@@ -378,7 +371,7 @@ static MQ_ALWAYS_INLINE void x8_sub16_T(const uint8_t *tile, int K, const uint8_
   for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
   for (int sb = 0; sb < K / 256; sb++) {
     const uint8_t *blk = tile + (size_t)sb * tb;
-    for (size_t o = 0; o < tb; o += 64) _mm_prefetch((const char *)blk + 4 * tb + o, _MM_HINT_T0);
+    mq_prefetch_lines(blk + 4 * tb, tb);
     __m512i isc[4];
     __m256i imn[4];
     for (int t = 0; t < T; t++) isc[t] = z, imn[t] = _mm256_setzero_si256();
@@ -507,7 +500,7 @@ static void x8_q2_k_avx512(const uint8_t *tile, int K, const uint8_t *act, size_
 static float dot_mxfp8_f32_avx512(const uint8_t *w, const uint8_t *e, const float *x, int n) {
   __m512 acc = _mm512_setzero_ps();
   for (int b = 0; b < n / 32; b++) {
-    _mm_prefetch((const char *)w + 32 * b + MQ_PREFETCH_AHEAD, _MM_HINT_T0);
+    mq_prefetch_lines(w + 32 * b + MQ_PREFETCH_AHEAD, 32);
     __m512i t = _mm512_slli_epi16(
         _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(w + 32 * b))), 7);
     __m512i h = _mm512_add_epi16(t, _mm512_and_si512(t, _mm512_set1_epi16(0x4000)));
