@@ -1,13 +1,16 @@
-/* The x86 GGUF row kernels (kernels/avx2.c, kernels/avx2_gguf.c; the
- * AVX-512 tier keeps them) against the scalar definition mq_gguf_vec_dot,
- * type by type and tier by tier, and the GGUF linear forward (row layout)
- * with and without them.
+/* The GGUF row kernels of every SIMD tier (x86: kernels/avx2.c,
+ * kernels/avx2_gguf.c, which the AVX-512 tier keeps; aarch64:
+ * kernels/neon.c, plain NEON or SDOT as the CPU has it) against the scalar
+ * definition mq_gguf_vec_dot, type by type and tier by tier, on the same
+ * activation blocks, and the GGUF linear forward (row layout) with and
+ * without them.
  *
  * Tolerance: the kernels compute the same integer sums as the scalar code
  * and differ only in the order of float additions, so
  *   |simd - scalar| <= 1e-5 * sum_i |w_i * a_i| + 1e-4
  * with w the dequantized weights and a the dequantized activation blocks. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/numconv.h"
 #include "core/pool.h"
@@ -20,12 +23,23 @@
 #define MAX_BLOCKS 40
 
 /* The types with an AVX2 row kernel (F16 rows are computed as float rows:
- * check_linear compares them with the definition). */
+ * check_linear compares them with the definition); NEON has all but the
+ * three in neon_lacks. */
 static const uint32_t k_types[] = {
     MQ_GGML_TYPE_Q4_0, MQ_GGML_TYPE_Q4_1,   MQ_GGML_TYPE_Q5_0, MQ_GGML_TYPE_Q5_1,
     MQ_GGML_TYPE_Q8_0, MQ_GGML_TYPE_IQ4_NL, MQ_GGML_TYPE_Q2_K, MQ_GGML_TYPE_Q3_K,
     MQ_GGML_TYPE_Q4_K, MQ_GGML_TYPE_Q5_K,   MQ_GGML_TYPE_Q6_K, MQ_GGML_TYPE_IQ4_XS,
 };
+
+/* Whether tier k must have a row kernel for type t (NEON computes Q2_K,
+ * Q3_K and Q5_K rows by the scalar definition; its x8 tiles cover them). */
+static int required(const mq_kernels *k, uint32_t t) {
+  static const uint32_t neon_lacks[] = {MQ_GGML_TYPE_Q2_K, MQ_GGML_TYPE_Q3_K, MQ_GGML_TYPE_Q5_K};
+  if (strcmp(k->name, "neon") != 0) return 1;
+  for (size_t i = 0; i < sizeof neon_lacks / sizeof *neon_lacks; i++)
+    if (neon_lacks[i] == t) return 0;
+  return 1;
+}
 
 /* Offsets of the f16 scale fields (d, and dmin / m where the type has one)
  * inside a block; -1 when absent. */
@@ -90,13 +104,17 @@ static double sum_abs(uint32_t t, const uint8_t *row, int act_type, const uint8_
   return s;
 }
 
-/* The x86 SIMD builds' Q8_0 / Q8_1 rounding, which linear_gguf.c uses. */
+/* The x86 SIMD builds' Q8_0 / Q8_1 rounding, which linear_gguf.c uses on
+ * every architecture (llama.cpp's ARM build rounds differently; the
+ * kernels see whatever blocks they are given, so each check compares the
+ * kernel and the definition on the same blocks). */
 static void quantize_x86(int act_type, const float *x, uint8_t *act, int n) {
   if (act_type == MQ_GGML_TYPE_Q8_0) mq_gguf_quantize_row_q8_0_x86(x, act, n);
   else mq_gguf_quantize_row_q8_1_x86(x, act, n);
 }
 
 static double g_worst = 0; /* largest |simd - scalar| / tolerance seen */
+static int g_checked = 0;  /* types with a kernel in the tier being checked */
 
 static void check_dot(const mq_kernels *k, uint32_t t, const uint8_t *row, int act_type,
                       const uint8_t *act, int n, const char *what) {
@@ -111,8 +129,10 @@ static void check_dot(const mq_kernels *k, uint32_t t, const uint8_t *row, int a
 
 static void check_type(const mq_kernels *k, uint32_t t) {
   const mq_ggml_type_info *ti = mq_ggml_type_get(t);
-  CHECK_MSG(k->gguf_dot[t] != NULL, "no %s kernel for %s", k->name, mq_ggml_type_name(t));
+  CHECK_MSG(k->gguf_dot[t] != NULL || !required(k, t), "no %s kernel for %s", k->name,
+            mq_ggml_type_name(t));
   if (!k->gguf_dot[t]) return;
+  g_checked++;
   int act_type = mq_gguf_act_type(t);
   static uint8_t row[MAX_BLOCKS * 256 * 2], act[MAX_BLOCKS * 292 + 64];
   static float x[MAX_BLOCKS * 256];
@@ -203,21 +223,26 @@ static void check_linear(const mq_kernels *k, uint32_t t, int n_tok, int n_threa
 }
 
 int main(void) {
-  const mq_kernels *avx2 = mq_kern_avx2();
-  if (!avx2) {
-    printf("no AVX2 tier in this build or on this CPU: checked nothing\n");
+  /* every SIMD tier this build and CPU have */
+  const mq_kernels *tiers[MQ_KERN_MAX_TIERS];
+  int n_tiers = mq_kern_simd_tiers(tiers);
+  if (n_tiers == 0) {
+    printf("no SIMD tier in this build or on this CPU: checked nothing\n");
     return 0;
   }
   printf("active kernels: %s\n", mq_kern()->name);
-  /* every x86 tier the machine has */
-  const mq_kernels *tiers[MQ_KERN_MAX_TIERS];
-  int n_tiers = mq_kern_simd_tiers(tiers);
   for (int ti = 0; ti < n_tiers; ti++) {
-    g_worst = 0;
+    g_worst = 0, g_checked = 0;
     for (size_t i = 0; i < sizeof k_types / sizeof *k_types; i++) check_type(tiers[ti], k_types[i]);
-    printf("worst |%s - scalar| / tolerance over all dots: %.3g\n", tiers[ti]->name, g_worst);
+    printf("worst |%s - scalar| / tolerance over the dots of %d types: %.3g\n", tiers[ti]->name,
+           g_checked, g_worst);
   }
-  const mq_kernels *avx512 = mq_kern_avx512();
+  /* the lowest tier: AVX2 on x86, NEON on aarch64 */
+  const mq_kernels *low = tiers[0], *avx512 = mq_kern_avx512(), *neon = mq_kern_neon();
+  if (neon) {
+    check_linear(neon, MQ_GGML_TYPE_Q5_0, 1, 1);
+    check_linear(neon, MQ_GGML_TYPE_IQ4_XS, 3, 2);
+  }
   if (avx512) {
     check_linear(avx512, MQ_GGML_TYPE_Q3_K, 1, 1);
     check_linear(avx512, MQ_GGML_TYPE_Q2_K, 3, 2);
@@ -225,11 +250,11 @@ int main(void) {
   /* the dispatch: the active table (AVX2 unless MIXQ_ISA says otherwise) */
   check_linear(mq_kern(), MQ_GGML_TYPE_Q5_K, 1, 1);
   check_linear(mq_kern(), MQ_GGML_TYPE_Q5_K, 3, 2);
-  check_linear(avx2, MQ_GGML_TYPE_Q4_1, 1, 1);
-  check_linear(avx2, MQ_GGML_TYPE_Q4_1, 3, 2);
+  check_linear(low, MQ_GGML_TYPE_Q4_1, 1, 1);
+  check_linear(low, MQ_GGML_TYPE_Q4_1, 3, 2);
   for (int i = 0; i < 2; i++) { /* F16 rows: decode and a prefill block */
-    check_linear(i ? avx2 : mq_kern(), MQ_GGML_TYPE_F16, 1, 1);
-    check_linear(i ? avx2 : mq_kern(), MQ_GGML_TYPE_F16, 3, 2);
+    check_linear(i ? low : mq_kern(), MQ_GGML_TYPE_F16, 1, 1);
+    check_linear(i ? low : mq_kern(), MQ_GGML_TYPE_F16, 3, 2);
   }
   return mqt_report("kernels_gguf");
 }

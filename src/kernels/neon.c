@@ -13,6 +13,7 @@
 #include <sys/auxv.h>
 
 #include "kernels/linear_x8.h" /* the tile block sizes */
+#include "quant/gguf_blocks.h" /* the IQ4 codebook */
 
 #ifndef HWCAP_ASIMDDP
 #define HWCAP_ASIMDDP (1UL << 20) /* arch/arm64/include/uapi/asm/hwcap.h */
@@ -428,6 +429,118 @@ static MQ_ALWAYS_INLINE float body_q6_k(int n, const void *wv, const void *av, i
       }
     }
     sumf += f16_scalar(x + 208) * f32_scalar(y) * (float)vaddvq_s32(isum);
+  }
+  return sumf;
+}
+
+/* ---- more GGUF rows: Q4_1, Q5_0, Q5_1, IQ4_NL against Q8_0 / Q8_1
+ * blocks, IQ4_XS against Q8_K (the activation types mq_gguf_act_type
+ * gives). Integer sums as the scalar definition (weights within
+ * [-127, 113], activations int8: dot16's small form is exact); the
+ * block scales are applied in float lanes (Q4_1 / Q5_1 add m_w * s_a in a
+ * scalar), IQ4_XS's sub-block scales in integers (|sum| < 2^28). ---- */
+
+/* The 32 codes of a 16-byte nibble block in element order: low nibbles
+ * (elements 0..15) in c[0], high nibbles (16..31) in c[1]. */
+static inline void gguf_nibbles(const uint8_t *qs, uint8x16_t c[2]) {
+  uint8x16_t raw = vld1q_u8(qs);
+  c[0] = vandq_u8(raw, vdupq_n_u8(15));
+  c[1] = vshrq_n_u8(raw, 4);
+}
+
+/* Q5_0 / Q5_1 fifth bits (u32 qh, bit j: element j) as 0x10 in byte j of
+ * h[j / 16], 0 where clear: byte k of qh copied into 8 lanes, tested
+ * against the bits 1, 2, ..., 128. */
+static inline void gguf_fifth_bits(const uint8_t *qh, uint8x16_t h[2]) {
+  const uint8x16_t bit = vreinterpretq_u8_u64(vdupq_n_u64(0x8040201008040201ull));
+  const uint8x16_t b4 = vdupq_n_u8(0x10);
+  h[0] = vandq_u8(vtstq_u8(vcombine_u8(vdup_n_u8(qh[0]), vdup_n_u8(qh[1])), bit), b4);
+  h[1] = vandq_u8(vtstq_u8(vcombine_u8(vdup_n_u8(qh[2]), vdup_n_u8(qh[3])), bit), b4);
+}
+
+/* sum over one 32-block of w (two halves) times 32 int8 activations at q */
+static MQ_ALWAYS_INLINE int32x4_t gguf_block32(const int8x16_t w[2], const uint8_t *q, int dp) {
+  int32x4_t s = dot16(vdupq_n_s32(0), w[0], vld1q_s8((const int8_t *)q), dp, 1);
+  return dot16(s, w[1], vld1q_s8((const int8_t *)q + 16), dp, 1);
+}
+
+/* Q4_1 (20 bytes: f16 d, f16 m, 16 nibble bytes; value d q + m) and Q5_1
+ * (24 bytes: f16 d, f16 m, u32 qh, 16 nibble bytes) against Q8_1 (36 bytes:
+ * f16 d, f16 s = d sum(q), 32 int8): d_w d_a isum + m_w s_a per block. */
+static MQ_ALWAYS_INLINE float body_q41_q51(int n, const void *wv, const void *av, int five,
+                                           int dp) {
+  const uint8_t *x = wv, *y = av;
+  const int bsz = five ? 24 : 20, qo = five ? 8 : 4;
+  float32x4_t acc = vdupq_n_f32(0);
+  float summ = 0;
+  for (int b = 0; b < n / 32; b++, x += bsz, y += 36) {
+    uint8x16_t c[2];
+    gguf_nibbles(x + qo, c);
+    if (five) {
+      uint8x16_t h[2];
+      gguf_fifth_bits(x + 4, h);
+      c[0] = vorrq_u8(c[0], h[0]);
+      c[1] = vorrq_u8(c[1], h[1]);
+    }
+    int8x16_t w[2] = {vreinterpretq_s8_u8(c[0]), vreinterpretq_s8_u8(c[1])};
+    int32x4_t s = gguf_block32(w, y + 4, dp);
+    acc = vfmaq_n_f32(acc, vcvtq_f32_s32(s), f16_scalar(x) * f16_scalar(y));
+    summ += f16_scalar(x + 2) * f16_scalar(y + 2);
+  }
+  return vaddvq_f32(acc) + summ;
+}
+
+/* Q5_0 (22 bytes: f16 d, u32 qh, 16 nibble bytes; value d (q - 16)) against Q8_0. */
+static MQ_ALWAYS_INLINE float body_q5_0(int n, const void *wv, const void *av, int dp) {
+  const uint8_t *x = wv, *y = av;
+  const uint8x16_t sixteen = vdupq_n_u8(16);
+  float32x4_t acc = vdupq_n_f32(0);
+  for (int b = 0; b < n / 32; b++, x += 22, y += 34) {
+    uint8x16_t c[2], h[2];
+    gguf_nibbles(x + 6, c);
+    gguf_fifth_bits(x + 2, h);
+    int8x16_t w[2] = {vreinterpretq_s8_u8(vsubq_u8(vorrq_u8(c[0], h[0]), sixteen)),
+                      vreinterpretq_s8_u8(vsubq_u8(vorrq_u8(c[1], h[1]), sixteen))};
+    int32x4_t s = gguf_block32(w, y + 2, dp);
+    acc = vfmaq_n_f32(acc, vcvtq_f32_s32(s), f16_scalar(x) * f16_scalar(y));
+  }
+  return vaddvq_f32(acc);
+}
+
+/* IQ4_NL (18 bytes: f16 d, 16 nibble bytes indexing the codebook) against
+ * Q8_0; the codebook is one register, the nibbles its TBL indices. */
+static MQ_ALWAYS_INLINE float body_iq4_nl(int n, const void *wv, const void *av, int dp) {
+  const uint8_t *x = wv, *y = av;
+  const int8x16_t tab = vld1q_s8(mq_iq4nl_values);
+  float32x4_t acc = vdupq_n_f32(0);
+  for (int b = 0; b < n / 32; b++, x += 18, y += 34) {
+    uint8x16_t c[2];
+    gguf_nibbles(x + 2, c);
+    int8x16_t w[2] = {vqtbl1q_s8(tab, c[0]), vqtbl1q_s8(tab, c[1])};
+    int32x4_t s = gguf_block32(w, y + 2, dp);
+    acc = vfmaq_n_f32(acc, vcvtq_f32_s32(s), f16_scalar(x) * f16_scalar(y));
+  }
+  return vaddvq_f32(acc);
+}
+
+/* IQ4_XS (136 bytes: f16 d, u16 high scale bits, 4 bytes of low scale
+ * nibbles, 8 sub-blocks of 16 nibble bytes as IQ4_NL) against Q8_K: value
+ * d (ls - 32) codebook[q] per 32, ls 6 bits (low nibble, 2 high bits). */
+static MQ_ALWAYS_INLINE float body_iq4_xs(int n, const void *wv, const void *av, int dp) {
+  const uint8_t *x = wv, *y = av;
+  const int8x16_t tab = vld1q_s8(mq_iq4nl_values);
+  float sumf = 0;
+  for (int b = 0; b < n / 256; b++, x += 136, y += 292) {
+    unsigned hbits = (unsigned)(x[2] | x[3] << 8);
+    int32x4_t isum = vdupq_n_s32(0);
+    for (int ib = 0; ib < 8; ib++) {
+      int ls = (((x[4 + ib / 2] >> (4 * (ib % 2))) & 0xF) | ((hbits >> (2 * ib)) & 3) << 4) - 32;
+      uint8x16_t c[2];
+      gguf_nibbles(x + 8 + 16 * ib, c);
+      int8x16_t w[2] = {vqtbl1q_s8(tab, c[0]), vqtbl1q_s8(tab, c[1])};
+      isum = vmlaq_n_s32(isum, gguf_block32(w, y + 4 + 32 * ib, dp), ls);
+    }
+    sumf += f16_scalar(x) * f32_scalar(y) * (float)vaddvq_s32(isum);
   }
   return sumf;
 }
@@ -991,6 +1104,19 @@ static float gguf_q4_0_neon(int n, const void *w, const void *a) { return body_q
 static float gguf_q8_0_neon(int n, const void *w, const void *a) { return body_q8_0(n, w, a, 0); }
 static float gguf_q4_k_neon(int n, const void *w, const void *a) { return body_q4_k(n, w, a, 0); }
 static float gguf_q6_k_neon(int n, const void *w, const void *a) { return body_q6_k(n, w, a, 0); }
+static float gguf_q4_1_neon(int n, const void *w, const void *a) {
+  return body_q41_q51(n, w, a, 0, 0);
+}
+static float gguf_q5_0_neon(int n, const void *w, const void *a) { return body_q5_0(n, w, a, 0); }
+static float gguf_q5_1_neon(int n, const void *w, const void *a) {
+  return body_q41_q51(n, w, a, 1, 0);
+}
+static float gguf_iq4_nl_neon(int n, const void *w, const void *a) {
+  return body_iq4_nl(n, w, a, 0);
+}
+static float gguf_iq4_xs_neon(int n, const void *w, const void *a) {
+  return body_iq4_xs(n, w, a, 0);
+}
 
 /* x8 entries: each body compiled for a constant token count T (its token
  * loops unroll and the accumulators stay in registers) in a function of
@@ -1077,6 +1203,21 @@ MQ_DOTPROD static float gguf_q4_0_sdot(int n, const void *w, const void *a) { re
 MQ_DOTPROD static float gguf_q8_0_sdot(int n, const void *w, const void *a) { return body_q8_0(n, w, a, 1); }
 MQ_DOTPROD static float gguf_q4_k_sdot(int n, const void *w, const void *a) { return body_q4_k(n, w, a, 1); }
 MQ_DOTPROD static float gguf_q6_k_sdot(int n, const void *w, const void *a) { return body_q6_k(n, w, a, 1); }
+MQ_DOTPROD static float gguf_q4_1_sdot(int n, const void *w, const void *a) {
+  return body_q41_q51(n, w, a, 0, 1);
+}
+MQ_DOTPROD static float gguf_q5_0_sdot(int n, const void *w, const void *a) {
+  return body_q5_0(n, w, a, 1);
+}
+MQ_DOTPROD static float gguf_q5_1_sdot(int n, const void *w, const void *a) {
+  return body_q41_q51(n, w, a, 1, 1);
+}
+MQ_DOTPROD static float gguf_iq4_nl_sdot(int n, const void *w, const void *a) {
+  return body_iq4_nl(n, w, a, 1);
+}
+MQ_DOTPROD static float gguf_iq4_xs_sdot(int n, const void *w, const void *a) {
+  return body_iq4_xs(n, w, a, 1);
+}
 MQ_X8_ENTRIES(sdot, MQ_DOTPROD, 1)
 #endif
 
@@ -1109,6 +1250,11 @@ int mq_kern_fill_neon(mq_kernels *k) {
   k->x8_s8_q8 = x8_s8_q8_neon;
   k->x8_q8_0 = x8_q8_0_neon;
   k->gguf_dot[MQ_GGML_TYPE_Q6_K] = gguf_q6_k_neon;
+  k->gguf_dot[MQ_GGML_TYPE_Q4_1] = gguf_q4_1_neon;
+  k->gguf_dot[MQ_GGML_TYPE_Q5_0] = gguf_q5_0_neon;
+  k->gguf_dot[MQ_GGML_TYPE_Q5_1] = gguf_q5_1_neon;
+  k->gguf_dot[MQ_GGML_TYPE_IQ4_NL] = gguf_iq4_nl_neon;
+  k->gguf_dot[MQ_GGML_TYPE_IQ4_XS] = gguf_iq4_xs_neon;
 #if MQ_HAVE_DOTPROD
   if (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) { /* SDOT: the integer kernels */
     k->dot_s8s8 = dot_s8s8_sdot;
@@ -1119,6 +1265,11 @@ int mq_kern_fill_neon(mq_kernels *k) {
     k->gguf_dot[MQ_GGML_TYPE_Q8_0] = gguf_q8_0_sdot;
     k->gguf_dot[MQ_GGML_TYPE_Q4_K] = gguf_q4_k_sdot;
     k->gguf_dot[MQ_GGML_TYPE_Q6_K] = gguf_q6_k_sdot;
+    k->gguf_dot[MQ_GGML_TYPE_Q4_1] = gguf_q4_1_sdot;
+    k->gguf_dot[MQ_GGML_TYPE_Q5_0] = gguf_q5_0_sdot;
+    k->gguf_dot[MQ_GGML_TYPE_Q5_1] = gguf_q5_1_sdot;
+    k->gguf_dot[MQ_GGML_TYPE_IQ4_NL] = gguf_iq4_nl_sdot;
+    k->gguf_dot[MQ_GGML_TYPE_IQ4_XS] = gguf_iq4_xs_sdot;
     k->x8_u4_q8 = x8_u4_q8_sdot;
     k->x8_q4_0 = x8_q4_0_sdot;
     k->x8_q4_k = x8_q4_k_sdot;
