@@ -84,10 +84,12 @@ static void check_shape(const shape *sh, int T, int n_threads) {
                     scales, sh->mins ? mins : NULL, sh->perm ? perm : NULL, 0};
   CHECK(w8 ? mq_x8_a16s8_eligible(&row) && !mq_x8_eligible(&row) : mq_x8_eligible(&row));
   mq_linear x8 = row;
-  uint8_t *codes = malloc(w8 ? mq_x8_s8_code_bytes(N, K) : mq_x8_code_bytes(N, K));
-  float *xs = malloc(mq_x8_scale_bytes(N, G)), *xm = malloc(mq_x8_scale_bytes(N, G));
-  if (w8) CHECK(mq_x8_a16s8_repack(&x8, codes, xs, xm) == 0);
-  else mq_x8_repack(&x8, codes, xs, xm);
+  uint8_t *codes =
+      malloc(mq_x8_bytes(N, K, gs, w8 != 0, w8 ? mq_x8_a16s8_mins(&row) : row.q.mins != NULL));
+  if (w8)
+    CHECK(mq_x8_a16s8_repack(&x8, codes) == 0);
+  else
+    mq_x8_repack(&x8, codes);
   CHECK(x8.q.x8 && !mq_x8_eligible(&x8) && !mq_x8_a16s8_eligible(&x8));
 
   float *wr = malloc(sizeof(float) * K), *wx = malloc(sizeof(float) * K);
@@ -148,8 +150,8 @@ static void check_shape(const shape *sh, int T, int n_threads) {
     }
   }
   runner_free(&rn);
-  free(data), free(scales), free(mins), free(bias), free(x), free(perm), free(codes), free(xs);
-  free(xm), free(wr), free(wx), free(ref), free(mag), free(gather), free(yr), free(yx);
+  free(data), free(scales), free(mins), free(bias), free(x), free(perm), free(codes);
+  free(wr), free(wx), free(ref), free(mag), free(gather), free(yr), free(yx);
 }
 
 /* Activation-quantized 4-bit layers (W4A8 / W4A4: S8 codes in [-8, 7]) in
@@ -170,15 +172,14 @@ static void check_aq(mq_act act, int bits, int N, int K, int gs, int with_mins, 
   row.q = (mq_qint){MQ_CODES_S8, bits, gs, G, (const uint8_t *)codes, scales, with_mins ? mins : NULL,
                     NULL, 0};
   mq_linear x8 = row;
-  uint8_t *tiles = malloc(mq_x8_s8_code_bytes(N, K));
-  float *xs = malloc(mq_x8_scale_bytes(N, G)), *xm = malloc(mq_x8_scale_bytes(N, G));
+  uint8_t *tiles = malloc(mq_x8_bytes(N, K, gs, bits == 8, bits == 4));
   if (bits == 4) {
     CHECK(mq_x8_aq_eligible(&row) && !mq_x8_eligible(&row) && !mq_x8_s8_eligible(&row));
-    CHECK(mq_x8_aq_repack(&x8, tiles, xs, xm) == 0 && x8.q.x8);
+    CHECK(mq_x8_aq_repack(&x8, tiles) == 0 && x8.q.x8);
   } else {
     CHECK(mq_x8_s8_eligible(&row) == !with_mins && !mq_x8_aq_eligible(&row));
     if (with_mins) goto done; /* zero points keep the row layout */
-    mq_x8_s8_repack(&x8, tiles, xs);
+    mq_x8_s8_repack(&x8, tiles);
     CHECK(x8.q.x8);
   }
   float *wr = malloc(sizeof(float) * K), *wx = malloc(sizeof(float) * K);
@@ -205,8 +206,7 @@ static void check_aq(mq_act act, int bits, int N, int K, int gs, int with_mins, 
               tiers[tier]->name, bits, mq_act_name(act), N, K, gs, with_mins, T, worst[tier]);
   free(mag), free(wr), free(wx);
 done:
-  free(codes), free(scales), free(mins), free(bias), free(qcorr), free(x), free(tiles), free(xs);
-  free(xm);
+  free(codes), free(scales), free(mins), free(bias), free(qcorr), free(x), free(tiles);
 }
 
 /* ModelSlim W8A8 static in S8 tiles: y = (sum w x_q + quant_bias) * deq_scale
@@ -237,9 +237,8 @@ static void check_static(int N, int K, int T) {
   row.q = (mq_qint){MQ_CODES_S8, 8, K, 1, (const uint8_t *)codes, scales, NULL, NULL, 0};
   CHECK(mq_x8_s8_eligible(&row) && !mq_x8_aq_eligible(&row));
   mq_linear x8 = row;
-  uint8_t *tiles = malloc(mq_x8_s8_code_bytes(N, K));
-  float *xs = malloc(mq_x8_scale_bytes(N, 1));
-  mq_x8_s8_repack(&x8, tiles, xs);
+  uint8_t *tiles = malloc(mq_x8_bytes(N, K, K, 1, 0));
+  mq_x8_s8_repack(&x8, tiles);
   float *wr = malloc(sizeof(float) * K), *wx = malloc(sizeof(float) * K);
   int same_w = 1;
   for (int n = 0; n < N; n++) {
@@ -254,7 +253,7 @@ static void check_static(int N, int K, int T) {
   for (int tier = 0; tier < n_tiers; tier++) /* integer sums below 2^24: exact in float */
     CHECK_MSG(worst[tier] == 0, "%s static x8 N %d K %d T %d (%d inputs at -128): rel diff %g",
               tiers[tier]->name, N, K, T, n_low, worst[tier]);
-  free(wr), free(wx), free(tiles), free(xs);
+  free(wr), free(wx), free(tiles);
   free(codes), free(scales), free(deq), free(qbias), free(x);
 }
 
@@ -347,11 +346,10 @@ static mq_linear random_layer(uint32_t type, int N, int K, uint8_t **buf) {
     for (int i = 0; i < N * G; i++) sc[i] = mqt_randf(0.001f, 0.01f), mn[i] = mqt_randf(-1, 1);
     l.kind = MQ_W_INT;
     l.q = (mq_qint){MQ_CODES_U8, 8, 64, G, codes, sc, mn, NULL, 0};
-    uint8_t *t = malloc(mq_x8_s8_code_bytes(N, K));
-    float *xs = malloc(mq_x8_scale_bytes(N, G)), *xm = malloc(mq_x8_scale_bytes(N, G));
-    CHECK(mq_x8_a16s8_repack(&l, t, xs, xm) == 0);
+    uint8_t *t = malloc(mq_x8_bytes(N, K, 64, 1, 1));
+    CHECK(mq_x8_a16s8_repack(&l, t) == 0);
     free(codes), free(sc), free(mn);
-    buf[0] = t, buf[1] = (uint8_t *)xs, buf[2] = (uint8_t *)xm;
+    buf[0] = t, buf[1] = buf[2] = NULL;
     return l;
   }
   if (type == 0) { /* 4-bit A16, group 64, with mins */
@@ -362,11 +360,10 @@ static mq_linear random_layer(uint32_t type, int N, int K, uint8_t **buf) {
     for (int i = 0; i < N * G; i++) sc[i] = mqt_randf(0.01f, 0.1f), mn[i] = mqt_randf(-1, 1);
     l.kind = MQ_W_INT;
     l.q = (mq_qint){MQ_CODES_U4, 4, 64, G, codes, sc, mn, NULL, 0};
-    uint8_t *t = malloc(mq_x8_code_bytes(N, K));
-    float *xs = malloc(mq_x8_scale_bytes(N, G)), *xm = malloc(mq_x8_scale_bytes(N, G));
-    mq_x8_repack(&l, t, xs, xm);
+    uint8_t *t = malloc(mq_x8_bytes(N, K, 64, 0, 1));
+    mq_x8_repack(&l, t);
     free(codes), free(sc), free(mn);
-    buf[0] = t, buf[1] = (uint8_t *)xs, buf[2] = (uint8_t *)xm;
+    buf[0] = t, buf[1] = buf[2] = NULL;
     return l;
   }
   size_t rb = (size_t)mq_ggml_row_size(type, K);
@@ -442,28 +439,45 @@ static void check_multi(const uint32_t *types, int n, int T, int shared) {
 }
 
 /* Each tier's tile entries against the reference's, entry by entry, with
- * scales of 1 or 2 (distinct per row, group and block) and small integer
- * activations, so that every result is an integer below 2^24 computed
- * exactly in float: the tiers must agree bit for bit.
+ * scales of 1 or 2 and mins of -1 or 1 (distinct per row, group and block),
+ * small integer activations and group sums, so that every result is an
+ * integer below 2^24 computed exactly in float: the tiers must agree bit for
+ * bit. The tiles are laid out as a layer's (groups of code blocks, then
+ * scales, then mins), with random bytes in the short last group's padding.
  * Extremes included: 4-bit codes 0 and 15, S8 codes -128 and 127, int8
  * activations +-127, several groups with a short last one. */
 static void check_entries(void) {
   enum { K = 224, GS = 64, G = (K + GS - 1) / GS, T = 4 };
-  static uint8_t tile[8 * K];         /* S8: 8 bytes per column; 4-bit: 4 */
+  enum { GST4 = GS / 32 * 128 + 64, GST8 = GS / 32 * 256 + 64 };
+  static uint8_t t4[G * GST4], t8[G * GST8];
   static int8_t q[T * K];
-  static float x[T * K], ones[G * 8], d1[T * (K / 32)], out[32], want[32];
+  static float x[T * K], d1[T * (K / 32)], gsum[T * G], out[32], want[32];
   const mq_kernels *tiers[1 + MQ_KERN_MAX_TIERS], *ref = mq_kern_ref();
   int n_tiers = tier_list(tiers), bad;
-  for (int i = 0; i < G * 8; i++) ones[i] = (float)(1 + (i / 8 + i % 8) % 2);
   for (int i = 0; i < T * (K / 32); i++) d1[i] = (float)(1 + (i % 3 == 1));
+  for (int i = 0; i < T * G; i++) gsum[i] = (float)((i % 5) - 2);
   for (int rep = 0; rep < 20; rep++) {
     int extreme = rep % 4 == 0;
-    for (int i = 0; i < 8 * K; i++)
-      tile[i] = extreme ? (uint8_t)((mqt_rand() & 1) ? 0x80 : 0x7f) : (uint8_t)(mqt_rand() >> 56);
+    for (size_t i = 0; i < sizeof t4 + sizeof t8; i++) {
+      uint8_t v = extreme ? (uint8_t)((mqt_rand() & 1) ? 0x80 : 0x7f) : (uint8_t)(mqt_rand() >> 56);
+      if (i < sizeof t4)
+        t4[i] = v;
+      else
+        t8[i - sizeof t4] = v;
+    }
+    for (int g = 0; g < G; g++) /* scales, then mins, after each group's codes */
+      for (int r = 0; r < 8; r++) {
+        float sc = (float)(1 + (g + r) % 2), mn = (g + r) % 3 ? 1.0f : -1.0f;
+        float *f4 = (float *)(t4 + g * GST4 + GS / 32 * 128),
+              *f8 = (float *)(t8 + g * GST8 + GS / 32 * 256);
+        f4[r] = f8[r] = sc, f4[8 + r] = f8[8 + r] = mn;
+      }
     for (int i = 0; i < T * K; i++) {
       q[i] = extreme ? (int8_t)((mqt_rand() & 1) ? 127 : -127) : (int8_t)((int)(mqt_rand() % 255) - 127);
       x[i] = (float)((int)(mqt_rand() % 9) - 4);
     }
+    const float *s4 = (const float *)(t4 + GS / 32 * 128),
+                *s8 = (const float *)(t8 + GS / 32 * 256);
     for (int tier = 1; tier < n_tiers; tier++) {
       const mq_kernels *k = tiers[tier];
       for (int Tn = 1; Tn <= T; Tn++) {
@@ -476,11 +490,12 @@ static void check_entries(void) {
   for (int i = 0; i < Tn * 8; i++) bad += out[i] != want[i];                                       \
   CHECK_MSG(!bad, "%s %s T %d rep %d: %d of %d outputs differ from the reference", k->name,        \
             #entry, Tn, rep, bad, Tn * 8);
-        SAME(x8_u4_q8, tile, ones, NULL, K, GS, q, K, d1, K / 32, NULL, 0)
-        SAME(x8_u4_f32, tile, ones, NULL, K, GS, x, K, NULL, 0)
-        SAME(x8_s8a16_q8, tile, ones, NULL, K, GS, q, K, d1, K / 32, NULL, 0)
-        SAME(x8_s8a16_f32, tile, ones, NULL, K, GS, x, K, NULL, 0)
-        SAME(x8_s8_q8, tile, ones, K, GS, q, K)
+        SAME(x8_u4_q8, t4, GST4, s4, s4 + 8, K, GS, q, K, d1, K / 32, gsum, G)
+        SAME(x8_u4_q8, t4, GST4, s4, NULL, K, GS, q, K, d1, K / 32, NULL, 0)
+        SAME(x8_u4_f32, t4, GST4, s4, s4 + 8, K, GS, x, K, gsum, G)
+        SAME(x8_s8a16_q8, t8, GST8, s8, s8 + 8, K, GS, q, K, d1, K / 32, gsum, G)
+        SAME(x8_s8a16_f32, t8, GST8, s8, s8 + 8, K, GS, x, K, gsum, G)
+        SAME(x8_s8_q8, t8, GST8, s8, K, GS, q, K)
 #undef SAME
       }
     }

@@ -267,21 +267,21 @@ static inline __m256i s8_block_dot(const __m256i wa[8], const __m256i ws[8], con
 /* A16 fast path, 4-bit tiles or (s8) the S8 tiles of 8-bit layers: per
  * group, the blocks' integer sums times the tokens' block scales, then the
  * rows' scales and mins. */
-static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
-                                     const int8_t *q, int qs, const float *d, int ds, const float *gsum,
-                                     int gss, float *out, const int s8, const int T) {
+static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, size_t gst, const float *sc,
+                                     const float *mn, int K, int gs, const int8_t *q, int qs,
+                                     const float *d, int ds, const float *gsum, int gss, float *out,
+                                     const int s8, const int T) {
   __m256 acc[4];
   for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
   int nb = K / 32, bpg = gs / 32;
   const size_t bb = s8 ? 256 : 128;
   for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
     int b1 = b0 + bpg < nb ? b0 + bpg : nb;
+    const uint8_t *gp = tile + g * gst;
     __m256 gacc[4];
     for (int t = 0; t < T; t++) gacc[t] = _mm256_setzero_ps();
-    MQ_PREFETCH_SIDE(sc + 8 * g);
-    if (mn) MQ_PREFETCH_SIDE(mn + 8 * g);
     for (int b = b0; b < b1; b++) {
-      const uint8_t *blk = tile + (size_t)b * bb;
+      const uint8_t *blk = gp + (size_t)(b - b0) * bb;
       /* a second stream ahead of the loads (the next tile, near a tile's
        * end): one hardware-prefetched stream alone leaves bandwidth unused */
       mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, bb);
@@ -294,10 +294,11 @@ static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, const float *sc, const
         gacc[t] = _mm256_fmadd_ps(v, _mm256_set1_ps(d[(size_t)t * ds + b]), gacc[t]);
       }
     }
-    __m256 s = _mm256_loadu_ps(sc + 8 * g);
+    mq_prefetch_group_rest(gp, (size_t)(b1 - b0) * bb, gst);
+    __m256 s = _mm256_loadu_ps(sc + g * (gst / 4));
     for (int t = 0; t < T; t++) acc[t] = _mm256_fmadd_ps(gacc[t], s, acc[t]);
     if (mn) {
-      __m256 m = _mm256_loadu_ps(mn + 8 * g);
+      __m256 m = _mm256_loadu_ps(mn + g * (gst / 4));
       for (int t = 0; t < T; t++)
         acc[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(gsum[(size_t)t * gss + g]), acc[t]);
     }
@@ -305,18 +306,19 @@ static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, const float *sc, const
   for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
 }
 
-static void x8_u4_q8_avx2(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
-                          const int8_t *q, int qs, const float *d, int ds, const float *gsum, int gss,
-                          int T, float *out) {
-  MQ_BY_T(T, x8_q8_T, tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 0)
+static void x8_u4_q8_avx2(const uint8_t *tile, size_t gst, const float *sc, const float *mn, int K,
+                          int gs, const int8_t *q, int qs, const float *d, int ds,
+                          const float *gsum, int gss, int T, float *out) {
+  MQ_BY_T(T, x8_q8_T, tile, gst, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 0)
 }
 
 /* Exact path: each column's 8 codes (byte j of the 8 lanes of a chunk:
  * 4-bit codes as bytes, or (s8) the signed bytes of S8 tiles, sign-extended
  * by shifts) become 8 floats and meet the broadcast activation in an FMA. */
-static MQ_ALWAYS_INLINE void x8_f32_body(const uint8_t *tile, const float *sc, const float *mn, int K,
-                                         int gs, const float *x, int xs, const float *gsum, int gss,
-                                         int T, float *out, const int s8) {
+static MQ_ALWAYS_INLINE void x8_f32_body(const uint8_t *tile, size_t gst, const float *sc,
+                                         const float *mn, int K, int gs, const float *x, int xs,
+                                         const float *gsum, int gss, int T, float *out,
+                                         const int s8) {
   const __m256i mff = _mm256_set1_epi32(0xff);
   int nb = K / 32, bpg = gs / 32;
   for (int t = 0; t < T; t++) {
@@ -324,15 +326,15 @@ static MQ_ALWAYS_INLINE void x8_f32_body(const uint8_t *tile, const float *sc, c
     __m256 acc = _mm256_setzero_ps();
     for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
       int b1 = b0 + bpg < nb ? b0 + bpg : nb;
+      const uint8_t *gp = tile + g * gst;
       __m256 ga = _mm256_setzero_ps(), gb = _mm256_setzero_ps();
-      MQ_PREFETCH_SIDE(sc + 8 * g);
-      if (mn) MQ_PREFETCH_SIDE(mn + 8 * g);
       for (int b = b0; b < b1; b++) {
         __m256i w[8];
+        const uint8_t *blk = gp + (size_t)(b - b0) * (s8 ? 256 : 128);
         if (s8)
-          for (int c = 0; c < 8; c++) w[c] = _mm256_loadu_si256((const __m256i *)(tile + (size_t)b * 256 + 32 * c));
+          for (int c = 0; c < 8; c++) w[c] = _mm256_loadu_si256((const __m256i *)(blk + 32 * c));
         else
-          x8_decode(tile + (size_t)b * 128, w);
+          x8_decode(blk, w);
         const float *xb = xt + 32 * b;
         for (int c = 0; c < 8; c++)
           for (int j = 0; j < 4; j += 2) {
@@ -344,17 +346,19 @@ static MQ_ALWAYS_INLINE void x8_f32_body(const uint8_t *tile, const float *sc, c
             gb = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i1), _mm256_broadcast_ss(xb + 4 * c + j + 1), gb);
           }
       }
-      acc = _mm256_fmadd_ps(_mm256_add_ps(ga, gb), _mm256_loadu_ps(sc + 8 * g), acc);
+      acc = _mm256_fmadd_ps(_mm256_add_ps(ga, gb), _mm256_loadu_ps(sc + g * (gst / 4)), acc);
       if (mn)
-        acc = _mm256_fmadd_ps(_mm256_loadu_ps(mn + 8 * g), _mm256_set1_ps(gsum[(size_t)t * gss + g]), acc);
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(mn + g * (gst / 4)),
+                              _mm256_set1_ps(gsum[(size_t)t * gss + g]), acc);
     }
     _mm256_storeu_ps(out + 8 * t, acc);
   }
 }
 
-static void x8_u4_f32_avx2(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
-                           const float *x, int xs, const float *gsum, int gss, int T, float *out) {
-  x8_f32_body(tile, sc, mn, K, gs, x, xs, gsum, gss, T, out, 0);
+static void x8_u4_f32_avx2(const uint8_t *tile, size_t gst, const float *sc, const float *mn, int K,
+                           int gs, const float *x, int xs, const float *gsum, int gss, int T,
+                           float *out) {
+  x8_f32_body(tile, gst, sc, mn, K, gs, x, xs, gsum, gss, T, out, 0);
 }
 
 /* GGUF Q4_0x8 tiles: the x8 block dot on the stored nibbles, the -8 applied
@@ -471,44 +475,46 @@ static void x8_q5_k_avx2(const uint8_t *tile, int K, const uint8_t *act, size_t 
   MQ_BY_T(T, x8_q45_k_T, tile, K, act, as, out, 1)
 }
 
-static MQ_ALWAYS_INLINE void x8_s8_T(const uint8_t *tile, const float *sc, int K, int gs, const int8_t *q,
-                           int qs, float *out, const int T) {
+static MQ_ALWAYS_INLINE void x8_s8_T(const uint8_t *tile, size_t gst, const float *sc, int K,
+                                     int gs, const int8_t *q, int qs, float *out, const int T) {
   __m256 acc[4];
   for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
   int nb = K / 32, bpg = gs / 32;
   for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
     int b1 = b0 + bpg < nb ? b0 + bpg : nb;
+    const uint8_t *gp = tile + g * gst;
     __m256i isum[4];
     for (int t = 0; t < T; t++) isum[t] = _mm256_setzero_si256();
-    MQ_PREFETCH_SIDE(sc + 8 * g);
     for (int b = b0; b < b1; b++) {
-      const uint8_t *blk = tile + (size_t)b * 256;
+      const uint8_t *blk = gp + (size_t)(b - b0) * 256;
       mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, 256);
       __m256i wa[8], ws[8];
       s8_prep(blk, wa, ws);
       for (int t = 0; t < T; t++)
         isum[t] = _mm256_add_epi32(isum[t], s8_block_dot(wa, ws, q + (size_t)t * qs + 32 * b));
     }
-    __m256 s = _mm256_loadu_ps(sc + 8 * g);
+    mq_prefetch_group_rest(gp, (size_t)(b1 - b0) * 256, gst);
+    __m256 s = _mm256_loadu_ps(sc + g * (gst / 4));
     for (int t = 0; t < T; t++) acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), s, acc[t]);
   }
   for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
 }
 
-static void x8_s8_q8_avx2(const uint8_t *tile, const float *sc, int K, int gs, const int8_t *q, int qs,
-                          int T, float *out) {
-  MQ_BY_T(T, x8_s8_T, tile, sc, K, gs, q, qs, out)
+static void x8_s8_q8_avx2(const uint8_t *tile, size_t gst, const float *sc, int K, int gs,
+                          const int8_t *q, int qs, int T, float *out) {
+  MQ_BY_T(T, x8_s8_T, tile, gst, sc, K, gs, q, qs, out)
 }
 
-static void x8_s8a16_q8_avx2(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
-                             const int8_t *q, int qs, const float *d, int ds, const float *gsum,
-                             int gss, int T, float *out) {
-  MQ_BY_T(T, x8_q8_T, tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 1)
+static void x8_s8a16_q8_avx2(const uint8_t *tile, size_t gst, const float *sc, const float *mn,
+                             int K, int gs, const int8_t *q, int qs, const float *d, int ds,
+                             const float *gsum, int gss, int T, float *out) {
+  MQ_BY_T(T, x8_q8_T, tile, gst, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 1)
 }
 
-static void x8_s8a16_f32_avx2(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
-                              const float *x, int xs, const float *gsum, int gss, int T, float *out) {
-  x8_f32_body(tile, sc, mn, K, gs, x, xs, gsum, gss, T, out, 1);
+static void x8_s8a16_f32_avx2(const uint8_t *tile, size_t gst, const float *sc, const float *mn,
+                              int K, int gs, const float *x, int xs, const float *gsum, int gss,
+                              int T, float *out) {
+  x8_f32_body(tile, gst, sc, mn, K, gs, x, xs, gsum, gss, T, out, 1);
 }
 
 static MQ_ALWAYS_INLINE void x8_q8_0_T(const uint8_t *tile, int K, const uint8_t *act, size_t as, float *out,

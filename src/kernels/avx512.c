@@ -118,22 +118,21 @@ static inline __m512i s8_dot(__m512i acc, const s8_block *w, const void *q, cons
 /* A16 fast path, 4-bit tiles or (s8) the S8 tiles of 8-bit layers: per
  * group, the blocks' integer sums times the tokens' block scales, then the
  * rows' scales and mins. */
-static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, const float *sc, const float *mn, int K,
-                                     int gs, const int8_t *q, int qs, const float *d, int ds,
-                                     const float *gsum, int gss, float *out, const int s8,
-                                     const int T) {
+static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, size_t gst, const float *sc,
+                                     const float *mn, int K, int gs, const int8_t *q, int qs,
+                                     const float *d, int ds, const float *gsum, int gss, float *out,
+                                     const int s8, const int T) {
   const quad_idx p = quad_indices();
   __m256 acc[4];
   for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
   int nb = K / 32, bpg = gs / 32;
   for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
     int b1 = b0 + bpg < nb ? b0 + bpg : nb;
+    const uint8_t *gp = tile + g * gst;
     __m512 gacc[4];
     for (int t = 0; t < T; t++) gacc[t] = _mm512_setzero_ps();
-    MQ_PREFETCH_SIDE(sc + 8 * g);
-    if (mn) MQ_PREFETCH_SIDE(mn + 8 * g);
     for (int b = b0; b < b1; b++) {
-      const uint8_t *blk = tile + (size_t)b * (s8 ? 256 : 128);
+      const uint8_t *blk = gp + (size_t)(b - b0) * (s8 ? 256 : 128);
       mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, s8 ? 256 : 128);
       __m512i w[4];
       s8_block ws;
@@ -149,10 +148,11 @@ static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, const float *sc, const
             _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(d[(size_t)t * ds + b]), gacc[t]);
       }
     }
-    __m256 s = _mm256_loadu_ps(sc + 8 * g);
+    mq_prefetch_group_rest(gp, (size_t)(b1 - b0) * (s8 ? 256 : 128), gst);
+    __m256 s = _mm256_loadu_ps(sc + g * (gst / 4));
     for (int t = 0; t < T; t++) acc[t] = _mm256_fmadd_ps(fold_ps(gacc[t]), s, acc[t]);
     if (mn) {
-      __m256 m = _mm256_loadu_ps(mn + 8 * g);
+      __m256 m = _mm256_loadu_ps(mn + g * (gst / 4));
       for (int t = 0; t < T; t++)
         acc[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(gsum[(size_t)t * gss + g]), acc[t]);
     }
@@ -160,10 +160,10 @@ static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, const float *sc, const
   for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
 }
 
-static void x8_u4_q8_avx512(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
-                            const int8_t *q, int qs, const float *d, int ds, const float *gsum,
-                            int gss, int T, float *out) {
-  MQ_BY_T(T, x8_q8_T, tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 0)
+static void x8_u4_q8_avx512(const uint8_t *tile, size_t gst, const float *sc, const float *mn,
+                            int K, int gs, const int8_t *q, int qs, const float *d, int ds,
+                            const float *gsum, int gss, int T, float *out) {
+  MQ_BY_T(T, x8_q8_T, tile, gst, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 0)
 }
 
 /* GGUF Q4_0x8: the stored nibbles u against Q8_0, the -8 through the
@@ -197,40 +197,41 @@ static void x8_q4_0_avx512(const uint8_t *tile, int K, const uint8_t *act, size_
   MQ_BY_T(T, x8_q4_0_T, tile, K, act, as, bsum, bs, out)
 }
 
-static MQ_ALWAYS_INLINE void x8_s8_T(const uint8_t *tile, const float *sc, int K, int gs,
-                                     const int8_t *q, int qs, float *out, const int T) {
+static MQ_ALWAYS_INLINE void x8_s8_T(const uint8_t *tile, size_t gst, const float *sc, int K,
+                                     int gs, const int8_t *q, int qs, float *out, const int T) {
   const quad_idx p = quad_indices();
   __m256 acc[4];
   for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
   int nb = K / 32, bpg = gs / 32;
   for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
     int b1 = b0 + bpg < nb ? b0 + bpg : nb;
+    const uint8_t *gp = tile + g * gst;
     __m512i isum[4];
     for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
-    MQ_PREFETCH_SIDE(sc + 8 * g);
     for (int b = b0; b < b1; b++) {
-      const uint8_t *blk = tile + (size_t)b * 256;
+      const uint8_t *blk = gp + (size_t)(b - b0) * 256;
       mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, 256);
       s8_block w;
       s8_prep(blk, &w);
       for (int t = 0; t < T; t++) isum[t] = s8_dot(isum[t], &w, q + (size_t)t * qs + 32 * b, &p);
     }
-    __m256 s = _mm256_loadu_ps(sc + 8 * g);
+    mq_prefetch_group_rest(gp, (size_t)(b1 - b0) * 256, gst);
+    __m256 s = _mm256_loadu_ps(sc + g * (gst / 4));
     for (int t = 0; t < T; t++)
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(fold_i32(isum[t])), s, acc[t]);
   }
   for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
 }
 
-static void x8_s8_q8_avx512(const uint8_t *tile, const float *sc, int K, int gs, const int8_t *q,
-                            int qs, int T, float *out) {
-  MQ_BY_T(T, x8_s8_T, tile, sc, K, gs, q, qs, out)
+static void x8_s8_q8_avx512(const uint8_t *tile, size_t gst, const float *sc, int K, int gs,
+                            const int8_t *q, int qs, int T, float *out) {
+  MQ_BY_T(T, x8_s8_T, tile, gst, sc, K, gs, q, qs, out)
 }
 
-static void x8_s8a16_q8_avx512(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
-                               const int8_t *q, int qs, const float *d, int ds, const float *gsum,
-                               int gss, int T, float *out) {
-  MQ_BY_T(T, x8_q8_T, tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 1)
+static void x8_s8a16_q8_avx512(const uint8_t *tile, size_t gst, const float *sc, const float *mn,
+                               int K, int gs, const int8_t *q, int qs, const float *d, int ds,
+                               const float *gsum, int gss, int T, float *out) {
+  MQ_BY_T(T, x8_q8_T, tile, gst, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 1)
 }
 
 static MQ_ALWAYS_INLINE void x8_q8_0_T(const uint8_t *tile, int K, const uint8_t *act, size_t as,

@@ -52,33 +52,36 @@ typedef struct mq_kernels {
    * converts a row once for all tokens; values past float range become inf) */
   void (*mxfp8_to_f32)(const uint8_t *w, const uint8_t *e, float *dst, int n);
   /* x8 tiles of 4-bit weights (kernels/linear_x8.h): one tile of 8 rows
-   * against T tokens (1 <= T <= 4); sc (and mn) point at the tile's [G][8]
-   * scales (mins), K and gs are multiples of 32 (the last group may be
-   * shorter). out[t*8 + r] = sum_g sc[g][r] * D(t, g, r) + mn[g][r] * gsum_t[g],
-   * with gsum_t = gsum + t * gsum_stride (mn and gsum NULL: no mins) and
+   * against T tokens (1 <= T <= 4). Group g's code blocks start at
+   * tile + g * gstride and its 8 scales (mins) at sc + g * gstride / 4 floats
+   * (mn); in the layout the scales and mins follow each group's codes, so
+   * one stream holds them all. K and gs are multiples of 32 (the last group
+   * may be shorter). out[t*8 + r] = sum_g sc[g][r] * D(t, g, r) +
+   * mn[g][r] * gsum_t[g], with gsum_t = gsum + t * gsum_stride (mn and gsum
+   * NULL: no mins) and
    *   fast:  D = sum over the group's 32-blocks b of d_t[b] * sum_k code * q_t[k]
    *          (q_t = q + t * q_stride, d_t = d + t * d_stride; exact int sums)
    *   exact: D = sum_k code * x_t[k] (x_t = x + t * x_stride). */
-  void (*x8_u4_q8)(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
-                   const int8_t *q, int q_stride, const float *d, int d_stride, const float *gsum,
-                   int gsum_stride, int T, float *out);
-  void (*x8_u4_f32)(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
-                    const float *x, int x_stride, const float *gsum, int gsum_stride, int T,
+  void (*x8_u4_q8)(const uint8_t *tile, size_t gstride, const float *sc, const float *mn, int K,
+                   int gs, const int8_t *q, int q_stride, const float *d, int d_stride,
+                   const float *gsum, int gsum_stride, int T, float *out);
+  void (*x8_u4_f32)(const uint8_t *tile, size_t gstride, const float *sc, const float *mn, int K,
+                    int gs, const float *x, int x_stride, const float *gsum, int gsum_stride, int T,
                     float *out);
   /* The same two for S8 tiles of weight-only 8-bit layers (layout of
    * x8_s8_q8's tiles; unsigned checkpoint codes stored as q - 128 with the
    * 128 * scale moved into the mins): x8_u4_q8's and x8_u4_f32's sums. */
-  void (*x8_s8a16_q8)(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
-                      const int8_t *q, int q_stride, const float *d, int d_stride, const float *gsum,
-                      int gsum_stride, int T, float *out);
-  void (*x8_s8a16_f32)(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
-                       const float *x, int x_stride, const float *gsum, int gsum_stride, int T,
-                       float *out);
+  void (*x8_s8a16_q8)(const uint8_t *tile, size_t gstride, const float *sc, const float *mn, int K,
+                      int gs, const int8_t *q, int q_stride, const float *d, int d_stride,
+                      const float *gsum, int gsum_stride, int T, float *out);
+  void (*x8_s8a16_f32)(const uint8_t *tile, size_t gstride, const float *sc, const float *mn, int K,
+                       int gs, const float *x, int x_stride, const float *gsum, int gsum_stride,
+                       int T, float *out);
   /* S8 x8 tiles (W8A8) against T (1..4) tokens' int8 codes q + t * q_stride
    * (|q| <= 127): out[t*8 + r] = sum_g sc[g][r] * sum_{k in g} w q, integer
-   * sums per group. */
-  void (*x8_s8_q8)(const uint8_t *tile, const float *sc, int K, int gs, const int8_t *q,
-                   int q_stride, int T, float *out);
+   * sums per group (groups and scales placed as for x8_u4_q8). */
+  void (*x8_s8_q8)(const uint8_t *tile, size_t gstride, const float *sc, int K, int gs,
+                   const int8_t *q, int q_stride, int T, float *out);
   /* GGUF Q4_0x8 tiles (kernels/linear_x8.h) against T (1..4) tokens' Q8_0
    * activation blocks (act + t * act_stride; bsum + t * bsum_stride: each
    * block's sum of codes): out[t*8 + r] = sum_b (d_w * d_x) * sum_k (u - 8) q,

@@ -235,14 +235,13 @@ unsigned long long mq_linear_bytes(const mq_linear *l) {
   if (l->kind == MQ_W_GGUF)
     return l->q.x8 ? mq_x8_gguf_bytes(l->gtype, l->n_out, l->n_in)
                    : n * (unsigned long long)mq_ggml_row_size(l->gtype, l->n_in);
+  unsigned long long perm = q->perm ? 4 * k : 0;
+  if (q->x8) /* tiles of 8 rows (the last one padded) with their scales and mins */
+    return mq_x8_bytes(l->n_out, l->n_in, q->group_size, q->codes == MQ_CODES_S8, q->mins != NULL) +
+           perm;
   unsigned long long codes = q->codes == MQ_CODES_U4 ? n * k / 2 : n * k;
   unsigned long long per_group = q->mins ? 8 : 4;
-  if (q->x8) { /* tiles of 8 rows, the last one padded */
-    codes = q->codes == MQ_CODES_S8 ? mq_x8_s8_code_bytes(l->n_out, l->n_in)
-                                    : mq_x8_code_bytes(l->n_out, l->n_in);
-    n = (n + 7) / 8 * 8;
-  }
-  return codes + n * (unsigned long long)q->n_groups * per_group + (q->perm ? 4 * k : 0);
+  return codes + n * (unsigned long long)q->n_groups * per_group + perm;
 }
 
 void mq_linear_dequant_row(const mq_linear *l, int n, float *dst) {
@@ -278,9 +277,9 @@ void mq_linear_dequant_row(const mq_linear *l, int n, float *dst) {
   if (q->x8) {
     for (int j = 0; j < K; j++) {
       int g = j / q->group_size;
-      float c = q->codes == MQ_CODES_S8 ? (float)mq_x8_s8_at(q->data, K, n, j) : (float)mq_x8_code(l, n, j);
-      float w = c * mq_x8_at(q->scales, q->n_groups, n, g) +
-                (q->mins ? mq_x8_at(q->mins, q->n_groups, n, g) : 0.0f);
+      float c =
+          q->codes == MQ_CODES_S8 ? (float)mq_x8_s8_code(l, n, j) : (float)mq_x8_code(l, n, j);
+      float w = c * mq_x8_scale(l, n, g) + mq_x8_min(l, n, g);
       dst[q->perm ? q->perm[j] : j] = w;
     }
     return;

@@ -200,7 +200,7 @@ static void static_x8(const mq_linear *l, uint8_t *buf, const aq_layout *a, int 
       for (int n = 0; n < N; n++) {
         int64_t s = 0;
         for (int k = 0; k < K; k++)
-          s += (int64_t)mq_x8_s8_at(l->q.data, K, n, k) * (int8_t)buf[(size_t)t * a->stride + k];
+          s += (int64_t)mq_x8_s8_code(l, n, k) * (int8_t)buf[(size_t)t * a->stride + k];
         y[(size_t)t * N + n] = (float)s;
       }
   } else {
@@ -212,7 +212,7 @@ static void static_x8(const mq_linear *l, uint8_t *buf, const aq_layout *a, int 
     mq_x8_aq_forward(l, buf, a->stride, a->off_gsum, n_tok, y, ex);
     for (int i = 0; i < n_low; i++)
       for (int n = 0; n < N; n++)
-        y[(size_t)low[2 * i] * N + n] -= (float)mq_x8_s8_at(l->q.data, K, n, low[2 * i + 1]);
+        y[(size_t)low[2 * i] * N + n] -= (float)mq_x8_s8_code(l, n, low[2 * i + 1]);
   }
   free(low);
   for (int t = 0; t < n_tok; t++)

@@ -63,15 +63,46 @@ static void run(const tile_job *j) {
               run_tiles, (void *)j);
 }
 
-size_t mq_x8_code_bytes(int n_out, int n_in) { return n_tiles(n_out) * 4 * (size_t)n_in; }
+size_t mq_x8_gstride(int n_in, int gs, int s8, int mins) {
+  int blocks = (gs < n_in ? gs : n_in) / 32;
+  return (size_t)blocks * (s8 ? 256 : 128) + (mins ? 64 : 32);
+}
 
-size_t mq_x8_scale_bytes(int n_out, int n_groups) {
-  return n_tiles(n_out) * 8 * (size_t)n_groups * sizeof(float);
+size_t mq_x8_bytes(int n_out, int n_in, int gs, int s8, int mins) {
+  int G = (n_in + gs - 1) / gs;
+  return n_tiles(n_out) * (size_t)G * mq_x8_gstride(n_in, gs, s8, mins);
+}
+
+size_t mq_x8_layer_gstride(const mq_linear *l) {
+  const mq_qint *q = &l->q;
+  return mq_x8_gstride(l->n_in, q->group_size, q->codes == MQ_CODES_S8, q->mins != NULL);
+}
+
+/* Block (128 or 256 bytes) holding column k of row n's tile. */
+static const uint8_t *block_of(const mq_linear *l, int n, int k) {
+  const mq_qint *q = &l->q;
+  size_t gst = mq_x8_layer_gstride(l), bb = q->codes == MQ_CODES_S8 ? 256 : 128;
+  int gs = q->group_size;
+  return q->data + ((size_t)(n / 8) * q->n_groups + (size_t)(k / gs)) * gst +
+         (size_t)((k % gs) / 32) * bb;
 }
 
 unsigned mq_x8_code(const mq_linear *l, int n, int k) {
-  const uint8_t *tile = l->q.data + (size_t)(n / 8) * 4 * (size_t)l->n_in;
-  return mq_x8_nib(tile + (size_t)(k / 32) * 128, n % 8, k % 32);
+  return mq_x8_nib(block_of(l, n, k), n % 8, k % 32);
+}
+
+int mq_x8_s8_code(const mq_linear *l, int n, int k) {
+  return (int8_t)block_of(l, n, k)[32 * ((k % 32) / 4) + 4 * (n % 8) + k % 4];
+}
+
+/* Row n, group g's scale (or min: a = q.mins) of a repacked layer. */
+static float side_at(const mq_linear *l, const float *a, int n, int g) {
+  size_t fs = mq_x8_layer_gstride(l) / sizeof(float);
+  return a[((size_t)(n / 8) * l->q.n_groups + (size_t)g) * fs + (size_t)(n % 8)];
+}
+float mq_x8_scale(const mq_linear *l, int n, int g) { return side_at(l, l->q.scales, n, g); }
+float mq_x8_min(const mq_linear *l, int n, int g) {
+  return l->q.mins ? side_at(l, l->q.mins, n, g) : 0.0f;
 }
 
 /* Row r's 32 codes c (column order, low 4 bits used) into a 4-bit block. */
@@ -79,36 +110,61 @@ static void put_u4_block(uint8_t *blk, int r, const uint8_t c[32]) {
   for (int i = 0; i < 16; i++) blk[mq_x8_nib_at(r, i)] = (uint8_t)((c[i] & 15) | (c[16 + i] & 15) << 4);
 }
 
-static void repack_groups(const float *src, float *dst, int N, int G) {
-  for (size_t t = 0; t < n_tiles(N); t++)
-    for (int g = 0; g < G; g++)
-      for (int r = 0; r < 8; r++) {
-        size_t n = t * 8 + (size_t)r;
-        dst[(t * (size_t)G + (size_t)g) * 8 + (size_t)r] = n < (size_t)N ? src[n * (size_t)G + (size_t)g] : 0.0f;
-      }
+/* The tiles of an N x K layer of group size gs being written: where block b
+ * of row n goes, and where its group's scales go. */
+typedef struct {
+  uint8_t *tiles;
+  size_t gst, bb;
+  int G, gs;
+} tiles_out;
+
+static tiles_out tiles_begin(const mq_linear *l, uint8_t *tiles, int s8, int mins) {
+  const mq_qint *q = &l->q;
+  tiles_out o = {tiles, mq_x8_gstride(l->n_in, q->group_size, s8, mins), s8 ? 256 : 128,
+                 q->n_groups, q->group_size};
+  memset(tiles, 0, mq_x8_bytes(l->n_out, l->n_in, q->group_size, s8, mins));
+  return o;
 }
 
-void mq_x8_repack(mq_linear *l, uint8_t *codes, float *scales, float *mins) {
+static uint8_t *block_at(const tiles_out *o, int n, int b) {
+  int g = 32 * b / o->gs;
+  return o->tiles + ((size_t)(n / 8) * o->G + (size_t)g) * o->gst +
+         (size_t)(b - g * o->gs / 32) * o->bb;
+}
+
+/* Place the row-major [N][G] scales (and mins, or NULL) after each group's
+ * codes (rows past N keep zeros) and point l at the tiles. */
+static void tiles_end(mq_linear *l, const tiles_out *o, const float *scales, const float *mins) {
+  mq_qint *q = &l->q;
+  size_t side =
+      (size_t)(o->gs < l->n_in ? o->gs : l->n_in) / 32 * o->bb; /* code bytes of a group */
+  for (int n = 0; n < l->n_out; n++)
+    for (int g = 0; g < o->G; g++) {
+      float *f = (float *)(o->tiles + ((size_t)(n / 8) * o->G + (size_t)g) * o->gst + side);
+      f[n % 8] = scales[(size_t)n * o->G + (size_t)g];
+      if (mins) f[8 + n % 8] = mins[(size_t)n * o->G + (size_t)g];
+    }
+  q->data = o->tiles;
+  q->scales = (const float *)(o->tiles + side);
+  q->mins = mins ? q->scales + 8 : NULL;
+  q->x8 = 1;
+}
+
+void mq_x8_repack(mq_linear *l, uint8_t *tiles) {
   mq_qint *q = &l->q;
   int N = l->n_out, K = l->n_in;
   size_t row_bytes = (size_t)K / 2;
-  memset(codes, 0, mq_x8_code_bytes(N, K));
+  tiles_out o = tiles_begin(l, tiles, 0, q->mins != NULL);
   for (int n = 0; n < N; n++) {
     const uint8_t *row = q->data + (size_t)n * row_bytes;
-    uint8_t *dst = codes + (size_t)(n / 8) * 4 * (size_t)K;
-    for (int b = 0; b < K / 32; b++, row += 16, dst += 128) {
+    for (int b = 0; b < K / 32; b++, row += 16) {
       /* row: 16 bytes = columns 0..31 of the block, low nibble first */
       uint8_t c[32];
       for (int i = 0; i < 16; i++) c[2 * i] = row[i] & 15, c[2 * i + 1] = row[i] >> 4;
-      put_u4_block(dst, n % 8, c);
+      put_u4_block(block_at(&o, n, b), n % 8, c);
     }
   }
-  repack_groups(q->scales, scales, N, q->n_groups);
-  if (q->mins) repack_groups(q->mins, mins, N, q->n_groups);
-  q->data = codes;
-  q->scales = scales;
-  q->mins = q->mins ? mins : NULL;
-  q->x8 = 1;
+  tiles_end(l, &o, q->scales, q->mins);
 }
 
 typedef struct {
@@ -122,19 +178,20 @@ static void x8_call(const tile_job *b, size_t t, int t0, int T, float out[32]) {
   const x8_job *j = (const x8_job *)b;
   const mq_qint *q = &b->l->q;
   int K = b->l->n_in, G = q->n_groups, gs = q->group_size, s8 = q->codes == MQ_CODES_S8;
-  const uint8_t *tile = q->data + t * (s8 ? 8 : 4) * (size_t)K;
-  const float *sc = q->scales + t * (size_t)G * 8, *mn = q->mins ? q->mins + t * (size_t)G * 8 : NULL;
+  size_t gst = mq_x8_layer_gstride(b->l), at = t * (size_t)G * gst; /* tile t's offset */
+  const uint8_t *tile = q->data + at;
+  const float *sc = q->scales + at / 4, *mn = q->mins ? q->mins + at / 4 : NULL;
   const float *gs_t = mn ? j->gsum + (size_t)t0 * G : NULL;
   if (s8 && j->xq)
-    b->ex->k->x8_s8a16_q8(tile, sc, mn, K, gs, j->xq + (size_t)t0 * K, K, j->xd + (size_t)t0 * (K / 32),
-                          K / 32, gs_t, G, T, out);
+    b->ex->k->x8_s8a16_q8(tile, gst, sc, mn, K, gs, j->xq + (size_t)t0 * K, K,
+                          j->xd + (size_t)t0 * (K / 32), K / 32, gs_t, G, T, out);
   else if (s8)
-    b->ex->k->x8_s8a16_f32(tile, sc, mn, K, gs, j->xg + (size_t)t0 * K, K, gs_t, G, T, out);
+    b->ex->k->x8_s8a16_f32(tile, gst, sc, mn, K, gs, j->xg + (size_t)t0 * K, K, gs_t, G, T, out);
   else if (j->xq)
-    b->ex->k->x8_u4_q8(tile, sc, mn, K, gs, j->xq + (size_t)t0 * K, K, j->xd + (size_t)t0 * (K / 32),
-                       K / 32, gs_t, G, T, out);
+    b->ex->k->x8_u4_q8(tile, gst, sc, mn, K, gs, j->xq + (size_t)t0 * K, K,
+                       j->xd + (size_t)t0 * (K / 32), K / 32, gs_t, G, T, out);
   else
-    b->ex->k->x8_u4_f32(tile, sc, mn, K, gs, j->xg + (size_t)t0 * K, K, gs_t, G, T, out);
+    b->ex->k->x8_u4_f32(tile, gst, sc, mn, K, gs, j->xg + (size_t)t0 * K, K, gs_t, G, T, out);
 }
 
 void mq_x8_forward(const mq_linear *l, const float *xg, const float *gsum, const int8_t *xq,
@@ -154,32 +211,26 @@ int mq_x8_aq_eligible(const mq_linear *l) {
          q->group_size % 32 == 0 && l->n_in / 32 <= MAX_BLOCKS && l->n_out > 0;
 }
 
-int mq_x8_aq_repack(mq_linear *l, uint8_t *codes, float *scales, float *mins) {
+int mq_x8_aq_repack(mq_linear *l, uint8_t *tiles) {
   mq_qint *q = &l->q;
   int N = l->n_out, K = l->n_in, G = q->n_groups;
-  memset(codes, 0, mq_x8_code_bytes(N, K));
-  for (int n = 0; n < N; n++) {
-    const int8_t *row = (const int8_t *)q->data + (size_t)n * K;
-    uint8_t *dst = codes + (size_t)(n / 8) * 4 * (size_t)K;
-    for (int b = 0; b < K / 32; b++, row += 32, dst += 128) {
-      uint8_t c[32];
-      for (int i = 0; i < 32; i++) c[i] = (uint8_t)(row[i] + 8);
-      put_u4_block(dst, n % 8, c);
-    }
-  }
   /* mins' = mins - 8 * scale */
   float *tmp = malloc(sizeof(float) * (size_t)N * (size_t)G);
   if (!tmp) return -1;
   for (size_t i = 0; i < (size_t)N * (size_t)G; i++)
     tmp[i] = (q->mins ? q->mins[i] : 0.0f) - 8.0f * q->scales[i];
-  repack_groups(q->scales, scales, N, G);
-  repack_groups(tmp, mins, N, G);
+  tiles_out o = tiles_begin(l, tiles, 0, 1);
+  for (int n = 0; n < N; n++) {
+    const int8_t *row = (const int8_t *)q->data + (size_t)n * K;
+    for (int b = 0; b < K / 32; b++, row += 32) {
+      uint8_t c[32];
+      for (int i = 0; i < 32; i++) c[i] = (uint8_t)(row[i] + 8);
+      put_u4_block(block_at(&o, n, b), n % 8, c);
+    }
+  }
+  tiles_end(l, &o, q->scales, tmp);
   free(tmp);
-  q->data = codes;
-  q->scales = scales;
-  q->mins = mins;
   q->codes = MQ_CODES_U4;
-  q->x8 = 1;
   return 0;
 }
 
@@ -199,17 +250,18 @@ static void aq_call(const tile_job *b, size_t t, int t0, int T, float out[32]) {
   const aq_job *j = (const aq_job *)b;
   const mq_qint *q = &b->l->q;
   int K = b->l->n_in, G = q->n_groups;
-  const uint8_t *tile = q->data + t * (q->codes == MQ_CODES_S8 ? 8 : 4) * (size_t)K;
-  const float *sc = q->scales + t * (size_t)G * 8, *mn = q->mins ? q->mins + t * (size_t)G * 8 : NULL;
+  size_t gst = mq_x8_layer_gstride(b->l), at = t * (size_t)G * gst; /* tile t's offset */
+  const uint8_t *tile = q->data + at;
+  const float *sc = q->scales + at / 4, *mn = q->mins ? q->mins + at / 4 : NULL;
   const uint8_t *x = j->buf + (size_t)t0 * j->stride;
   /* block scales all 1: the per-token scale is applied by the caller; static
    * W8A8 takes unit group scales too (exact integer sums, deq_scale after) */
   if (q->codes == MQ_CODES_S8)
-    b->ex->k->x8_s8_q8(tile, b->l->act == MQ_ACT_INT8_STATIC ? g_ones : sc, K, q->group_size,
+    b->ex->k->x8_s8_q8(tile, gst, b->l->act == MQ_ACT_INT8_STATIC ? g_ones : sc, K, q->group_size,
                        (const int8_t *)x, (int)j->stride, T, out);
   else
-    b->ex->k->x8_u4_q8(tile, sc, mn, K, q->group_size, (const int8_t *)x, (int)j->stride, g_ones, 0,
-                       (const float *)(x + j->off_gsum), (int)(j->stride / 4), T, out);
+    b->ex->k->x8_u4_q8(tile, gst, sc, mn, K, q->group_size, (const int8_t *)x, (int)j->stride,
+                       g_ones, 0, (const float *)(x + j->off_gsum), (int)(j->stride / 4), T, out);
 }
 
 void mq_x8_aq_forward(const mq_linear *l, const uint8_t *buf, size_t stride, size_t off_gsum,
@@ -230,8 +282,6 @@ int mq_x8_s8_eligible(const mq_linear *l) {
          (!stat || (q->n_groups == 1 && l->n_in / 32 <= MAX_BLOCKS));
 }
 
-size_t mq_x8_s8_code_bytes(int n_out, int n_in) { return n_tiles(n_out) * 8 * (size_t)n_in; }
-
 /* Row r's 32 codes of one block into an S8 tile block (256 bytes). */
 static void put_s8_block(uint8_t *blk, int r, const uint8_t *src) {
   for (int c = 0; c < 8; c++) memcpy(blk + 32 * c + 4 * r, src + 4 * c, 4);
@@ -244,48 +294,39 @@ int mq_x8_a16s8_eligible(const mq_linear *l) {
          q->group_size % 32 == 0 && l->n_out > 0;
 }
 
-int mq_x8_a16s8_repack(mq_linear *l, uint8_t *codes, float *scales, float *mins) {
+int mq_x8_a16s8_mins(const mq_linear *l) { return l->q.mins || l->q.codes == MQ_CODES_U8; }
+
+/* S8 tiles of l's codes (u8: flipped to u - 128), scales and mins (or NULL). */
+static void s8_tiles(mq_linear *l, uint8_t *tiles, int u8, const float *mins) {
   mq_qint *q = &l->q;
-  int N = l->n_out, K = l->n_in, G = q->n_groups, u8 = q->codes == MQ_CODES_U8;
+  int N = l->n_out, K = l->n_in;
+  tiles_out o = tiles_begin(l, tiles, 1, mins != NULL);
+  for (int n = 0; n < N; n++)
+    for (int b = 0; b < K / 32; b++) {
+      uint8_t c[32];
+      const uint8_t *src = q->data + (size_t)n * K + 32 * (size_t)b;
+      for (int i = 0; i < 32; i++) c[i] = u8 ? (uint8_t)(src[i] ^ 0x80) : src[i];
+      put_s8_block(block_at(&o, n, b), n % 8, c);
+    }
+  tiles_end(l, &o, q->scales, mins);
+  q->codes = MQ_CODES_S8;
+}
+
+int mq_x8_a16s8_repack(mq_linear *l, uint8_t *tiles) {
+  mq_qint *q = &l->q;
+  int N = l->n_out, G = q->n_groups, u8 = q->codes == MQ_CODES_U8;
   float *tmp = NULL;
   if (u8) { /* mins' = mins + 128 * scale */
     if (!(tmp = malloc(sizeof(float) * (size_t)N * (size_t)G))) return -1;
     for (size_t i = 0; i < (size_t)N * (size_t)G; i++)
       tmp[i] = (q->mins ? q->mins[i] : 0.0f) + 128.0f * q->scales[i];
   }
-  memset(codes, 0, mq_x8_s8_code_bytes(N, K));
-  for (int n = 0; n < N; n++)
-    for (int b = 0; b < K / 32; b++) {
-      uint8_t c[32];
-      const uint8_t *src = q->data + (size_t)n * K + 32 * (size_t)b;
-      for (int i = 0; i < 32; i++) c[i] = u8 ? (uint8_t)(src[i] ^ 0x80) : src[i]; /* u - 128 */
-      put_s8_block(codes + ((size_t)(n / 8) * (K / 32) + (size_t)b) * 256, n % 8, c);
-    }
-  repack_groups(q->scales, scales, N, G);
-  const float *m = u8 ? tmp : q->mins;
-  if (m) repack_groups(m, mins, N, G);
+  s8_tiles(l, tiles, u8, u8 ? tmp : q->mins);
   free(tmp);
-  q->data = codes;
-  q->scales = scales;
-  q->mins = m ? mins : NULL;
-  q->codes = MQ_CODES_S8;
-  q->x8 = 1;
   return 0;
 }
 
-void mq_x8_s8_repack(mq_linear *l, uint8_t *codes, float *scales) {
-  mq_qint *q = &l->q;
-  int N = l->n_out, K = l->n_in;
-  memset(codes, 0, mq_x8_s8_code_bytes(N, K));
-  for (int n = 0; n < N; n++)
-    for (int b = 0; b < K / 32; b++)
-      put_s8_block(codes + ((size_t)(n / 8) * (K / 32) + (size_t)b) * 256, n % 8,
-                   q->data + (size_t)n * K + 32 * (size_t)b);
-  repack_groups(q->scales, scales, N, q->n_groups);
-  q->data = codes;
-  q->scales = scales;
-  q->x8 = 1;
-}
+void mq_x8_s8_repack(mq_linear *l, uint8_t *tiles) { s8_tiles(l, tiles, 0, NULL); }
 
 /* ---- GGUF Q4_0x8 ---- */
 

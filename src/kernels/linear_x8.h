@@ -7,7 +7,16 @@
  * byte r*4 + j of chunk c holds, in its low nibble, the code of row 8t+r at
  * column 32b + 4c + j and, in its high nibble, the code at 32b + 16 + 4c + j.
  * So the low nibbles of chunk c are column quad c and the high nibbles quad
- * c + 4, each as 8 rows x 4 columns. Scales (and mins) become [N/8][G][8].
+ * c + 4, each as 8 rows x 4 columns.
+ *
+ * Scales and mins travel with the codes, so a kernel reads one stream: tile
+ * t is G groups of mq_x8_gstride bytes each, group g holding the code
+ * blocks of columns [g*gs, g*gs + gs) (a short last group is padded with
+ * zero blocks), then the 8 rows' f32 scales, then, when the layer has mins,
+ * their 8 f32 mins. After a repack q.scales and q.mins point at tile 0's
+ * group 0 (mq_x8_scale / mq_x8_min reach the others). Separate scale arrays
+ * read 35 GB/s where the single stream reads 38-40 on Zen 5 (decode's
+ * shapes, one core; docs/performance.md).
  *
  * The group structure, the codes and the scales are those of the row layout:
  * only the order changes, so every path computes the same math. */
@@ -22,17 +31,24 @@
  * (2/3-bit widened included), K and the group size multiples of 32. */
 int mq_x8_eligible(const mq_linear *l);
 
-/* Bytes of the x8 codes, and of the x8 scales (or mins), of an n_out x n_in
- * layer with n_groups groups. */
-size_t mq_x8_code_bytes(int n_out, int n_in);
-size_t mq_x8_scale_bytes(int n_out, int n_groups);
+/* Bytes from one group of a tile to the next (code blocks of 128 bytes, or
+ * of 256 for S8 tiles, then scales and, with mins, mins), and bytes of the
+ * whole layer, for an n_out x n_in layer of group size gs. */
+size_t mq_x8_gstride(int n_in, int gs, int s8, int mins);
+size_t mq_x8_bytes(int n_out, int n_in, int gs, int s8, int mins);
+/* ... of a repacked layer */
+size_t mq_x8_layer_gstride(const mq_linear *l);
 
-/* Repack l's codes, scales and mins into the given buffers (sizes above) and
- * point l at them (l->q.x8 = 1). The old buffers are left to the caller. */
-void mq_x8_repack(mq_linear *l, uint8_t *codes, float *scales, float *mins);
+/* Repack l's codes, scales and mins into tiles (mq_x8_bytes with l's mins)
+ * and point l at them (l->q.x8 = 1). The old buffers are left to the caller. */
+void mq_x8_repack(mq_linear *l, uint8_t *tiles);
 
-/* Code of row n, column k of an x8 layer. */
+/* Code of row n, column k of an x8 4-bit layer; of an S8 one; the scale and
+ * min (0 without mins) of row n, group g of either. */
 unsigned mq_x8_code(const mq_linear *l, int n, int k);
+int mq_x8_s8_code(const mq_linear *l, int n, int k);
+float mq_x8_scale(const mq_linear *l, int n, int g);
+float mq_x8_min(const mq_linear *l, int n, int g);
 
 /* Offset, in a 128-byte block of the 4-bit layout, of the byte holding row
  * r (0..7), column i (0..31): its low nibble for i < 16, its high nibble for
@@ -40,10 +56,6 @@ unsigned mq_x8_code(const mq_linear *l, int n, int k);
 static inline int mq_x8_nib_at(int r, int i) { return 32 * ((i % 16) / 4) + 4 * r + i % 4; }
 static inline unsigned mq_x8_nib(const uint8_t *blk, int r, int i) {
   return (blk[mq_x8_nib_at(r, i % 16)] >> (i >= 16 ? 4 : 0)) & 15;
-}
-/* Scale (or min) of row n, group g, in an x8 [N/8][G][8] array. */
-static inline float mq_x8_at(const float *a, int n_groups, int n, int g) {
-  return a[((size_t)(n / 8) * n_groups + g) * 8 + n % 8];
 }
 
 /* y = x W^T + b for an x8 layer, inputs already gathered (act-order) into xg
@@ -57,9 +69,9 @@ void mq_x8_forward(const mq_linear *l, const float *xg, const float *gsum, const
  * mins' = mins - 8 * scale, so y = s_x * (sum_g s_g <u, x_q> + mins'_g
  * sum_g(x_q)) reads 4 bits per weight instead of 8. */
 int mq_x8_aq_eligible(const mq_linear *l);
-/* Repack (buffers sized as for mq_x8_repack; mins always written); -1 when
- * out of memory for a temporary (l unchanged). */
-int mq_x8_aq_repack(mq_linear *l, uint8_t *codes, float *scales, float *mins);
+/* Repack (tiles sized by mq_x8_bytes with mins); -1 when out of memory for
+ * a temporary (l unchanged). */
+int mq_x8_aq_repack(mq_linear *l, uint8_t *tiles);
 /* Tile results for n_tok tokens whose int8 codes start at buf + t * stride
  * with their group sums (floats) at buf + t * stride + off_gsum:
  * y[t, n] = row sum (before the activation scale and the layer's terms). */
@@ -71,24 +83,19 @@ void mq_x8_aq_forward(const mq_linear *l, const uint8_t *buf, size_t stride, siz
  * quant_bias / deq_scale applied after; symmetric weights, no zero points):
  * S8 codes in tiles of 8 rows, per
  * 32-column block 8 chunks of 32 bytes, byte r*4 + j of chunk c = the code
- * of row r at column 4c + j (256 bytes); scales [N/8][G][8] as above. */
+ * of row r at column 4c + j (256 bytes); groups, scales as above. */
 int mq_x8_s8_eligible(const mq_linear *l);
 /* Weight-only 8-bit layers (GPTQ/AWQ/AutoRound/CT W8A16: U8 codes with
  * zero points, or S8) in the same S8 tiles: U8 codes stored as u - 128 with
- * mins' = mins + 128 * scale, so w = s * c + mins'; scales and mins
- * [N/8][G][8]. Kernels: x8_s8a16_q8 (fast path) and x8_s8a16_f32 (exact). */
+ * mins' = mins + 128 * scale, so w = s * c + mins'. Kernels: x8_s8a16_q8
+ * (fast path) and x8_s8a16_f32 (exact). */
 int mq_x8_a16s8_eligible(const mq_linear *l);
-/* Repack into codes (mq_x8_s8_code_bytes) and scales / mins
- * (mq_x8_scale_bytes; mins written when l has mins or U8 codes); -1 when out
- * of memory for a temporary (l unchanged). */
-int mq_x8_a16s8_repack(mq_linear *l, uint8_t *codes, float *scales, float *mins);
-/* Code of row n, column k of S8 tiles (data: the tiles of an n_out x K layer). */
-static inline int mq_x8_s8_at(const uint8_t *data, int K, int n, int k) {
-  return (int8_t)data[((size_t)(n / 8) * (K / 32) + (size_t)(k / 32)) * 256 + 32 * (size_t)((k % 32) / 4) +
-                      4 * (size_t)(n % 8) + k % 4];
-}
-size_t mq_x8_s8_code_bytes(int n_out, int n_in);
-void mq_x8_s8_repack(mq_linear *l, uint8_t *codes, float *scales);
+/* Repack into tiles (mq_x8_bytes, S8, with mins when l has mins or U8
+ * codes); -1 when out of memory for a temporary (l unchanged). */
+int mq_x8_a16s8_mins(const mq_linear *l);
+int mq_x8_a16s8_repack(mq_linear *l, uint8_t *tiles);
+/* W8A8: tiles sized by mq_x8_bytes (S8, no mins). */
+void mq_x8_s8_repack(mq_linear *l, uint8_t *tiles);
 
 /* y_i = W_i x for n (2..16) x8 layers reading one input x [n_tok, K]
  * (q/k/v, gate/up, the chosen experts' gate/up at decode): the input is

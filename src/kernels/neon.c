@@ -675,10 +675,10 @@ static MQ_ALWAYS_INLINE void x8_store(float *out, float32x4_t acc[4][2], const i
 }
 
 /* x8_u4_q8 (A16 fast path and the W4A8 tiles) for T constant tokens. */
-static MQ_ALWAYS_INLINE void body_x8_u4_q8(const uint8_t *tile, const float *sc, const float *mn,
-                                           int K, int gs, const int8_t *q, int qs, const float *d,
-                                           int ds, const float *gsum, int gss, float *out,
-                                           const int T, int dp) {
+static MQ_ALWAYS_INLINE void body_x8_u4_q8(const uint8_t *tile, size_t gst, const float *sc,
+                                           const float *mn, int K, int gs, const int8_t *q, int qs,
+                                           const float *d, int ds, const float *gsum, int gss,
+                                           float *out, const int T, int dp) {
   memset(out, 0, sizeof(float) * 8 * T); /* the sums over groups: in out, off the registers */
   int nb = K / 32, bpg = gs / 32;
   for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
@@ -690,7 +690,7 @@ static MQ_ALWAYS_INLINE void body_x8_u4_q8(const uint8_t *tile, const float *sc,
       MQ_UNROLL
       for (int h = 0; h < 2; h++) {
         int8x16_t w[8];
-        x8_u4_half(tile + (size_t)b * 128, h, w);
+        x8_u4_half(tile + g * gst + (size_t)(b - b0) * 128, h, w);
         MQ_UNROLL
         for (int t = 0; t < T; t++) {
           int32x4_t s = x8_half_dot(w, q + (size_t)t * qs + 32 * b, 1, dp);
@@ -700,8 +700,8 @@ static MQ_ALWAYS_INLINE void body_x8_u4_q8(const uint8_t *tile, const float *sc,
     }
     MQ_UNROLL
     for (int h = 0; h < 2; h++) {
-      float32x4_t s = vld1q_f32(sc + 8 * g + 4 * h);
-      float32x4_t m = mn ? vld1q_f32(mn + 8 * g + 4 * h) : vdupq_n_f32(0);
+      float32x4_t s = vld1q_f32(sc + g * (gst / 4) + 4 * h);
+      float32x4_t m = mn ? vld1q_f32(mn + g * (gst / 4) + 4 * h) : vdupq_n_f32(0);
       MQ_UNROLL
       for (int t = 0; t < T; t++) {
         float32x4_t a = vfmaq_f32(vld1q_f32(out + 8 * t + 4 * h), gacc[t][h], s);
@@ -713,8 +713,8 @@ static MQ_ALWAYS_INLINE void body_x8_u4_q8(const uint8_t *tile, const float *sc,
 }
 
 /* x8_s8_q8 (W8A8): integer sums per group, then the rows' scales. */
-static MQ_ALWAYS_INLINE void body_x8_s8_q8(const uint8_t *tile, const float *sc, int K, int gs,
-                                           const int8_t *q, int qs, float *out, const int T,
+static MQ_ALWAYS_INLINE void body_x8_s8_q8(const uint8_t *tile, size_t gst, const float *sc, int K,
+                                           int gs, const int8_t *q, int qs, float *out, const int T,
                                            int dp) {
   float32x4_t acc[4][2];
   MQ_UNROLL
@@ -729,7 +729,7 @@ static MQ_ALWAYS_INLINE void body_x8_s8_q8(const uint8_t *tile, const float *sc,
       MQ_UNROLL
       for (int h = 0; h < 2; h++) {
         int8x16_t w[8];
-        x8_s8_half(tile + (size_t)b * 256, h, w);
+        x8_s8_half(tile + g * gst + (size_t)(b - b0) * 256, h, w);
         MQ_UNROLL
         for (int t = 0; t < T; t++)
           isum[t][h] = vaddq_s32(isum[t][h], x8_half_dot(w, q + (size_t)t * qs + 32 * b, 0, dp));
@@ -737,7 +737,7 @@ static MQ_ALWAYS_INLINE void body_x8_s8_q8(const uint8_t *tile, const float *sc,
     }
     MQ_UNROLL
     for (int h = 0; h < 2; h++) {
-      float32x4_t s = vld1q_f32(sc + 8 * g + 4 * h);
+      float32x4_t s = vld1q_f32(sc + g * (gst / 4) + 4 * h);
       MQ_UNROLL
       for (int t = 0; t < T; t++) acc[t][h] = vfmaq_f32(acc[t][h], vcvtq_f32_s32(isum[t][h]), s);
     }
@@ -991,8 +991,9 @@ static MQ_ALWAYS_INLINE void body_x8_sub16(const uint8_t *tile, int K, const uin
  * half, byte j holds column j's codes; shifted out, masked and converted
  * they meet x[column] (a lane of the column quad's floats) in an FMA.
  * Eight chains: rows 0-3 / 4-7, low / high nibbles, even / odd columns. */
-static void x8_u4_f32_neon(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
-                           const float *x, int xs, const float *gsum, int gss, int T, float *out) {
+static void x8_u4_f32_neon(const uint8_t *tile, size_t gst, const float *sc, const float *mn, int K,
+                           int gs, const float *x, int xs, const float *gsum, int gss, int T,
+                           float *out) {
   const uint32x4_t m4 = vdupq_n_u32(15);
   int nb = K / 32, bpg = gs / 32;
   for (int t = 0; t < T; t++) {
@@ -1007,7 +1008,7 @@ static void x8_u4_f32_neon(const uint8_t *tile, const float *sc, const float *mn
         for (int i = 0; i < 4; i++) ga[h][i] = vdupq_n_f32(0);
       }
       for (int b = b0; b < b1; b++) {
-        const uint8_t *blk = tile + (size_t)b * 128;
+        const uint8_t *blk = tile + g * gst + (size_t)(b - b0) * 128;
         const float *xb = xt + 32 * b;
         for (int c = 0; c < 4; c++) {
           float32x4_t xl = vld1q_f32(xb + 4 * c), xh = vld1q_f32(xb + 16 + 4 * c);
@@ -1029,9 +1030,10 @@ static void x8_u4_f32_neon(const uint8_t *tile, const float *sc, const float *mn
       MQ_UNROLL
       for (int h = 0; h < 2; h++) {
         float32x4_t s = vaddq_f32(vaddq_f32(ga[h][0], ga[h][1]), vaddq_f32(ga[h][2], ga[h][3]));
-        acc[h] = vfmaq_f32(acc[h], s, vld1q_f32(sc + 8 * g + 4 * h));
+        acc[h] = vfmaq_f32(acc[h], s, vld1q_f32(sc + g * (gst / 4) + 4 * h));
         if (mn)
-          acc[h] = vfmaq_n_f32(acc[h], vld1q_f32(mn + 8 * g + 4 * h), gsum[(size_t)t * gss + g]);
+          acc[h] =
+              vfmaq_n_f32(acc[h], vld1q_f32(mn + g * (gst / 4) + 4 * h), gsum[(size_t)t * gss + g]);
       }
     }
     vst1q_f32(out + 8 * t, acc[0]);
@@ -1135,12 +1137,13 @@ static float gguf_iq4_xs_neon(int n, const void *w, const void *a) {
   default: name##_4(__VA_ARGS__); break;                                                           \
   }
 #define MQ_U4Q8_P                                                                                  \
-  (const uint8_t *tile, const float *sc, const float *mn, int K, int gs, const int8_t *q, int qs,  \
-   const float *d, int ds, const float *gsum, int gss, float *out)
-#define MQ_U4Q8_A tile, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out
+  (const uint8_t *tile, size_t gst, const float *sc, const float *mn, int K, int gs,               \
+   const int8_t *q, int qs, const float *d, int ds, const float *gsum, int gss, float *out)
+#define MQ_U4Q8_A tile, gst, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out
 #define MQ_S8_P                                                                                    \
-  (const uint8_t *tile, const float *sc, int K, int gs, const int8_t *q, int qs, float *out)
-#define MQ_S8_A tile, sc, K, gs, q, qs, out
+  (const uint8_t *tile, size_t gst, const float *sc, int K, int gs, const int8_t *q, int qs,       \
+   float *out)
+#define MQ_S8_A tile, gst, sc, K, gs, q, qs, out
 #define MQ_Q0_P                                                                                    \
   (const uint8_t *tile, int K, const uint8_t *act, size_t as, const int32_t *bsum, int bs,         \
    float *out)
@@ -1164,10 +1167,11 @@ static float gguf_iq4_xs_neon(int n, const void *w, const void *a) {
   MQ_T_VARIANTS(q6k_##sfx, attr, dp, body_x8_sub16, MQ_QK_P, MQ_QK_A, 6)                           \
   MQ_T_VARIANTS(q3k_##sfx, attr, dp, body_x8_sub16, MQ_QK_P, MQ_QK_A, 3)                           \
   MQ_T_VARIANTS(q2k_##sfx, attr, dp, body_x8_sub16, MQ_QK_P, MQ_QK_A, 2)                           \
-  attr static void x8_u4_q8_##sfx(const uint8_t *tile, const float *sc, const float *mn, int K,    \
-                                  int gs, const int8_t *q, int qs, const float *d, int ds,         \
-                                  const float *gsum, int gss, int T, float *out){MQ_T_CALL(        \
-      u4q8_##sfx, MQ_U4Q8_A)} attr static void x8_s8_q8_##sfx(const uint8_t *tile,                 \
+  attr static void x8_u4_q8_##sfx(const uint8_t *tile, size_t gst, const float *sc,                \
+                                  const float *mn, int K, int gs, const int8_t *q, int qs,         \
+                                  const float *d, int ds, const float *gsum, int gss, int T,       \
+                                  float *out){MQ_T_CALL(                                           \
+      u4q8_##sfx, MQ_U4Q8_A)} attr static void x8_s8_q8_##sfx(const uint8_t *tile, size_t gst,     \
                                                               const float *sc, int K, int gs,      \
                                                               const int8_t *q, int qs, int T,      \
                                                               float *out){MQ_T_CALL(               \

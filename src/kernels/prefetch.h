@@ -17,14 +17,6 @@
 #define MQ_PREFETCH_AHEAD 8192
 #endif
 
-/* x8 tiles keep their per-group scales (and mins) in arrays of their own
- * beside the codes: small streams (1/16 of the codes' bytes at group 128)
- * that the hardware prefetcher leaves late. A kernel prefetches them this
- * many bytes ahead at each group (Zen 5, 4-bit A16 decode: 29 -> 34 GB/s;
- * 512 and 1024 were slower than 256). */
-#define MQ_PREFETCH_SCALES 256
-#define MQ_PREFETCH_SIDE(p) __builtin_prefetch((const char *)(p) + MQ_PREFETCH_SCALES, 0, 3)
-
 /* Prefetch, non-temporal, each 64-byte line whose first byte lies in
  * [p, p + n): a kernel passes each consecutive piece of its stream (a block,
  * a super-block) plus the distance, so every line is prefetched once even
@@ -37,6 +29,14 @@
 static inline __attribute__((always_inline)) void mq_prefetch_lines(const void *p, size_t n) {
   uintptr_t a = ((uintptr_t)p + 63) & ~(uintptr_t)63, e = (uintptr_t)p + n;
   for (; a < e; a += 64) __builtin_prefetch((const void *)a, 0, 0);
+}
+
+/* The rest of an x8 group (its scales and mins, and a short last group's
+ * padding) after the `used` bytes of code blocks already prefetched: group
+ * by group, each line of the tile once. */
+static inline __attribute__((always_inline)) void mq_prefetch_group_rest(const uint8_t *gp,
+                                                                         size_t used, size_t gst) {
+  mq_prefetch_lines(gp + used + MQ_PREFETCH_AHEAD, gst - used);
 }
 
 #endif

@@ -89,14 +89,20 @@ static inline unsigned x8_code(const uint8_t *tile, int r, int k) {
 static inline int8_t x8_s8(const uint8_t *blk, int r, int k) {
   return (int8_t)blk[32 * (k / 4) + 4 * r + k % 4];
 }
-static inline int x8_any(const uint8_t *tile, int s8, int r, int k) {
-  return s8 ? x8_s8(tile + (size_t)(k / 32) * 256, r, k % 32) : (int)x8_code(tile, r, k);
+/* Block holding column k of a tile whose group g starts at g * gstride. */
+static inline const uint8_t *x8_blk(const uint8_t *tile, size_t gstride, int gs, int s8, int k) {
+  return tile + (size_t)(k / gs) * gstride + (size_t)((k % gs) / 32) * (s8 ? 256 : 128);
+}
+static inline int x8_any(const uint8_t *tile, size_t gstride, int gs, int s8, int r, int k) {
+  const uint8_t *blk = x8_blk(tile, gstride, gs, s8, k);
+  return s8 ? x8_s8(blk, r, k % 32) : (int)x8_code(blk, r, k % 32);
 }
 
-static void a16_q8(const uint8_t *tile, int s8, const float *sc, const float *mn, int K, int gs,
-                   const int8_t *q, int qs, const float *d, int ds, const float *gsum, int gss, int T,
-                   float *out) {
+static void a16_q8(const uint8_t *tile, size_t gst, int s8, const float *sc, const float *mn, int K,
+                   int gs, const int8_t *q, int qs, const float *d, int ds, const float *gsum,
+                   int gss, int T, float *out) {
   int G = (K + gs - 1) / gs;
+  size_t fs = gst / 4; /* floats from one group's scales to the next's */
   for (int t = 0; t < T; t++)
     for (int r = 0; r < 8; r++) {
       float acc = 0;
@@ -106,48 +112,53 @@ static void a16_q8(const uint8_t *tile, int s8, const float *sc, const float *mn
         for (int b = g * gs / 32; b < k1 / 32; b++) {
           int32_t isum = 0;
           for (int k = 32 * b; k < 32 * b + 32; k++)
-            isum += (int32_t)x8_any(tile, s8, r, k) * q[(size_t)t * qs + k];
+            isum += (int32_t)x8_any(tile, gst, gs, s8, r, k) * q[(size_t)t * qs + k];
           gacc += d[(size_t)t * ds + b] * (float)isum;
         }
-        acc += sc[g * 8 + r] * gacc + (mn ? mn[g * 8 + r] * gsum[(size_t)t * gss + g] : 0.0f);
+        acc += sc[g * fs + r] * gacc + (mn ? mn[g * fs + r] * gsum[(size_t)t * gss + g] : 0.0f);
       }
       out[t * 8 + r] = acc;
     }
 }
 
-static void a16_f32(const uint8_t *tile, int s8, const float *sc, const float *mn, int K, int gs,
-                    const float *x, int xs, const float *gsum, int gss, int T, float *out) {
+static void a16_f32(const uint8_t *tile, size_t gst, int s8, const float *sc, const float *mn,
+                    int K, int gs, const float *x, int xs, const float *gsum, int gss, int T,
+                    float *out) {
   int G = (K + gs - 1) / gs;
+  size_t fs = gst / 4;
   for (int t = 0; t < T; t++)
     for (int r = 0; r < 8; r++) {
       double acc = 0;
       for (int g = 0; g < G; g++) {
         int k1 = (g + 1) * gs < K ? (g + 1) * gs : K;
         double s = 0;
-        for (int k = g * gs; k < k1; k++) s += (double)x8_any(tile, s8, r, k) * x[(size_t)t * xs + k];
-        acc += sc[g * 8 + r] * s + (mn ? (double)mn[g * 8 + r] * gsum[(size_t)t * gss + g] : 0.0);
+        for (int k = g * gs; k < k1; k++)
+          s += (double)x8_any(tile, gst, gs, s8, r, k) * x[(size_t)t * xs + k];
+        acc += sc[g * fs + r] * s + (mn ? (double)mn[g * fs + r] * gsum[(size_t)t * gss + g] : 0.0);
       }
       out[t * 8 + r] = (float)acc;
     }
 }
 
-static void x8_u4_q8_ref(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
-                         const int8_t *q, int qs, const float *d, int ds, const float *gsum, int gss,
-                         int T, float *out) {
-  a16_q8(tile, 0, sc, mn, K, gs, q, qs, d, ds, gsum, gss, T, out);
+static void x8_u4_q8_ref(const uint8_t *tile, size_t gst, const float *sc, const float *mn, int K,
+                         int gs, const int8_t *q, int qs, const float *d, int ds, const float *gsum,
+                         int gss, int T, float *out) {
+  a16_q8(tile, gst, 0, sc, mn, K, gs, q, qs, d, ds, gsum, gss, T, out);
 }
-static void x8_u4_f32_ref(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
-                          const float *x, int xs, const float *gsum, int gss, int T, float *out) {
-  a16_f32(tile, 0, sc, mn, K, gs, x, xs, gsum, gss, T, out);
+static void x8_u4_f32_ref(const uint8_t *tile, size_t gst, const float *sc, const float *mn, int K,
+                          int gs, const float *x, int xs, const float *gsum, int gss, int T,
+                          float *out) {
+  a16_f32(tile, gst, 0, sc, mn, K, gs, x, xs, gsum, gss, T, out);
 }
-static void x8_s8a16_q8_ref(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
-                            const int8_t *q, int qs, const float *d, int ds, const float *gsum,
-                            int gss, int T, float *out) {
-  a16_q8(tile, 1, sc, mn, K, gs, q, qs, d, ds, gsum, gss, T, out);
+static void x8_s8a16_q8_ref(const uint8_t *tile, size_t gst, const float *sc, const float *mn,
+                            int K, int gs, const int8_t *q, int qs, const float *d, int ds,
+                            const float *gsum, int gss, int T, float *out) {
+  a16_q8(tile, gst, 1, sc, mn, K, gs, q, qs, d, ds, gsum, gss, T, out);
 }
-static void x8_s8a16_f32_ref(const uint8_t *tile, const float *sc, const float *mn, int K, int gs,
-                             const float *x, int xs, const float *gsum, int gss, int T, float *out) {
-  a16_f32(tile, 1, sc, mn, K, gs, x, xs, gsum, gss, T, out);
+static void x8_s8a16_f32_ref(const uint8_t *tile, size_t gst, const float *sc, const float *mn,
+                             int K, int gs, const float *x, int xs, const float *gsum, int gss,
+                             int T, float *out) {
+  a16_f32(tile, gst, 1, sc, mn, K, gs, x, xs, gsum, gss, T, out);
 }
 
 static void x8_q4_0_ref(const uint8_t *tile, int K, const uint8_t *act, size_t as,
@@ -213,8 +224,8 @@ static void x8_q5_k_ref(const uint8_t *tile, int K, const uint8_t *act, size_t a
   x8_q45_k_ref(tile, K, act, as, T, out, 1);
 }
 
-static void x8_s8_q8_ref(const uint8_t *tile, const float *sc, int K, int gs, const int8_t *q, int qs,
-                         int T, float *out) {
+static void x8_s8_q8_ref(const uint8_t *tile, size_t gst, const float *sc, int K, int gs,
+                         const int8_t *q, int qs, int T, float *out) {
   int G = (K + gs - 1) / gs;
   for (int t = 0; t < T; t++)
     for (int r = 0; r < 8; r++) {
@@ -223,8 +234,8 @@ static void x8_s8_q8_ref(const uint8_t *tile, const float *sc, int K, int gs, co
         int k1 = (g + 1) * gs < K ? (g + 1) * gs : K;
         int32_t isum = 0;
         for (int k = g * gs; k < k1; k++)
-          isum += x8_s8(tile + (size_t)(k / 32) * 256, r, k % 32) * q[(size_t)t * qs + k];
-        acc += sc[g * 8 + r] * (float)isum;
+          isum += x8_any(tile, gst, gs, 1, r, k) * q[(size_t)t * qs + k];
+        acc += sc[g * (gst / 4) + r] * (float)isum;
       }
       out[t * 8 + r] = acc;
     }

@@ -96,48 +96,31 @@ int mq_model_repack(struct mq_model *m, mq_linear *l, mq_err *err) {
     release(m, old, (size_t)l->n_out * (size_t)mq_ggml_row_size(l->gtype, l->n_in));
     return MQ_OK;
   }
-  if (mq_x8_s8_eligible(l)) {
-    mq_qint *q = &l->q;
-    uint8_t *codes = mq_model_alloc(m, mq_x8_s8_code_bytes(l->n_out, l->n_in));
-    float *scales = mq_model_alloc(m, mq_x8_scale_bytes(l->n_out, q->n_groups));
-    if (!codes || !scales)
-      return mq_errf(err, MQ_ERR_NOMEM, "out of memory repacking a %d x %d layer", l->n_out, l->n_in);
-    const void *old_codes = q->data, *old_scales = q->scales;
-    mq_x8_s8_repack(l, codes, scales);
-    release(m, old_codes, (size_t)l->n_out * l->n_in);
-    release(m, old_scales, (size_t)l->n_out * q->n_groups * sizeof(float));
-    return MQ_OK;
-  }
-  if (mq_x8_a16s8_eligible(l)) {
-    mq_qint *q = &l->q;
-    int with_mins = q->mins || q->codes == MQ_CODES_U8;
-    uint8_t *codes = mq_model_alloc(m, mq_x8_s8_code_bytes(l->n_out, l->n_in));
-    float *scales = mq_model_alloc(m, mq_x8_scale_bytes(l->n_out, q->n_groups));
-    float *mins = with_mins ? mq_model_alloc(m, mq_x8_scale_bytes(l->n_out, q->n_groups)) : NULL;
-    const void *old_codes = q->data, *old_scales = q->scales, *old_mins = q->mins;
-    if (!codes || !scales || (with_mins && !mins) || mq_x8_a16s8_repack(l, codes, scales, mins))
-      return mq_errf(err, MQ_ERR_NOMEM, "out of memory repacking a %d x %d layer", l->n_out, l->n_in);
-    size_t ng = (size_t)l->n_out * q->n_groups * sizeof(float);
-    release(m, old_codes, (size_t)l->n_out * l->n_in);
-    release(m, old_scales, ng);
-    if (old_mins) release(m, old_mins, ng);
-    return MQ_OK;
-  }
-  int aq = mq_x8_aq_eligible(l);
-  if (!aq && !mq_x8_eligible(l)) return MQ_OK;
+  /* integer tiles: the codes, scales and mins of the row layout become one
+   * buffer and the three sources are released */
+  int s8 = mq_x8_s8_eligible(l), a16s8 = !s8 && mq_x8_a16s8_eligible(l);
+  int aq = !s8 && !a16s8 && mq_x8_aq_eligible(l);
+  if (!s8 && !a16s8 && !aq && !mq_x8_eligible(l)) return MQ_OK;
   mq_qint *q = &l->q;
-  size_t cb = mq_x8_code_bytes(l->n_out, l->n_in), sb = mq_x8_scale_bytes(l->n_out, q->n_groups);
-  uint8_t *codes = mq_model_alloc(m, cb);
-  float *scales = mq_model_alloc(m, sb), *mins = q->mins || aq ? mq_model_alloc(m, sb) : NULL;
-  if (!codes || !scales || ((q->mins || aq) && !mins))
-    return mq_errf(err, MQ_ERR_NOMEM, "out of memory repacking a %d x %d layer", l->n_out, l->n_in);
+  int mins = s8 ? 0 : a16s8 ? mq_x8_a16s8_mins(l) : aq || q->mins;
+  uint8_t *tiles =
+      mq_model_alloc(m, mq_x8_bytes(l->n_out, l->n_in, q->group_size, s8 || a16s8, mins));
   const void *old_codes = q->data, *old_scales = q->scales, *old_mins = q->mins;
-  if (aq && mq_x8_aq_repack(l, codes, scales, mins))
+  size_t code_bytes = (size_t)l->n_out * l->n_in / (q->codes == MQ_CODES_U4 ? 2 : 1);
+  int fail = !tiles;
+  if (!fail && s8)
+    mq_x8_s8_repack(l, tiles);
+  else if (!fail && a16s8)
+    fail = mq_x8_a16s8_repack(l, tiles) != 0;
+  else if (!fail && aq)
+    fail = mq_x8_aq_repack(l, tiles) != 0;
+  else if (!fail)
+    mq_x8_repack(l, tiles);
+  if (fail)
     return mq_errf(err, MQ_ERR_NOMEM, "out of memory repacking a %d x %d layer", l->n_out, l->n_in);
-  if (!aq) mq_x8_repack(l, codes, scales, mins);
   size_t ng = (size_t)l->n_out * q->n_groups * sizeof(float);
-  release(m, old_codes, (size_t)l->n_out * l->n_in / (aq ? 1 : 2));
+  release(m, old_codes, code_bytes);
   release(m, old_scales, ng);
-  release(m, old_mins, ng);
+  if (old_mins) release(m, old_mins, ng);
   return MQ_OK;
 }

@@ -65,7 +65,7 @@ int mq_model_export_float(const mq_model *m, const char *dst, mq_err *err) {
       for (int n = 0; n < l->n_out; n++) {
         long long sw = 0;
         for (int k = 0; k < l->n_in; k++)
-          sw += l->q.x8 ? mq_x8_s8_at(l->q.data, l->n_in, n, k) : (int8_t)l->q.data[(size_t)n * l->n_in + k];
+          sw += l->q.x8 ? mq_x8_s8_code(l, n, k) : (int8_t)l->q.data[(size_t)n * l->n_in + k];
         folded[n] = (float)(((double)l->qbias[n] + (double)l->in_offset * (double)sw) * l->deq[n]);
       }
       bias = folded;
