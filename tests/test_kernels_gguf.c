@@ -247,7 +247,7 @@ int main(void) {
     check_linear(avx512, MQ_GGML_TYPE_Q3_K, 1, 1);
     check_linear(avx512, MQ_GGML_TYPE_Q2_K, 3, 2);
   }
-  /* the dispatch: the active table (AVX2 unless MIXQ_ISA says otherwise) */
+  /* the dispatch: the active table (the best tier unless MIXQ_ISA says otherwise) */
   check_linear(mq_kern(), MQ_GGML_TYPE_Q5_K, 1, 1);
   check_linear(mq_kern(), MQ_GGML_TYPE_Q5_K, 3, 2);
   check_linear(low, MQ_GGML_TYPE_Q4_1, 1, 1);
