@@ -131,7 +131,7 @@ table=$T/table.md
   echo "Measured $(date -u +%Y-%m-%d) by \`bench/make_table.sh\` on ${cpu:-an unknown CPU} ($(nproc) CPUs online${kernels:+, \`$kernels\` kernels}):"
   echo "random weights of each shape, prompt $PP tokens, $TG generated, median of $REPS runs, default"
   echo "(fast) A16 path. Bytes/token: weights read per generated token. Bandwidth: the best read of"
-  echo "that bench run (before and after its timed runs); roofline: decode bytes/s over it."
+  echo "that bench run (before each timed run and after the last); roofline: decode bytes/s over it."
   echo
   echo "| shape | format | threads | pp tok/s | tg tok/s | bytes/token | bandwidth GB/s | roofline |"
   echo "|---|---|---|---|---|---|---|---|"
