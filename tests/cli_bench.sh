@@ -24,6 +24,10 @@ for f in bf16 gguf-q4_0 awq modelslim-w8a8-dynamic; do
   for k in pp_tps tg_tps bytes_per_token bandwidth_gbps roofline_fraction model_bytes; do
     ok positive "$T/b.json" $k
   done
+  # Linux: the resident set after the runs, at least the weights read per token
+  if [ -r /proc/self/status ]; then
+    ok jq -e '.resident_mb * 1e6 >= .bytes_per_token' "$T/b.json" >/dev/null
+  fi
   ok jq -e ".format == \"$f\" and .synthetic == \"tiny\" and .threads == 1" "$T/b.json" >/dev/null
   ok has "$T/b.err" "built tiny: format $f"
 done

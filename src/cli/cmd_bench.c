@@ -105,6 +105,17 @@ static double measure_bandwidth(const uint64_t *buf, int n_threads, int passes) 
   return best;
 }
 
+/* Resident set of this process in MB (Linux /proc; 0 where unknown). */
+static double resident_mb(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  double kb = 0;
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "VmRSS: %lf kB", &kb) == 1) break;
+  if (f) fclose(f);
+  return kb * 1024 / 1e6;
+}
+
 static int argmax(const float *v, int n) {
   int b = 0;
   for (int i = 1; i < n; i++) b = v[i] > v[b] ? i : b;
@@ -327,6 +338,7 @@ static int run_bench(const char *model, const mq_model_params *mpp, int pp, int 
   double bw2 = measure_bandwidth(bw_buf, nt, 3);
   bw = bw2 > bw ? bw2 : bw;
   free(bw_buf);
+  double rss = resident_mb(); /* model, session and KV cache after the runs, the buffer gone */
   qsort(pp_tps, (size_t)reps, sizeof(double), cmp_double);
   qsort(tg_tps, (size_t)reps, sizeof(double), cmp_double);
   double pp_med = pp_tps[reps / 2], tg_med = tg_tps[reps / 2];
@@ -338,6 +350,7 @@ static int run_bench(const char *model, const mq_model_params *mpp, int pp, int 
                           "tg_tps_min", tg_tps[0], "bytes_per_token", bytes, "bandwidth_gbps", bw,
                           "roofline_tps", roof, "roofline_fraction", roof > 0 ? tg_med / roof : 0);
     if (j) json_object_set_new(j, "kernels", json_string(mq_kern()->name)); /* the kernel tier */
+    if (j && rss > 0) json_object_set_new(j, "resident_mb", json_real(rss));
     if (j && synthetic) { /* what --synthetic built (the model path is gone afterwards) */
       json_object_set_new(j, "synthetic", json_string(synthetic));
       json_object_set_new(j, "format", json_string(format));
@@ -357,6 +370,7 @@ static int run_bench(const char *model, const mq_model_params *mpp, int pp, int 
            "decode at %.0f%% of it\n",
            bytes / 1e6, moe < 1 ? " (routed experts counted at experts used / experts)" : "", bw,
            roof, roof > 0 ? 100 * tg_med / roof : 0);
+    if (rss > 0) printf("resident after the runs %.0f MB\n", rss);
   }
   free(toks), free(pp_tps), free(tg_tps);
   mq_session_free(s);
