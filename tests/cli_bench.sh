@@ -46,6 +46,11 @@ ok has "$T/b.txt" "generation"
 bpt=$(jq .bytes_per_token "$T/b.json")
 all=$(jq '[.layers[].compute_bytes] | add' "$T/i.json")
 ok jq -n -e "$bpt > 0 and $bpt < 0.6 * $all" >/dev/null
+# decode after a context of -d tokens (longer than the prompt: the rest is evaluated untimed)
+"$MIXQ" bench "$T/moe.gguf" -p 4 -n 2 -d 9 -r 2 -t 1 --json >"$T/b.json"
+ok jq -e '.depth == 9 and .tg_tps > 0' "$T/b.json" >/dev/null
+"$MIXQ" bench "$T/moe.gguf" -p 4 -n 2 -d 3 -r 1 -t 1 >"$T/b.txt"
+ok has "$T/b.txt" "after 3 tokens of context"
 "$MIXQ" bench --synthetic tiny --format gguf-q4_k_m -p 4 -n 2 -r 1 -t 1 >"$T/b.txt"
 ok has "$T/b.txt" "built tiny: format gguf-q4_k_m"
 ok has "$T/b.txt" "roofline"

@@ -260,6 +260,53 @@ static void check_kquants(const mq_kernels *k) {
  * around 2^22, random values, the special values), keeps sign and a
  * magnitude of at least 2^22 above; mq_amax equals an fmaxf fold (NaNs
  * skipped); mq_quantize_q8_32 equals its definition written with libm. */
+/* The attention entries against the reference's: scores over n rows of a
+ * strided cache, the weighted sum of rows into o, softmax. Rows of len
+ * 1..130 (not multiples of the vector widths), n 1..70, stride > len.
+ * Tolerances: float sums vs the reference's (double scores, sequential
+ * float values): n or len * 2^-23 * sum|terms|; softmax: its exp within 2
+ * ulp, so 1e-6 relative to each probability plus 1e-9. */
+static void check_attention(const mq_kernels *k) {
+  const mq_kernels *ref = mq_kern_ref();
+  enum { MAXN = 70, MAXL = 130, STRIDE = 137 };
+  static float rows[MAXN * STRIDE], x[MAXL], w[MAXN], out[MAXN], want[MAXN], o[MAXL], ow[MAXL];
+  for (int rep = 0; rep < 40; rep++) {
+    int n = 1 + (int)(mqt_rand() % MAXN), len = 1 + (int)(mqt_rand() % MAXL);
+    if (rep < 4) n = 64 + rep, len = 64 << (rep % 2); /* the common head sizes */
+    for (int i = 0; i < MAXN * STRIDE; i++) rows[i] = mqt_randf(-3, 3);
+    for (int i = 0; i < len; i++) x[i] = mqt_randf(-2, 2), o[i] = ow[i] = mqt_randf(-1, 1);
+    for (int p = 0; p < n; p++) w[p] = mqt_randf(0, 1);
+    k->dot_rows_f32(x, rows, STRIDE, n, len, out);
+    ref->dot_rows_f32(x, rows, STRIDE, n, len, want);
+    int bad = 0;
+    for (int p = 0; p < n; p++) {
+      double mag = 0;
+      for (int i = 0; i < len; i++) mag += fabs((double)x[i] * rows[p * STRIDE + i]);
+      bad += fabs(out[p] - want[p]) > 1.2e-7 * len * mag + 1e-30;
+    }
+    CHECK_MSG(!bad, "%s dot_rows_f32 n %d len %d: %d scores off", k->name, n, len, bad);
+    k->axpy_rows_f32(o, rows, STRIDE, w, n, len);
+    ref->axpy_rows_f32(ow, rows, STRIDE, w, n, len);
+    bad = 0;
+    for (int i = 0; i < len; i++) {
+      double mag = 1;
+      for (int p = 0; p < n; p++) mag += fabs((double)w[p] * rows[p * STRIDE + i]);
+      bad += fabs(o[i] - ow[i]) > 1.2e-7 * n * mag;
+    }
+    CHECK_MSG(!bad, "%s axpy_rows_f32 n %d len %d: %d outputs off", k->name, n, len, bad);
+    /* softmax of scores spread over +-60 (exp down to 1e-52: the underflow side) */
+    for (int p = 0; p < n; p++) out[p] = want[p] = mqt_randf(-60, 60);
+    k->softmax_f32(out, n);
+    ref->softmax_f32(want, n);
+    bad = 0;
+    double sum = 0;
+    for (int p = 0; p < n; p++)
+      bad += fabs(out[p] - want[p]) > 1e-6 * want[p] + 1e-9, sum += out[p];
+    CHECK_MSG(!bad && fabs(sum - 1) < 1e-5, "%s softmax_f32 n %d: %d off, sum %g", k->name, n, bad,
+              sum);
+  }
+}
+
 static void check_round_helpers(void) {
   int bad = 0;
   for (int i = -1200; i <= 1200; i++) bad += mq_round_small(i * 0.25f) != nearbyintf(i * 0.25f);
@@ -322,6 +369,7 @@ int main(void) {
   for (int i = 0; i < NT; i++)
     if (tiers[i]) {
       check_table(tiers[i]);
+      check_attention(tiers[i]);
       printf(" %s", tiers[i]->name);
       n_simd++;
     }

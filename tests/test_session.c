@@ -14,6 +14,7 @@ static float *eval_all(mq_model *m, const int32_t *ids, int n, int one_by_one, i
   mq_session_params_default(&sp);
   sp.n_batch = batch;
   sp.n_threads = threads;
+  sp.n_ctx = n; /* past the model's 128 positions for the long decode */
   sp.fast_a16 = g_fast;
   mq_session *s;
   mq_err err;
@@ -105,6 +106,20 @@ int main(void) {
   /* Same math in a different order of tokens per matmul: float rounding only. */
   CHECK_MSG(max_diff(prefill, decode, sz) < 1e-5, "prefill vs decode %g", max_diff(prefill, decode, sz));
   CHECK_MSG(max_diff(prefill, chunked, sz) < 1e-5, "prefill vs chunked %g", max_diff(prefill, chunked, sz));
+
+  /* Decode past 256 positions on 3 threads: the attention work is large
+   * enough for the pool, and one token's 2 KV heads are too few items for 3
+   * threads, so each KV head's query heads are split between items. */
+  {
+    enum { L = 300 };
+    int32_t *lid = malloc(sizeof(int32_t) * L);
+    for (int i = 0; i < L; i++) lid[i] = (int32_t)(mqt_rand() % 256);
+    float *pre = eval_all(m, lid, L, 0, 64, 1), *dec = eval_all(m, lid, L, 1, 64, 3);
+    size_t lz = (size_t)L * info.n_vocab;
+    CHECK_MSG(pre && dec && max_diff(pre, dec, lz) < 1e-5, "long decode on 3 threads %g",
+              pre && dec ? max_diff(pre, dec, lz) : -1.0);
+    free(pre), free(dec), free(lid);
+  }
 
   /* last-row-only logits equal the last row of all logits */
   mq_session *s;

@@ -1,4 +1,4 @@
-/* mixq bench MODEL [-p 128] [-n 64] [-t N] [-r 3] [--exact] [--json]
+/* mixq bench MODEL [-p 128] [-n 64] [-d 0] [-t N] [-r 3] [--exact] [--json]
  * mixq bench --synthetic SHAPE [--format F] [...]
  * Prompt (prefill) and generation (decode) speed, next to the machine's
  * memory read bandwidth measured in the same run: decode reads every weight
@@ -165,38 +165,51 @@ static int build_synthetic(const char *shape, const char *fmt, int threads, char
   return rc;
 }
 
-static int run_bench(const char *model, const mq_model_params *mpp, int pp, int tg, int threads,
-                     int reps, int as_json, int exact, const char *synthetic, const char *format,
-                     double model_bytes);
+/* What to run: pp prompt tokens, tg generated after depth tokens of
+ * context, reps times, on threads (0: all CPUs). */
+typedef struct {
+  int pp, tg, depth, threads, reps, as_json, exact;
+} bench_opts;
+
+static int run_bench(const char *model, const mq_model_params *mpp, const bench_opts *o,
+                     const char *synthetic, const char *format, double model_bytes);
 
 int mq_cmd_bench(int argc, char **argv) {
   const char *model = NULL, *synthetic = NULL, *format = NULL;
-  int pp = 128, tg = 64, threads = 0, reps = 3, as_json = 0, exact = 0;
+  bench_opts o = {.pp = 128, .tg = 64, .reps = 3};
   mq_model_params mp;
   mq_model_params_default(&mp);
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--synthetic") && i + 1 < argc) synthetic = argv[++i];
     else if (!strcmp(argv[i], "--format") && i + 1 < argc) format = argv[++i];
-    else if (!strcmp(argv[i], "-p") && i + 1 < argc) pp = mq_cli_int(argv[++i]);
-    else if (!strcmp(argv[i], "-n") && i + 1 < argc) tg = mq_cli_int(argv[++i]);
-    else if (!strcmp(argv[i], "-t") && i + 1 < argc) threads = mq_cli_int(argv[++i]);
-    else if (!strcmp(argv[i], "-r") && i + 1 < argc) reps = mq_cli_int(argv[++i]);
-    else if (!strcmp(argv[i], "--json")) as_json = 1;
-    else if (!strcmp(argv[i], "--exact")) exact = 1;
+    else if (!strcmp(argv[i], "-p") && i + 1 < argc)
+      o.pp = mq_cli_int(argv[++i]);
+    else if (!strcmp(argv[i], "-n") && i + 1 < argc)
+      o.tg = mq_cli_int(argv[++i]);
+    else if ((!strcmp(argv[i], "-d") || !strcmp(argv[i], "--depth")) && i + 1 < argc)
+      o.depth = mq_cli_int(argv[++i]);
+    else if (!strcmp(argv[i], "-t") && i + 1 < argc)
+      o.threads = mq_cli_int(argv[++i]);
+    else if (!strcmp(argv[i], "-r") && i + 1 < argc)
+      o.reps = mq_cli_int(argv[++i]);
+    else if (!strcmp(argv[i], "--json"))
+      o.as_json = 1;
+    else if (!strcmp(argv[i], "--exact"))
+      o.exact = 1;
     else if (!strcmp(argv[i], "--quantization") && i + 1 < argc) mp.quantization = argv[++i];
     else if (argv[i][0] != '-' && !model)
       model = argv[i];
     else
       return mq_cli_fail("bench: unexpected argument '%s'", argv[i]);
   }
-  if (!model == !synthetic || (format && !synthetic) || pp < 1 || tg < 1 || threads < 0 ||
-      reps < 1 || reps > 100)
-    return mq_cli_fail("usage: mixq bench MODEL [-p 128] [-n 64] [-t N] [-r 3] [--exact] [--json]\n"
+  if (!model == !synthetic || (format && !synthetic) || o.pp < 1 || o.tg < 1 || o.depth < 0 ||
+      o.depth > (1 << 20) || o.threads < 0 || o.reps < 1 || o.reps > 100)
+    return mq_cli_fail("usage: mixq bench MODEL [-p 128] [-n 64] [-d 0] [-t N] [-r 3] [--exact] "
+                       "[--json]\n"
                        "       mixq bench --synthetic tiny|small|tinyllama-1.1b|qwen3-moe-1b "
                        "[--format F] [options]\n"
                        "F: f32 f16 bf16 (default) or any `mixq quantize` format");
-  if (!synthetic)
-    return run_bench(model, &mp, pp, tg, threads, reps, as_json, exact, NULL, NULL, 0);
+  if (!synthetic) return run_bench(model, &mp, &o, NULL, NULL, 0);
   if (!format) format = "bf16";
   int known = 0;
   for (int i = 0; mq_tiny_shapes[i]; i++) known |= !strcmp(synthetic, mq_tiny_shapes[i]);
@@ -213,10 +226,10 @@ int mq_cmd_bench(int argc, char **argv) {
   char tmp[PATH_MAX], path[PATH_MAX];
   mq_err err = {0};
   double t0 = now();
-  FILE *info = as_json ? stderr : stdout; /* --json: stdout holds the JSON only */
+  FILE *info = o.as_json ? stderr : stdout; /* --json: stdout holds the JSON only */
   fprintf(info, "building a synthetic %s model, format %s ...\n", synthetic, format);
   fflush(info);
-  int rc = build_synthetic(synthetic, format, threads, tmp, path, &err);
+  int rc = build_synthetic(synthetic, format, o.threads, tmp, path, &err);
   if (rc) {
     if (*tmp) mq_rm_tree(tmp);
     return mq_cli_fail("bench --synthetic: %s", err.msg);
@@ -225,7 +238,7 @@ int mq_cmd_bench(int argc, char **argv) {
   fprintf(info, "built %s: format %s, %.1f MB on disk (%.0f s)\n", synthetic, format, bytes / 1e6,
           now() - t0);
   fflush(info);
-  rc = run_bench(path, &mp, pp, tg, threads, reps, as_json, exact, synthetic, format, bytes);
+  rc = run_bench(path, &mp, &o, synthetic, format, bytes);
   mq_rm_tree(tmp);
   return rc;
 }
@@ -271,9 +284,10 @@ static double moe_active_fraction(const char *model) {
   return used > 0 && all >= used ? (double)used / (double)all : 1.0;
 }
 
-static int run_bench(const char *model, const mq_model_params *mpp, int pp, int tg, int threads,
-                     int reps, int as_json, int exact, const char *synthetic, const char *format,
-                     double model_bytes) {
+static int run_bench(const char *model, const mq_model_params *mpp, const bench_opts *o,
+                     const char *synthetic, const char *format, double model_bytes) {
+  int pp = o->pp, tg = o->tg, depth = o->depth, threads = o->threads, reps = o->reps;
+  int as_json = o->as_json;
   mq_model_params mp = *mpp;
   mq_err err = {0};
   mq_model *m;
@@ -292,15 +306,17 @@ static int run_bench(const char *model, const mq_model_params *mpp, int pp, int 
   mq_session_params sp;
   mq_session_params_default(&sp);
   sp.n_threads = threads;
-  sp.n_ctx = pp + tg + 1;
-  sp.fast_a16 = !exact;
+  sp.n_ctx = (pp > depth ? pp : depth) + tg + 1;
+  sp.fast_a16 = !o->exact;
   mq_session *s;
   if (mq_session_init(m, &sp, &s, &err) != MQ_OK) {
     mq_model_free(m);
     return mq_cli_fail("%s", err.msg);
   }
-  int32_t *toks = malloc((size_t)pp * sizeof(int32_t));
-  for (int i = 0; i < pp; i++) toks[i] = (int32_t)((i * 7919 + 13) % info.n_vocab);
+  /* the prompt, and the depth context as its prefix (or continued past it) */
+  int n_toks = pp > depth ? pp : depth;
+  int32_t *toks = malloc((size_t)n_toks * sizeof(int32_t));
+  for (int i = 0; i < n_toks; i++) toks[i] = (int32_t)((i * 7919 + 13) % info.n_vocab);
   double *pp_tps = calloc((size_t)reps, sizeof(double)), *tg_tps = calloc((size_t)reps, sizeof(double));
   int rc = 0, nt = threads > 0 ? threads : 0;
   if (!nt) { /* the session's default: every online CPU */
@@ -320,7 +336,10 @@ static int run_bench(const char *model, const mq_model_params *mpp, int pp, int 
     double a = now();
     if (mq_session_eval(s, toks, pp, 0, &err) != MQ_OK) rc = 1;
     pp_tps[r] = pp / (now() - a);
-    mq_session_truncate(s, 0, NULL);
+    /* the cache holds the prompt: keep depth of it, or evaluate the rest
+     * (untimed) */
+    mq_session_truncate(s, depth < pp ? depth : pp, NULL);
+    if (depth > pp && mq_session_eval(s, toks + pp, depth - pp, 0, &err) != MQ_OK) rc = 1;
     int32_t tok = toks[0];
     a = now();
     for (int i = 0; i < tg && !rc; i++) {
@@ -350,6 +369,7 @@ static int run_bench(const char *model, const mq_model_params *mpp, int pp, int 
                           "tg_tps_min", tg_tps[0], "bytes_per_token", bytes, "bandwidth_gbps", bw,
                           "roofline_tps", roof, "roofline_fraction", roof > 0 ? tg_med / roof : 0);
     if (j) json_object_set_new(j, "kernels", json_string(mq_kern()->name)); /* the kernel tier */
+    if (j) json_object_set_new(j, "depth", json_integer(depth));
     if (j && rss > 0) json_object_set_new(j, "resident_mb", json_real(rss));
     if (j && synthetic) { /* what --synthetic built (the model path is gone afterwards) */
       json_object_set_new(j, "synthetic", json_string(synthetic));
@@ -365,7 +385,10 @@ static int run_bench(const char *model, const mq_model_params *mpp, int pp, int 
            nt, mq_kern()->name, load_s);
     printf("prompt     pp%-4d %8.1f tok/s (min %.1f, max %.1f over %d runs)\n", pp, pp_med, pp_tps[0],
            pp_tps[reps - 1], reps);
-    printf("generation tg%-4d %8.1f tok/s (min %.1f, max %.1f)\n", tg, tg_med, tg_tps[0], tg_tps[reps - 1]);
+    printf("generation tg%-4d %8.1f tok/s (min %.1f, max %.1f)", tg, tg_med, tg_tps[0],
+           tg_tps[reps - 1]);
+    if (depth) printf(" after %d tokens of context", depth);
+    printf("\n");
     printf("weights read per token %.1f MB%s; read bandwidth %.1f GB/s -> roofline %.1f tok/s; "
            "decode at %.0f%% of it\n",
            bytes / 1e6, moe < 1 ? " (routed experts counted at experts used / experts)" : "", bw,

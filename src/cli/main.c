@@ -34,7 +34,7 @@ static const command_help k_commands[] = {
      "gguf-{f32,f16,bf16,q8_0,q4_0,q4_k_m} (DST.gguf)",
      HELP_OWN},
     {"bench",
-     "bench MODEL [-p 128] [-n 64] [-t N] [-r 3] [--exact] [--json]\n"
+     "bench MODEL [-p 128] [-n 64] [-d 0] [-t N] [-r 3] [--exact] [--json]\n"
      "bench --synthetic SHAPE --format F [...]",
      "prompt / generation tokens/s vs the memory roofline (--synthetic: on a\n"
      "random model built first)",

@@ -9,6 +9,7 @@ int mq_kern_fill_avx2(mq_kernels *k) {
 }
 #else
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "core/cpu.h"
@@ -43,6 +44,104 @@ static float dot_f32_avx2(const float *a, const float *b, int n) {
   float s = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
   for (; i < n; i++) s += a[i] * b[i];
   return s;
+}
+
+/* Attention scores: four rows a pass against one x (each x chunk loaded
+ * once for the four), a horizontal sum per row. */
+static void dot_rows_f32_avx2(const float *x, const float *rows, size_t stride, int n, int len,
+                              float *out) {
+  int p = 0, l8 = len / 8 * 8;
+  for (; p + 4 <= n; p += 4) {
+    const float *r0 = rows + (size_t)p * stride, *r1 = r0 + stride, *r2 = r1 + stride,
+                *r3 = r2 + stride;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int i = 0; i < l8; i += 8) {
+      __m256 xv = _mm256_loadu_ps(x + i);
+      a0 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(r0 + i), a0);
+      a1 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(r1 + i), a1);
+      a2 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(r2 + i), a2);
+      a3 = _mm256_fmadd_ps(xv, _mm256_loadu_ps(r3 + i), a3);
+    }
+    float s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
+    for (int i = l8; i < len; i++)
+      s0 += x[i] * r0[i], s1 += x[i] * r1[i], s2 += x[i] * r2[i], s3 += x[i] * r3[i];
+    out[p] = s0, out[p + 1] = s1, out[p + 2] = s2, out[p + 3] = s3;
+  }
+  for (; p < n; p++) out[p] = dot_f32_avx2(x, rows + (size_t)p * stride, len);
+}
+
+/* Weighted values: o in registers, 64 floats (8 accumulators) at a time,
+ * the rows added in order. */
+static void axpy_rows_f32_avx2(float *o, const float *rows, size_t stride, const float *w, int n,
+                               int len) {
+  int i0 = 0;
+  for (; i0 + 64 <= len; i0 += 64) {
+    __m256 a[8];
+    for (int c = 0; c < 8; c++) a[c] = _mm256_loadu_ps(o + i0 + 8 * c);
+    for (int p = 0; p < n; p++) {
+      __m256 wp = _mm256_set1_ps(w[p]);
+      const float *r = rows + (size_t)p * stride + i0;
+      for (int c = 0; c < 8; c++) a[c] = _mm256_fmadd_ps(wp, _mm256_loadu_ps(r + 8 * c), a[c]);
+    }
+    for (int c = 0; c < 8; c++) _mm256_storeu_ps(o + i0 + 8 * c, a[c]);
+  }
+  for (; i0 + 8 <= len; i0 += 8) {
+    __m256 a = _mm256_loadu_ps(o + i0);
+    for (int p = 0; p < n; p++)
+      a = _mm256_fmadd_ps(_mm256_set1_ps(w[p]), _mm256_loadu_ps(rows + (size_t)p * stride + i0), a);
+    _mm256_storeu_ps(o + i0, a);
+  }
+  for (int i = i0; i < len; i++)
+    for (int p = 0; p < n; p++) o[i] += w[p] * rows[(size_t)p * stride + i];
+}
+
+/* exp(x) for x <= 0 (softmax's shifted scores): x = n ln2 + r with |r| <=
+ * ln2 / 2 (ln2 in two parts, so r is exact to float rounding), e^r by its
+ * Taylor series to r^7 (truncation below 1e-8 relative), times 2^n built in
+ * the exponent bits; below -87 (2^n past the normal range) 0, where expf
+ * gives at most 1e-38. */
+static inline __m256 exp_neg(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.0f);
+  __m256 tiny = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+  x = _mm256_max_ps(x, lo);
+  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
+                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), x); /* ln2 high part */
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), r);      /* and low part */
+  __m256 p = _mm256_set1_ps(1.0f / 5040);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  __m256i e =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(tiny, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+
+static void softmax_f32_avx2(float *x, int n) {
+  int n8 = n / 8 * 8;
+  float mx = x[0];
+  __m256 vm = _mm256_set1_ps(x[0]);
+  for (int i = 0; i < n8; i += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + i));
+  float m8[8];
+  _mm256_storeu_ps(m8, vm);
+  for (int i = 0; i < 8; i++) mx = m8[i] > mx ? m8[i] : mx;
+  for (int i = n8; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+  __m256 s = _mm256_setzero_ps(), m = _mm256_set1_ps(mx);
+  for (int i = 0; i < n8; i += 8) {
+    __m256 e = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
+    _mm256_storeu_ps(x + i, e);
+    s = _mm256_add_ps(s, e);
+  }
+  float sum = hsum(s);
+  for (int i = n8; i < n; i++) sum += x[i] = expf(x[i] - mx);
+  __m256 inv = _mm256_set1_ps(1.0f / sum);
+  for (int i = 0; i < n8; i += 8)
+    _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+  for (int i = n8; i < n; i++) x[i] *= 1.0f / sum;
 }
 
 /* 2 weight rows x 4 tokens per pass (8 accumulators: 6 loads per 8 FMAs,
@@ -866,6 +965,9 @@ int mq_kern_fill_avx2(mq_kernels *k) {
   if (!mq_cpu_has_avx2()) return 0;
   k->name = "avx2";
   k->dot_f32 = dot_f32_avx2;
+  k->dot_rows_f32 = dot_rows_f32_avx2;
+  k->axpy_rows_f32 = axpy_rows_f32_avx2;
+  k->softmax_f32 = softmax_f32_avx2;
   k->dot4x4_f32 = dot4x4_f32_avx2;
   k->f16_to_f32 = f16_to_f32_avx2;
   k->bf16_to_f32 = bf16_to_f32_avx2;

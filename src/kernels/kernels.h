@@ -16,6 +16,15 @@ typedef struct mq_kernels {
   const char *name; /* "scalar", "avx2", "avx512", "neon" */
   /* sum_i a[i] * b[i] over n floats */
   float (*dot_f32)(const float *a, const float *b, int n);
+  /* Attention over n cached rows (row p at rows + p * stride, len floats):
+   * out[p] = sum_i x[i] * row_p[i] (the scores), and o[i] += sum_p w[p] *
+   * row_p[i] (the weighted values; o accumulates). */
+  void (*dot_rows_f32)(const float *x, const float *rows, size_t stride, int n, int len,
+                       float *out);
+  void (*axpy_rows_f32)(float *o, const float *rows, size_t stride, const float *w, int n, int len);
+  /* x[0..n) = softmax(x) (n >= 1); the reference is mq_softmax (libm expf,
+   * a double sum), SIMD tiers evaluate exp by a polynomial within 2 ulp */
+  void (*softmax_f32)(float *x, int n);
   /* Prefill's float block: out[t * 4 + r] = dot_f32(w[r], x[t], n) for 4
    * weight rows and 4 token rows (pointers may repeat: callers pad a short
    * block with copies and drop those results). NULL in a tier without one

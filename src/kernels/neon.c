@@ -138,6 +138,51 @@ static float dot_f32_neon(const float *a, const float *b, int n) {
   return s;
 }
 
+/* Attention scores: four rows a pass against one x. */
+static void dot_rows_f32_neon(const float *x, const float *rows, size_t stride, int n, int len,
+                              float *out) {
+  int p = 0, l4 = len / 4 * 4;
+  for (; p + 4 <= n; p += 4) {
+    const float *r0 = rows + (size_t)p * stride, *r1 = r0 + stride, *r2 = r1 + stride,
+                *r3 = r2 + stride;
+    float32x4_t a0 = vdupq_n_f32(0), a1 = a0, a2 = a0, a3 = a0;
+    for (int i = 0; i < l4; i += 4) {
+      float32x4_t xv = vld1q_f32(x + i);
+      a0 = vfmaq_f32(a0, xv, vld1q_f32(r0 + i));
+      a1 = vfmaq_f32(a1, xv, vld1q_f32(r1 + i));
+      a2 = vfmaq_f32(a2, xv, vld1q_f32(r2 + i));
+      a3 = vfmaq_f32(a3, xv, vld1q_f32(r3 + i));
+    }
+    float s0 = vaddvq_f32(a0), s1 = vaddvq_f32(a1), s2 = vaddvq_f32(a2), s3 = vaddvq_f32(a3);
+    for (int i = l4; i < len; i++)
+      s0 += x[i] * r0[i], s1 += x[i] * r1[i], s2 += x[i] * r2[i], s3 += x[i] * r3[i];
+    out[p] = s0, out[p + 1] = s1, out[p + 2] = s2, out[p + 3] = s3;
+  }
+  for (; p < n; p++) out[p] = dot_f32_neon(x, rows + (size_t)p * stride, len);
+}
+
+/* Weighted values: 32 floats of o (8 registers) at a time, rows in order. */
+static void axpy_rows_f32_neon(float *o, const float *rows, size_t stride, const float *w, int n,
+                               int len) {
+  int i0 = 0;
+  for (; i0 + 32 <= len; i0 += 32) {
+    float32x4_t a[8];
+    for (int c = 0; c < 8; c++) a[c] = vld1q_f32(o + i0 + 4 * c);
+    for (int p = 0; p < n; p++) {
+      const float *r = rows + (size_t)p * stride + i0;
+      for (int c = 0; c < 8; c++) a[c] = vfmaq_n_f32(a[c], vld1q_f32(r + 4 * c), w[p]);
+    }
+    for (int c = 0; c < 8; c++) vst1q_f32(o + i0 + 4 * c, a[c]);
+  }
+  for (; i0 + 4 <= len; i0 += 4) {
+    float32x4_t a = vld1q_f32(o + i0);
+    for (int p = 0; p < n; p++) a = vfmaq_n_f32(a, vld1q_f32(rows + (size_t)p * stride + i0), w[p]);
+    vst1q_f32(o + i0, a);
+  }
+  for (int i = i0; i < len; i++)
+    for (int p = 0; p < n; p++) o[i] += w[p] * rows[(size_t)p * stride + i];
+}
+
 /* IEEE binary16 -> f32 in integer arithmetic, bit-exact with the reference
  * for every input (NaN payloads too, which FCVT would quieten). */
 static inline uint32x4_t f16_bits4(uint16x4_t h) {
@@ -1228,6 +1273,8 @@ MQ_X8_ENTRIES(sdot, MQ_DOTPROD, 1)
 int mq_kern_fill_neon(mq_kernels *k) {
   k->name = "neon";
   k->dot_f32 = dot_f32_neon;
+  k->dot_rows_f32 = dot_rows_f32_neon;
+  k->axpy_rows_f32 = axpy_rows_f32_neon;
   k->f16_to_f32 = f16_to_f32_neon;
   k->bf16_to_f32 = bf16_to_f32_neon;
   k->dot_f16_f32 = dot_f16_f32_neon;

@@ -12,6 +12,17 @@ static float dot_f32_ref(const float *a, const float *b, int n) {
   return (float)s;
 }
 
+static void dot_rows_f32_ref(const float *x, const float *rows, size_t stride, int n, int len,
+                             float *out) {
+  for (int p = 0; p < n; p++) out[p] = dot_f32_ref(x, rows + (size_t)p * stride, len);
+}
+
+static void axpy_rows_f32_ref(float *o, const float *rows, size_t stride, const float *w, int n,
+                              int len) {
+  for (int p = 0; p < n; p++)
+    for (int i = 0; i < len; i++) o[i] += w[p] * rows[(size_t)p * stride + i];
+}
+
 static void f16_to_f32_ref(const uint16_t *src, float *dst, int n) {
   for (int i = 0; i < n; i++) dst[i] = mq_f16_to_f32(src[i]);
 }
@@ -351,6 +362,9 @@ void mq_quantize_q8_32(const float *x, int n, int8_t *q, float *d) {
 static const mq_kernels k_ref = {
     .name = "scalar",
     .dot_f32 = dot_f32_ref,
+    .dot_rows_f32 = dot_rows_f32_ref,
+    .axpy_rows_f32 = axpy_rows_f32_ref,
+    .softmax_f32 = mq_softmax,
     .f16_to_f32 = f16_to_f32_ref,
     .bf16_to_f32 = bf16_to_f32_ref,
     .dot_f16_f32 = dot_f16_f32_ref,

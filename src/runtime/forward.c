@@ -10,6 +10,7 @@
 typedef struct {
   struct mq_session *s;
   int layer, n;
+  int parts; /* items per (token, KV head): its query heads split that many ways */
 } attn_job;
 
 /* The session whose KV cache token t of the chunk belongs to, and its
@@ -21,32 +22,55 @@ static inline int tok_pos(const struct mq_session *s, int t) {
   return s->owners ? s->owners[t]->pos : s->pos + t;
 }
 
-/* One (token, head) per item: causal softmax attention over the cache. */
+/* Positions a block: a block's keys (or values) of one KV head, 64 x
+ * head_dim floats (16 KB at 64), stay in L1 while each query head of the
+ * group uses them. */
+#define ATT_BLOCK 64
+
+/* One (token, KV head, part of its query-head group) per item: causal
+ * softmax attention over the cache. The query heads of a group share their
+ * KV head's rows, so keys and values are read from memory once per item
+ * and reused from L1 by each head, not once per query head. */
 static void attn_rows(void *ctx, int begin, int end, int tid) {
   const attn_job *j = ctx;
   struct mq_session *s = j->s;
   const mq_config *c = &s->m->cfg;
+  const mq_kernels *k = s->ex.k;
   int hd = c->head_dim, kv_dim = c->n_head_kv * hd, group = c->n_head / c->n_head_kv;
-  float *sc = s->scores + (size_t)tid * s->n_ctx;
+  int per = (group + j->parts - 1) / j->parts;            /* query heads per item */
+  float *sc = s->scores + (size_t)tid * group * s->n_ctx; /* [per][n_ctx] */
   float scale = 1.0f / sqrtf((float)hd);
   for (int item = begin; item < end; item++) {
-    int t = item / c->n_head, h = item % c->n_head, kvh = h / group;
+    int t = item / (c->n_head_kv * j->parts), r = item % (c->n_head_kv * j->parts);
+    int kvh = r / j->parts, h0 = kvh * group + r % j->parts * per;
+    int h1 = h0 + per < (kvh + 1) * group ? h0 + per : (kvh + 1) * group;
     const struct mq_session *o_s = owner(s, t);
-    const float *kc = o_s->k_cache + (size_t)j->layer * o_s->n_ctx * kv_dim;
-    const float *vc = o_s->v_cache + (size_t)j->layer * o_s->n_ctx * kv_dim;
+    size_t at = (size_t)j->layer * o_s->n_ctx * kv_dim + (size_t)kvh * hd;
     int n_keys = tok_pos(s, t) + 1;
     /* sliding window (mixtral): keys within the last `window` positions */
     int p0 = c->sliding_window > 0 && n_keys > c->sliding_window ? n_keys - c->sliding_window : 0;
-    const float *q = s->q + (size_t)t * c->n_head * hd + (size_t)h * hd;
-    for (int p = p0; p < n_keys; p++)
-      sc[p - p0] = s->ex.k->dot_f32(q, kc + (size_t)p * kv_dim + (size_t)kvh * hd, hd) * scale;
-    mq_softmax(sc, n_keys - p0);
-    float *o = s->att + (size_t)t * c->n_head * hd + (size_t)h * hd;
-    memset(o, 0, (size_t)hd * sizeof(float));
-    for (int p = p0; p < n_keys; p++) {
-      const float *v = vc + (size_t)p * kv_dim + (size_t)kvh * hd;
-      float w = sc[p - p0];
-      for (int i = 0; i < hd; i++) o[i] += w * v[i];
+    int nk = n_keys - p0;
+    const float *kc = o_s->k_cache + at + (size_t)p0 * kv_dim,
+                *vc = o_s->v_cache + at + (size_t)p0 * kv_dim;
+    const float *q = s->q + (size_t)t * c->n_head * hd;
+    float *o = s->att + (size_t)t * c->n_head * hd;
+    for (int b = 0; b < nk; b += ATT_BLOCK) {
+      int nb = nk - b < ATT_BLOCK ? nk - b : ATT_BLOCK;
+      for (int h = h0; h < h1; h++)
+        k->dot_rows_f32(q + (size_t)h * hd, kc + (size_t)b * kv_dim, (size_t)kv_dim, nb, hd,
+                        sc + (size_t)(h - h0) * s->n_ctx + b);
+    }
+    for (int h = h0; h < h1; h++) {
+      float *sh = sc + (size_t)(h - h0) * s->n_ctx;
+      for (int p = 0; p < nk; p++) sh[p] *= scale;
+      k->softmax_f32(sh, nk);
+      memset(o + (size_t)h * hd, 0, (size_t)hd * sizeof(float));
+    }
+    for (int b = 0; b < nk; b += ATT_BLOCK) {
+      int nb = nk - b < ATT_BLOCK ? nk - b : ATT_BLOCK;
+      for (int h = h0; h < h1; h++)
+        k->axpy_rows_f32(o + (size_t)h * hd, vc + (size_t)b * kv_dim, (size_t)kv_dim,
+                         sc + (size_t)(h - h0) * s->n_ctx + b, nb, hd);
     }
   }
 }
@@ -107,9 +131,14 @@ void mq_forward_chunk(struct mq_session *s, const int32_t *tokens, int n, int fi
     float *qkv_out[3] = {s->q, s->k, s->v};
     mq_linear_forward_multi(qkv, 3, s->xn, n, qkv_out, &s->ex);
     qk_prepare(s, L, l, n);
-    attn_job aj = {s, l, n};
+    /* items: (token, KV head), split further by query heads when too few
+     * to keep the threads busy (decode with few KV heads) */
     double work = (double)n * c->n_head * (s->owners ? s->n_ctx : s->pos + n) * c->head_dim * 2;
-    mq_pool_for(mq_pool_if(s->ex.pool, work), n * c->n_head, attn_rows, &aj);
+    mq_pool *pool = mq_pool_if(s->ex.pool, work);
+    int threads = pool ? mq_pool_size(pool) : 1, group = c->n_head / c->n_head_kv, parts = 1;
+    while (parts < group && n * c->n_head_kv * parts < 2 * threads) parts++;
+    attn_job aj = {s, l, n, parts};
+    mq_pool_for(pool, n * c->n_head_kv * parts, attn_rows, &aj);
     mq_linear_forward(&L->wo, s->att, n, s->xn, &s->ex);
     for (size_t i = 0; i < (size_t)n * d; i++) s->x[i] += s->xn[i];
 

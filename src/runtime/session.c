@@ -52,21 +52,23 @@ int mq_session_init(const mq_model *m, const mq_session_params *params, mq_sessi
   if ((size_t)c->n_ff_exp > ff) ff = (size_t)c->n_ff_exp;
   if ((size_t)c->n_ff_shexp > ff) ff = (size_t)c->n_ff_shexp;
   size_t ne = (size_t)(c->n_expert > 0 ? c->n_expert : 1), nu = (size_t)(c->n_expert_used > 0 ? c->n_expert_used : 1);
-  int ok = (s->k_cache = falloc(kv, &total)) && (s->v_cache = falloc(kv, &total)) &&
-           (s->rope_cos = falloc((size_t)p.n_ctx * half, &total)) &&
-           (s->rope_sin = falloc((size_t)p.n_ctx * half, &total)) &&
-           (s->x = falloc(B * c->n_embd, &total)) && (s->xn = falloc(B * c->n_embd, &total)) &&
-           (s->q = falloc(B * q_dim, &total)) && (s->att = falloc(B * q_dim, &total)) &&
-           (s->k = falloc(B * kv_dim, &total)) && (s->v = falloc(B * kv_dim, &total)) &&
-           (s->g = falloc(B * ff, &total)) && (s->u = falloc(B * ff, &total)) &&
-           (s->router = falloc(B * ne, &total)) && (s->route_e = (int *)falloc(B * nu, &total)) &&
-           (s->route_w = falloc(B * nu, &total)) && (s->rows = (int *)falloc(B, &total)) &&
-           (s->moe_in = falloc(B * c->n_embd, &total)) && (s->moe_out = falloc(B * c->n_embd, &total)) &&
-           (s->moe_acc = falloc(B * c->n_embd, &total)) &&
-           (s->scores = falloc((size_t)nt * p.n_ctx, &total)) &&
-           (s->logits = falloc(B * c->n_vocab, &total)) &&
-           (s->scratch_logits = falloc(B * c->n_vocab, &total)) &&
-           (s->ex.gather = falloc(B * (size_t)(m->max_gather > 0 ? m->max_gather : 1), &total));
+  int ok =
+      (s->k_cache = falloc(kv, &total)) && (s->v_cache = falloc(kv, &total)) &&
+      (s->rope_cos = falloc((size_t)p.n_ctx * half, &total)) &&
+      (s->rope_sin = falloc((size_t)p.n_ctx * half, &total)) &&
+      (s->x = falloc(B * c->n_embd, &total)) && (s->xn = falloc(B * c->n_embd, &total)) &&
+      (s->q = falloc(B * q_dim, &total)) && (s->att = falloc(B * q_dim, &total)) &&
+      (s->k = falloc(B * kv_dim, &total)) && (s->v = falloc(B * kv_dim, &total)) &&
+      (s->g = falloc(B * ff, &total)) && (s->u = falloc(B * ff, &total)) &&
+      (s->router = falloc(B * ne, &total)) && (s->route_e = (int *)falloc(B * nu, &total)) &&
+      (s->route_w = falloc(B * nu, &total)) && (s->rows = (int *)falloc(B, &total)) &&
+      (s->moe_in = falloc(B * c->n_embd, &total)) && (s->moe_out = falloc(B * c->n_embd, &total)) &&
+      (s->moe_acc = falloc(B * c->n_embd, &total)) &&
+      /* attention scores: a KV head's query heads per thread */
+      (s->scores = falloc((size_t)nt * (size_t)(c->n_head / c->n_head_kv) * p.n_ctx, &total)) &&
+      (s->logits = falloc(B * c->n_vocab, &total)) &&
+      (s->scratch_logits = falloc(B * c->n_vocab, &total)) &&
+      (s->ex.gather = falloc(B * (size_t)(m->max_gather > 0 ? m->max_gather : 1), &total));
   s->ex.gather_floats = B * (size_t)(m->max_gather > 0 ? m->max_gather : 1);
   for (int t = 0; ok && t < nt; t++) ok = (s->ex.scratch[t] = falloc((size_t)MQ_SCRATCH_ROWS * m->max_in, &total)) != NULL;
   if (!ok) {
