@@ -493,6 +493,74 @@ static void x8_q2_k_avx512(const uint8_t *tile, int K, const uint8_t *act, size_
   MQ_BY_T(T, x8_sub16_T, tile, K, act, as, out, 2)
 }
 
+/* Attention scores, eight rows a pass (x's 16-float chunks loaded once for
+ * the eight); the eight sums reduced together: halves added, then a
+ * horizontal-add tree over the eight ymm (about 3 instructions a row). */
+static inline __m256 sum8_rows(const __m512 a[8]) {
+  __m256 h[8];
+  for (int r = 0; r < 8; r++)
+    h[r] = _mm256_add_ps(_mm512_castps512_ps256(a[r]),
+                         _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a[r]), 1)));
+  __m256 s01 = _mm256_hadd_ps(h[0], h[1]), s23 = _mm256_hadd_ps(h[2], h[3]);
+  __m256 s45 = _mm256_hadd_ps(h[4], h[5]), s67 = _mm256_hadd_ps(h[6], h[7]);
+  __m256 q0 = _mm256_hadd_ps(s01, s23), q1 = _mm256_hadd_ps(s45, s67);
+  /* q0 lanes: rows 0..3 (low 128), rows 0..3 (high 128) of the other half */
+  return _mm256_add_ps(_mm256_permute2f128_ps(q0, q1, 0x20), _mm256_permute2f128_ps(q0, q1, 0x31));
+}
+
+static void dot_rows_f32_avx512(const float *x, const float *rows, size_t stride, int n, int len,
+                                float *out) {
+  int p = 0, l16 = len / 16 * 16;
+  for (; p + 8 <= n; p += 8) {
+    const float *r0 = rows + (size_t)p * stride;
+    __m512 a[8];
+    for (int r = 0; r < 8; r++) a[r] = _mm512_setzero_ps();
+    for (int i = 0; i < l16; i += 16) {
+      __m512 xv = _mm512_loadu_ps(x + i);
+      for (int r = 0; r < 8; r++)
+        a[r] = _mm512_fmadd_ps(xv, _mm512_loadu_ps(r0 + (size_t)r * stride + i), a[r]);
+    }
+    __m256 s = sum8_rows(a);
+    if (l16 < len) { /* the tail columns, row by row */
+      float t[8];
+      _mm256_storeu_ps(t, s);
+      for (int r = 0; r < 8; r++)
+        for (int i = l16; i < len; i++) t[r] += x[i] * r0[(size_t)r * stride + i];
+      s = _mm256_loadu_ps(t);
+    }
+    _mm256_storeu_ps(out + p, s);
+  }
+  if (p < n)
+    mq_kern_avx2()->dot_rows_f32(x, rows + (size_t)p * stride, stride, n - p, len, out + p);
+}
+
+/* Weighted values: 128 floats of o (8 zmm) at a time, rows in order. */
+static void axpy_rows_f32_avx512(float *o, const float *rows, size_t stride, const float *w, int n,
+                                 int len) {
+  int i0 = 0;
+  for (; i0 + 128 <= len; i0 += 128) {
+    __m512 a[8];
+    for (int c = 0; c < 8; c++) a[c] = _mm512_loadu_ps(o + i0 + 16 * c);
+    for (int p = 0; p < n; p++) {
+      __m512 wp = _mm512_set1_ps(w[p]);
+      const float *r = rows + (size_t)p * stride + i0;
+      for (int c = 0; c < 8; c++) a[c] = _mm512_fmadd_ps(wp, _mm512_loadu_ps(r + 16 * c), a[c]);
+    }
+    for (int c = 0; c < 8; c++) _mm512_storeu_ps(o + i0 + 16 * c, a[c]);
+  }
+  for (; i0 + 64 <= len; i0 += 64) {
+    __m512 a[4];
+    for (int c = 0; c < 4; c++) a[c] = _mm512_loadu_ps(o + i0 + 16 * c);
+    for (int p = 0; p < n; p++) {
+      __m512 wp = _mm512_set1_ps(w[p]);
+      const float *r = rows + (size_t)p * stride + i0;
+      for (int c = 0; c < 4; c++) a[c] = _mm512_fmadd_ps(wp, _mm512_loadu_ps(r + 16 * c), a[c]);
+    }
+    for (int c = 0; c < 4; c++) _mm512_storeu_ps(o + i0 + 16 * c, a[c]);
+  }
+  if (i0 < len) mq_kern_avx2()->axpy_rows_f32(o + i0, rows + i0, stride, w, n, len - i0);
+}
+
 /* MXFP8 rows (AVX2's method, 32 codes a step): an E4M3 byte s.eeee.mmm
  * placed as the f16 bits s.0eeee.mmm0000000 is its value times 2^-8 (E4M3
  * subnormals become f16 subnormals, which the conversion takes exactly);
@@ -577,6 +645,8 @@ int mq_kern_fill_avx512(mq_kernels *k) {
   k->x8_s8a16_q8 = x8_s8a16_q8_avx512;
   k->dot_mxfp8_f32 = dot_mxfp8_f32_avx512;
   k->dot4x4_f32 = dot4x4_f32_avx512;
+  k->dot_rows_f32 = dot_rows_f32_avx512;
+  k->axpy_rows_f32 = axpy_rows_f32_avx512;
   k->mxfp8_to_f32 = mxfp8_to_f32_avx512;
   return 1;
 }
