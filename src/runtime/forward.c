@@ -36,7 +36,7 @@ static void attn_rows(void *ctx, int begin, int end, int tid) {
   struct mq_session *s = j->s;
   const mq_config *c = &s->m->cfg;
   const mq_kernels *k = s->ex.k;
-  int hd = c->head_dim, kv_dim = c->n_head_kv * hd, group = c->n_head / c->n_head_kv;
+  int hd = c->head_dim, group = c->n_head / c->n_head_kv;
   int per = (group + j->parts - 1) / j->parts;            /* query heads per item */
   float *sc = s->scores + (size_t)tid * group * s->n_ctx; /* [per][n_ctx] */
   float scale = 1.0f / sqrtf((float)hd);
@@ -45,19 +45,20 @@ static void attn_rows(void *ctx, int begin, int end, int tid) {
     int kvh = r / j->parts, h0 = kvh * group + r % j->parts * per;
     int h1 = h0 + per < (kvh + 1) * group ? h0 + per : (kvh + 1) * group;
     const struct mq_session *o_s = owner(s, t);
-    size_t at = (size_t)j->layer * o_s->n_ctx * kv_dim + (size_t)kvh * hd;
+    /* this KV head's rows: contiguous, hd floats a position */
+    size_t at = ((size_t)j->layer * c->n_head_kv + (size_t)kvh) * o_s->n_ctx * hd;
     int n_keys = tok_pos(s, t) + 1;
     /* sliding window (mixtral): keys within the last `window` positions */
     int p0 = c->sliding_window > 0 && n_keys > c->sliding_window ? n_keys - c->sliding_window : 0;
     int nk = n_keys - p0;
-    const float *kc = o_s->k_cache + at + (size_t)p0 * kv_dim,
-                *vc = o_s->v_cache + at + (size_t)p0 * kv_dim;
+    const float *kc = o_s->k_cache + at + (size_t)p0 * hd,
+                *vc = o_s->v_cache + at + (size_t)p0 * hd;
     const float *q = s->q + (size_t)t * c->n_head * hd;
     float *o = s->att + (size_t)t * c->n_head * hd;
     for (int b = 0; b < nk; b += ATT_BLOCK) {
       int nb = nk - b < ATT_BLOCK ? nk - b : ATT_BLOCK;
       for (int h = h0; h < h1; h++)
-        k->dot_rows_f32(q + (size_t)h * hd, kc + (size_t)b * kv_dim, (size_t)kv_dim, nb, hd,
+        k->dot_rows_f32(q + (size_t)h * hd, kc + (size_t)b * hd, (size_t)hd, nb, hd,
                         sc + (size_t)(h - h0) * s->n_ctx + b);
     }
     for (int h = h0; h < h1; h++) {
@@ -69,7 +70,7 @@ static void attn_rows(void *ctx, int begin, int end, int tid) {
     for (int b = 0; b < nk; b += ATT_BLOCK) {
       int nb = nk - b < ATT_BLOCK ? nk - b : ATT_BLOCK;
       for (int h = h0; h < h1; h++)
-        k->axpy_rows_f32(o + (size_t)h * hd, vc + (size_t)b * kv_dim, (size_t)kv_dim,
+        k->axpy_rows_f32(o + (size_t)h * hd, vc + (size_t)b * hd, (size_t)hd,
                          sc + (size_t)(h - h0) * s->n_ctx + b, nb, hd);
     }
   }
@@ -94,9 +95,13 @@ static void qk_prepare(struct mq_session *s, const mq_layer *L, int layer, int n
       if (L->k_norm) mq_rmsnorm(k, k, L->k_norm, hd, eps);
       mq_rope_apply(k, c->rope.rot_dim, c->rope.interleaved, cr, sr);
     }
-    size_t off = ((size_t)layer * o_s->n_ctx + p) * kv_dim;
-    memcpy(o_s->k_cache + off, s->k + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
-    memcpy(o_s->v_cache + off, s->v + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
+    for (int h = 0; h < c->n_head_kv; h++) { /* [layer][KV head][position][hd] */
+      size_t off = (((size_t)layer * c->n_head_kv + (size_t)h) * o_s->n_ctx + (size_t)p) * hd;
+      memcpy(o_s->k_cache + off, s->k + (size_t)t * kv_dim + (size_t)h * hd,
+             (size_t)hd * sizeof(float));
+      memcpy(o_s->v_cache + off, s->v + (size_t)t * kv_dim + (size_t)h * hd,
+             (size_t)hd * sizeof(float));
+    }
   }
 }
 

@@ -9,7 +9,7 @@ struct mq_session {
   const struct mq_model *m;
   mq_exec ex;
   int n_ctx, n_batch, pos;
-  float *k_cache, *v_cache; /* [n_layer, n_ctx, n_kv*hd] */
+  float *k_cache, *v_cache;   /* [n_layer, n_kv, n_ctx, hd]: a KV head's positions contiguous */
   float *rope_cos, *rope_sin; /* [n_ctx, rot_dim/2] */
   /* activations of one chunk of up to n_batch tokens */
   float *x, *xn;      /* [n_batch, n_embd] */
