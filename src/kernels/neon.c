@@ -9,6 +9,7 @@
 #if defined(__aarch64__) && defined(__ARM_NEON) && !defined(MQ_SCALAR_ONLY) && \
     defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #include <arm_neon.h>
+#include <math.h>
 #include <string.h>
 #include <sys/auxv.h>
 
@@ -181,6 +182,49 @@ static void axpy_rows_f32_neon(float *o, const float *rows, size_t stride, const
   }
   for (int i = i0; i < len; i++)
     for (int p = 0; p < n; p++) o[i] += w[p] * rows[(size_t)p * stride + i];
+}
+
+/* exp(x) for x <= 0, as the AVX2 tier computes it: x = n ln2 + r (ln2 in
+ * two parts), e^r by its Taylor series to r^7, times 2^n in the exponent
+ * bits; below -87, 0. */
+static inline float32x4_t exp_neg4(float32x4_t x) {
+  const float32x4_t lo = vdupq_n_f32(-87.0f);
+  uint32x4_t tiny = vcltq_f32(x, lo);
+  x = vmaxq_f32(x, lo);
+  float32x4_t n = vrndnq_f32(vmulq_n_f32(x, 1.44269504f));
+  float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693145752f));
+  r = vfmsq_f32(r, n, vdupq_n_f32(1.42860677e-6f));
+  float32x4_t p = vdupq_n_f32(1.0f / 5040);
+  p = vfmaq_f32(vdupq_n_f32(1.0f / 720), p, r);
+  p = vfmaq_f32(vdupq_n_f32(1.0f / 120), p, r);
+  p = vfmaq_f32(vdupq_n_f32(1.0f / 24), p, r);
+  p = vfmaq_f32(vdupq_n_f32(1.0f / 6), p, r);
+  p = vfmaq_f32(vdupq_n_f32(0.5f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(1.0f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(1.0f), p, r);
+  int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+  float32x4_t y = vmulq_f32(p, vreinterpretq_f32_s32(e));
+  return vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(y), tiny));
+}
+
+static void softmax_f32_neon(float *x, int n) {
+  int n4 = n / 4 * 4;
+  float mx = x[0];
+  float32x4_t vm = vdupq_n_f32(x[0]);
+  for (int i = 0; i < n4; i += 4) vm = vmaxq_f32(vm, vld1q_f32(x + i));
+  mx = vmaxvq_f32(vm) > mx ? vmaxvq_f32(vm) : mx;
+  for (int i = n4; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+  float32x4_t s = vdupq_n_f32(0), m = vdupq_n_f32(mx);
+  for (int i = 0; i < n4; i += 4) {
+    float32x4_t e = exp_neg4(vsubq_f32(vld1q_f32(x + i), m));
+    vst1q_f32(x + i, e);
+    s = vaddq_f32(s, e);
+  }
+  float sum = vaddvq_f32(s);
+  for (int i = n4; i < n; i++) sum += x[i] = expf(x[i] - mx);
+  float inv = 1.0f / sum;
+  for (int i = 0; i < n4; i += 4) vst1q_f32(x + i, vmulq_n_f32(vld1q_f32(x + i), inv));
+  for (int i = n4; i < n; i++) x[i] *= inv;
 }
 
 /* IEEE binary16 -> f32 in integer arithmetic, bit-exact with the reference
@@ -1275,6 +1319,7 @@ int mq_kern_fill_neon(mq_kernels *k) {
   k->dot_f32 = dot_f32_neon;
   k->dot_rows_f32 = dot_rows_f32_neon;
   k->axpy_rows_f32 = axpy_rows_f32_neon;
+  k->softmax_f32 = softmax_f32_neon;
   k->f16_to_f32 = f16_to_f32_neon;
   k->bf16_to_f32 = bf16_to_f32_neon;
   k->dot_f16_f32 = dot_f16_f32_neon;
