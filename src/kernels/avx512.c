@@ -534,30 +534,26 @@ static void dot_rows_f32_avx512(const float *x, const float *rows, size_t stride
     mq_kern_avx2()->dot_rows_f32(x, rows + (size_t)p * stride, stride, n - p, len, out + p);
 }
 
-/* Weighted values: 128 floats of o (8 zmm) at a time, rows in order. */
+/* Weighted values: nc zmm (16 floats each) of o in registers, the rows
+ * added in order. */
+static MQ_ALWAYS_INLINE void axpy_chunk(float *o, const float *rows, size_t stride, const float *w,
+                                        int n, const int nc) {
+  __m512 a[8];
+  for (int c = 0; c < nc; c++) a[c] = _mm512_loadu_ps(o + 16 * c);
+  for (int p = 0; p < n; p++) {
+    __m512 wp = _mm512_set1_ps(w[p]);
+    const float *r = rows + (size_t)p * stride;
+    for (int c = 0; c < nc; c++) a[c] = _mm512_fmadd_ps(wp, _mm512_loadu_ps(r + 16 * c), a[c]);
+  }
+  for (int c = 0; c < nc; c++) _mm512_storeu_ps(o + 16 * c, a[c]);
+}
+
+/* 128 floats of o at a time, then 64, the rest through AVX2. */
 static void axpy_rows_f32_avx512(float *o, const float *rows, size_t stride, const float *w, int n,
                                  int len) {
   int i0 = 0;
-  for (; i0 + 128 <= len; i0 += 128) {
-    __m512 a[8];
-    for (int c = 0; c < 8; c++) a[c] = _mm512_loadu_ps(o + i0 + 16 * c);
-    for (int p = 0; p < n; p++) {
-      __m512 wp = _mm512_set1_ps(w[p]);
-      const float *r = rows + (size_t)p * stride + i0;
-      for (int c = 0; c < 8; c++) a[c] = _mm512_fmadd_ps(wp, _mm512_loadu_ps(r + 16 * c), a[c]);
-    }
-    for (int c = 0; c < 8; c++) _mm512_storeu_ps(o + i0 + 16 * c, a[c]);
-  }
-  for (; i0 + 64 <= len; i0 += 64) {
-    __m512 a[4];
-    for (int c = 0; c < 4; c++) a[c] = _mm512_loadu_ps(o + i0 + 16 * c);
-    for (int p = 0; p < n; p++) {
-      __m512 wp = _mm512_set1_ps(w[p]);
-      const float *r = rows + (size_t)p * stride + i0;
-      for (int c = 0; c < 4; c++) a[c] = _mm512_fmadd_ps(wp, _mm512_loadu_ps(r + 16 * c), a[c]);
-    }
-    for (int c = 0; c < 4; c++) _mm512_storeu_ps(o + i0 + 16 * c, a[c]);
-  }
+  for (; i0 + 128 <= len; i0 += 128) axpy_chunk(o + i0, rows + i0, stride, w, n, 8);
+  for (; i0 + 64 <= len; i0 += 64) axpy_chunk(o + i0, rows + i0, stride, w, n, 4);
   if (i0 < len) mq_kern_avx2()->axpy_rows_f32(o + i0, rows + i0, stride, w, n, len - i0);
 }
 
