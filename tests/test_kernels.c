@@ -276,8 +276,19 @@ static void check_attention(const mq_kernels *k) {
     for (int i = 0; i < MAXN * STRIDE; i++) rows[i] = mqt_randf(-3, 3);
     for (int i = 0; i < len; i++) x[i] = mqt_randf(-2, 2), o[i] = ow[i] = mqt_randf(-1, 1);
     for (int p = 0; p < n; p++) w[p] = mqt_randf(0, 1);
-    k->dot_rows_f32(x, rows, STRIDE, n, len, out);
-    ref->dot_rows_f32(x, rows, STRIDE, n, len, want);
+    k->dot_rows_f32(x, 0, 1, rows, STRIDE, n, len, out, 0);
+    ref->dot_rows_f32(x, 0, 1, rows, STRIDE, n, len, want, 0);
+    /* several query heads at once (strided queries and outputs) equal one at a time */
+    static float q3[3 * MAXL], out3[3 * MAXN];
+    for (int i = 0; i < 3 * len; i++) q3[i] = mqt_randf(-2, 2);
+    k->dot_rows_f32(q3, (size_t)len, 3, rows, STRIDE, n, len, out3, MAXN);
+    int bad3 = 0;
+    for (int j = 0; j < 3; j++) {
+      float one[MAXN];
+      k->dot_rows_f32(q3 + j * len, 0, 1, rows, STRIDE, n, len, one, 0);
+      for (int p = 0; p < n; p++) bad3 += out3[j * MAXN + p] != one[p];
+    }
+    CHECK_MSG(!bad3, "%s dot_rows_f32 3 heads n %d len %d: %d differ", k->name, n, len, bad3);
     int bad = 0;
     for (int p = 0; p < n; p++) {
       double mag = 0;
@@ -285,8 +296,8 @@ static void check_attention(const mq_kernels *k) {
       bad += fabs(out[p] - want[p]) > 1.2e-7 * len * mag + 1e-30;
     }
     CHECK_MSG(!bad, "%s dot_rows_f32 n %d len %d: %d scores off", k->name, n, len, bad);
-    k->axpy_rows_f32(o, rows, STRIDE, w, n, len);
-    ref->axpy_rows_f32(ow, rows, STRIDE, w, n, len);
+    k->axpy_rows_f32(o, 0, 1, rows, STRIDE, w, 0, n, len);
+    ref->axpy_rows_f32(ow, 0, 1, rows, STRIDE, w, 0, n, len);
     bad = 0;
     for (int i = 0; i < len; i++) {
       double mag = 1;

@@ -48,7 +48,7 @@ static float dot_f32_avx2(const float *a, const float *b, int n) {
 
 /* Attention scores: four rows a pass against one x (each x chunk loaded
  * once for the four), a horizontal sum per row. */
-static void dot_rows_f32_avx2(const float *x, const float *rows, size_t stride, int n, int len,
+static void dot_rows_one_avx2(const float *x, const float *rows, size_t stride, int n, int len,
                               float *out) {
   int p = 0, l8 = len / 8 * 8;
   for (; p + 4 <= n; p += 4) {
@@ -72,7 +72,7 @@ static void dot_rows_f32_avx2(const float *x, const float *rows, size_t stride, 
 
 /* Weighted values: o in registers, 64 floats (8 accumulators) at a time,
  * the rows added in order. */
-static void axpy_rows_f32_avx2(float *o, const float *rows, size_t stride, const float *w, int n,
+static void axpy_rows_one_avx2(float *o, const float *rows, size_t stride, const float *w, int n,
                                int len) {
   int i0 = 0;
   for (; i0 + 64 <= len; i0 += 64) {
@@ -93,6 +93,19 @@ static void axpy_rows_f32_avx2(float *o, const float *rows, size_t stride, const
   }
   for (int i = i0; i < len; i++)
     for (int p = 0; p < n; p++) o[i] += w[p] * rows[(size_t)p * stride + i];
+}
+
+/* The entries: the query heads one after the other. */
+static void dot_rows_f32_avx2(const float *q, size_t q_stride, int nq, const float *rows,
+                              size_t stride, int n, int len, float *out, size_t out_stride) {
+  for (int j = 0; j < nq; j++)
+    dot_rows_one_avx2(q + j * q_stride, rows, stride, n, len, out + j * out_stride);
+}
+
+static void axpy_rows_f32_avx2(float *o, size_t o_stride, int nq, const float *rows, size_t stride,
+                               const float *w, size_t w_stride, int n, int len) {
+  for (int j = 0; j < nq; j++)
+    axpy_rows_one_avx2(o + j * o_stride, rows, stride, w + j * w_stride, n, len);
 }
 
 /* exp(x) for x <= 0 (softmax's shifted scores): x = n ln2 + r with |r| <=

@@ -508,7 +508,7 @@ static inline __m256 sum8_rows(const __m512 a[8]) {
   return _mm256_add_ps(_mm256_permute2f128_ps(q0, q1, 0x20), _mm256_permute2f128_ps(q0, q1, 0x31));
 }
 
-static void dot_rows_f32_avx512(const float *x, const float *rows, size_t stride, int n, int len,
+static void dot_rows_one_avx512(const float *x, const float *rows, size_t stride, int n, int len,
                                 float *out) {
   int p = 0, l16 = len / 16 * 16;
   for (; p + 8 <= n; p += 8) {
@@ -531,7 +531,8 @@ static void dot_rows_f32_avx512(const float *x, const float *rows, size_t stride
     _mm256_storeu_ps(out + p, s);
   }
   if (p < n)
-    mq_kern_avx2()->dot_rows_f32(x, rows + (size_t)p * stride, stride, n - p, len, out + p);
+    mq_kern_avx2()->dot_rows_f32(x, 0, 1, rows + (size_t)p * stride, stride, n - p, len, out + p,
+                                 0);
 }
 
 /* Weighted values: nc zmm (16 floats each) of o in registers, the rows
@@ -549,12 +550,27 @@ static MQ_ALWAYS_INLINE void axpy_chunk(float *o, const float *rows, size_t stri
 }
 
 /* 128 floats of o at a time, then 64, the rest through AVX2. */
-static void axpy_rows_f32_avx512(float *o, const float *rows, size_t stride, const float *w, int n,
+static void axpy_rows_one_avx512(float *o, const float *rows, size_t stride, const float *w, int n,
                                  int len) {
   int i0 = 0;
   for (; i0 + 128 <= len; i0 += 128) axpy_chunk(o + i0, rows + i0, stride, w, n, 8);
   for (; i0 + 64 <= len; i0 += 64) axpy_chunk(o + i0, rows + i0, stride, w, n, 4);
-  if (i0 < len) mq_kern_avx2()->axpy_rows_f32(o + i0, rows + i0, stride, w, n, len - i0);
+  if (i0 < len) mq_kern_avx2()->axpy_rows_f32(o + i0, 0, 1, rows + i0, stride, w, 0, n, len - i0);
+}
+
+/* The entries: the query heads one after the other (computing four heads
+ * together from each loaded row chunk measured no faster, and slower on
+ * head_dim 128 values: docs/performance.md). */
+static void dot_rows_f32_avx512(const float *q, size_t q_stride, int nq, const float *rows,
+                                size_t stride, int n, int len, float *out, size_t out_stride) {
+  for (int j = 0; j < nq; j++)
+    dot_rows_one_avx512(q + j * q_stride, rows, stride, n, len, out + j * out_stride);
+}
+
+static void axpy_rows_f32_avx512(float *o, size_t o_stride, int nq, const float *rows,
+                                 size_t stride, const float *w, size_t w_stride, int n, int len) {
+  for (int j = 0; j < nq; j++)
+    axpy_rows_one_avx512(o + j * o_stride, rows, stride, w + j * w_stride, n, len);
 }
 
 /* MXFP8 rows (AVX2's method, 32 codes a step): an E4M3 byte s.eeee.mmm

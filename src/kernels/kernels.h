@@ -16,12 +16,15 @@ typedef struct mq_kernels {
   const char *name; /* "scalar", "avx2", "avx512", "neon" */
   /* sum_i a[i] * b[i] over n floats */
   float (*dot_f32)(const float *a, const float *b, int n);
-  /* Attention over n cached rows (row p at rows + p * stride, len floats):
-   * out[p] = sum_i x[i] * row_p[i] (the scores), and o[i] += sum_p w[p] *
-   * row_p[i] (the weighted values; o accumulates). */
-  void (*dot_rows_f32)(const float *x, const float *rows, size_t stride, int n, int len,
-                       float *out);
-  void (*axpy_rows_f32)(float *o, const float *rows, size_t stride, const float *w, int n, int len);
+  /* Attention of nq (1..8) query heads over n cached rows (row p at rows +
+   * p * stride, len floats): the scores out_j[p] = sum_i q_j[i] * row_p[i]
+   * (q_j = q + j * q_stride, out_j = out + j * out_stride), and the weighted
+   * values o_j[i] += sum_p w_j[p] * row_p[i] (o_j = o + j * o_stride, w_j =
+   * w + j * w_stride; o accumulates). */
+  void (*dot_rows_f32)(const float *q, size_t q_stride, int nq, const float *rows, size_t stride,
+                       int n, int len, float *out, size_t out_stride);
+  void (*axpy_rows_f32)(float *o, size_t o_stride, int nq, const float *rows, size_t stride,
+                        const float *w, size_t w_stride, int n, int len);
   /* x[0..n) = softmax(x) (n >= 1); the reference is mq_softmax (libm expf,
    * a double sum), SIMD tiers evaluate exp by a polynomial within 2 ulp */
   void (*softmax_f32)(float *x, int n);

@@ -140,7 +140,7 @@ static float dot_f32_neon(const float *a, const float *b, int n) {
 }
 
 /* Attention scores: four rows a pass against one x. */
-static void dot_rows_f32_neon(const float *x, const float *rows, size_t stride, int n, int len,
+static void dot_rows_one_neon(const float *x, const float *rows, size_t stride, int n, int len,
                               float *out) {
   int p = 0, l4 = len / 4 * 4;
   for (; p + 4 <= n; p += 4) {
@@ -163,7 +163,7 @@ static void dot_rows_f32_neon(const float *x, const float *rows, size_t stride, 
 }
 
 /* Weighted values: 32 floats of o (8 registers) at a time, rows in order. */
-static void axpy_rows_f32_neon(float *o, const float *rows, size_t stride, const float *w, int n,
+static void axpy_rows_one_neon(float *o, const float *rows, size_t stride, const float *w, int n,
                                int len) {
   int i0 = 0;
   for (; i0 + 32 <= len; i0 += 32) {
@@ -182,6 +182,19 @@ static void axpy_rows_f32_neon(float *o, const float *rows, size_t stride, const
   }
   for (int i = i0; i < len; i++)
     for (int p = 0; p < n; p++) o[i] += w[p] * rows[(size_t)p * stride + i];
+}
+
+/* The entries: the query heads one after the other. */
+static void dot_rows_f32_neon(const float *q, size_t q_stride, int nq, const float *rows,
+                              size_t stride, int n, int len, float *out, size_t out_stride) {
+  for (int j = 0; j < nq; j++)
+    dot_rows_one_neon(q + j * q_stride, rows, stride, n, len, out + j * out_stride);
+}
+
+static void axpy_rows_f32_neon(float *o, size_t o_stride, int nq, const float *rows, size_t stride,
+                               const float *w, size_t w_stride, int n, int len) {
+  for (int j = 0; j < nq; j++)
+    axpy_rows_one_neon(o + j * o_stride, rows, stride, w + j * w_stride, n, len);
 }
 
 /* exp(x) for x <= 0, as the AVX2 tier computes it: x = n ln2 + r (ln2 in

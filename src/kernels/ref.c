@@ -12,15 +12,28 @@ static float dot_f32_ref(const float *a, const float *b, int n) {
   return (float)s;
 }
 
-static void dot_rows_f32_ref(const float *x, const float *rows, size_t stride, int n, int len,
+static void dot_rows_one_ref(const float *x, const float *rows, size_t stride, int n, int len,
                              float *out) {
   for (int p = 0; p < n; p++) out[p] = dot_f32_ref(x, rows + (size_t)p * stride, len);
 }
 
-static void axpy_rows_f32_ref(float *o, const float *rows, size_t stride, const float *w, int n,
+static void axpy_rows_one_ref(float *o, const float *rows, size_t stride, const float *w, int n,
                               int len) {
   for (int p = 0; p < n; p++)
     for (int i = 0; i < len; i++) o[i] += w[p] * rows[(size_t)p * stride + i];
+}
+
+/* The entries: the query heads one after the other. */
+static void dot_rows_f32_ref(const float *q, size_t q_stride, int nq, const float *rows,
+                             size_t stride, int n, int len, float *out, size_t out_stride) {
+  for (int j = 0; j < nq; j++)
+    dot_rows_one_ref(q + j * q_stride, rows, stride, n, len, out + j * out_stride);
+}
+
+static void axpy_rows_f32_ref(float *o, size_t o_stride, int nq, const float *rows, size_t stride,
+                              const float *w, size_t w_stride, int n, int len) {
+  for (int j = 0; j < nq; j++)
+    axpy_rows_one_ref(o + j * o_stride, rows, stride, w + j * w_stride, n, len);
 }
 
 static void f16_to_f32_ref(const uint16_t *src, float *dst, int n) {

@@ -57,9 +57,8 @@ static void attn_rows(void *ctx, int begin, int end, int tid) {
     float *o = s->att + (size_t)t * c->n_head * hd;
     for (int b = 0; b < nk; b += ATT_BLOCK) {
       int nb = nk - b < ATT_BLOCK ? nk - b : ATT_BLOCK;
-      for (int h = h0; h < h1; h++)
-        k->dot_rows_f32(q + (size_t)h * hd, kc + (size_t)b * hd, (size_t)hd, nb, hd,
-                        sc + (size_t)(h - h0) * s->n_ctx + b);
+      k->dot_rows_f32(q + (size_t)h0 * hd, (size_t)hd, h1 - h0, kc + (size_t)b * hd, (size_t)hd, nb,
+                      hd, sc + b, (size_t)s->n_ctx);
     }
     for (int h = h0; h < h1; h++) {
       float *sh = sc + (size_t)(h - h0) * s->n_ctx;
@@ -69,9 +68,8 @@ static void attn_rows(void *ctx, int begin, int end, int tid) {
     }
     for (int b = 0; b < nk; b += ATT_BLOCK) {
       int nb = nk - b < ATT_BLOCK ? nk - b : ATT_BLOCK;
-      for (int h = h0; h < h1; h++)
-        k->axpy_rows_f32(o + (size_t)h * hd, vc + (size_t)b * hd, (size_t)hd,
-                         sc + (size_t)(h - h0) * s->n_ctx + b, nb, hd);
+      k->axpy_rows_f32(o + (size_t)h0 * hd, (size_t)hd, h1 - h0, vc + (size_t)b * hd, (size_t)hd,
+                       sc + b, (size_t)s->n_ctx, nb, hd);
     }
   }
 }
