@@ -523,10 +523,10 @@ static MQ_ALWAYS_INLINE void x8_q45_k_T(const uint8_t *tile, int K, const uint8_
   for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
   for (int sb = 0; sb < K / 256; sb++) {
     const uint8_t *blk = tile + (size_t)sb * tb;
-    /* the whole super-block, four ahead: prefetching only each sub-block's
+    /* the whole super-block, 8 KB ahead: prefetching only each sub-block's
      * codes left the scales' lines to stall the loads (Q4_K_M decode on Zen
      * 5, one thread: 44 -> 51 tokens/s) */
-    mq_prefetch_lines(blk + 4 * tb, tb);
+    mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, tb);
     __m256i isc[4], imn[4];
     for (int t = 0; t < T; t++) isc[t] = imn[t] = _mm256_setzero_si256();
     for (int j = 0; j < 8; j++) {
@@ -713,7 +713,7 @@ static MQ_ALWAYS_INLINE void x8_sub16_T(const uint8_t *tile, int K, const uint8_
   for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
   for (int sb = 0; sb < K / 256; sb++) {
     const uint8_t *blk = tile + (size_t)sb * tb;
-    mq_prefetch_lines(blk + 4 * tb, tb);
+    mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, tb);
     __m256i isc[4], imn[4];
     for (int t = 0; t < T; t++) isc[t] = imn[t] = _mm256_setzero_si256();
     for (int j = 0; j < 8; j++) {

@@ -286,7 +286,7 @@ static MQ_ALWAYS_INLINE void x8_q45_k_T(const uint8_t *tile, int K, const uint8_
   for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
   for (int sb = 0; sb < K / 256; sb++) {
     const uint8_t *blk = tile + (size_t)sb * tb;
-    mq_prefetch_lines(blk + 4 * tb, tb);
+    mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, tb);
     __m512i isc[4];
     __m256i imn[4];
     for (int t = 0; t < T; t++) isc[t] = z, imn[t] = _mm256_setzero_si256();
@@ -372,7 +372,7 @@ static MQ_ALWAYS_INLINE void x8_sub16_T(const uint8_t *tile, int K, const uint8_
   for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
   for (int sb = 0; sb < K / 256; sb++) {
     const uint8_t *blk = tile + (size_t)sb * tb;
-    mq_prefetch_lines(blk + 4 * tb, tb);
+    mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, tb);
     __m512i isc[4];
     __m256i imn[4];
     for (int t = 0; t < T; t++) isc[t] = z, imn[t] = _mm256_setzero_si256();
