@@ -151,10 +151,10 @@ static void softmax_f32_avx2(float *x, int n) {
   }
   float sum = hsum(s);
   for (int i = n8; i < n; i++) sum += x[i] = expf(x[i] - mx);
-  __m256 inv = _mm256_set1_ps(1.0f / sum);
+  float inv = 1.0f / sum;
   for (int i = 0; i < n8; i += 8)
-    _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
-  for (int i = n8; i < n; i++) x[i] *= 1.0f / sum;
+    _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(inv)));
+  for (int i = n8; i < n; i++) x[i] *= inv;
 }
 
 /* 2 weight rows x 4 tokens per pass (8 accumulators: 6 loads per 8 FMAs,

@@ -63,9 +63,13 @@ static void run(const tile_job *j) {
               run_tiles, (void *)j);
 }
 
+/* Bytes of a group's code blocks (a short last group padded to them). */
+static size_t group_code_bytes(int n_in, int gs, int s8) {
+  return (size_t)((gs < n_in ? gs : n_in) / 32) * (s8 ? 256 : 128);
+}
+
 size_t mq_x8_gstride(int n_in, int gs, int s8, int mins) {
-  int blocks = (gs < n_in ? gs : n_in) / 32;
-  return (size_t)blocks * (s8 ? 256 : 128) + (mins ? 64 : 32);
+  return group_code_bytes(n_in, gs, s8) + (mins ? 64 : 32);
 }
 
 size_t mq_x8_bytes(int n_out, int n_in, int gs, int s8, int mins) {
@@ -136,8 +140,7 @@ static uint8_t *block_at(const tiles_out *o, int n, int b) {
  * codes (rows past N keep zeros) and point l at the tiles. */
 static void tiles_end(mq_linear *l, const tiles_out *o, const float *scales, const float *mins) {
   mq_qint *q = &l->q;
-  size_t side =
-      (size_t)(o->gs < l->n_in ? o->gs : l->n_in) / 32 * o->bb; /* code bytes of a group */
+  size_t side = group_code_bytes(l->n_in, o->gs, o->bb == 256); /* scales after the codes */
   for (int n = 0; n < l->n_out; n++)
     for (int g = 0; g < o->G; g++) {
       float *f = (float *)(o->tiles + ((size_t)(n / 8) * o->G + (size_t)g) * o->gst + side);
@@ -167,6 +170,21 @@ void mq_x8_repack(mq_linear *l, uint8_t *tiles) {
   tiles_end(l, &o, q->scales, q->mins);
 }
 
+/* Tile t of a repacked integer layer: its codes, its group 0's scales and
+ * mins (NULL without), and the group stride the kernels step by. */
+typedef struct {
+  const uint8_t *codes;
+  const float *sc, *mn;
+  size_t gst;
+} int_tile;
+
+static int_tile int_tile_at(const mq_linear *l, size_t t) {
+  const mq_qint *q = &l->q;
+  size_t gst = mq_x8_layer_gstride(l), at = t * (size_t)q->n_groups * gst;
+  int_tile r = {q->data + at, q->scales + at / 4, q->mins ? q->mins + at / 4 : NULL, gst};
+  return r;
+}
+
 typedef struct {
   tile_job base;
   const float *xg, *gsum;
@@ -178,9 +196,10 @@ static void x8_call(const tile_job *b, size_t t, int t0, int T, float out[32]) {
   const x8_job *j = (const x8_job *)b;
   const mq_qint *q = &b->l->q;
   int K = b->l->n_in, G = q->n_groups, gs = q->group_size, s8 = q->codes == MQ_CODES_S8;
-  size_t gst = mq_x8_layer_gstride(b->l), at = t * (size_t)G * gst; /* tile t's offset */
-  const uint8_t *tile = q->data + at;
-  const float *sc = q->scales + at / 4, *mn = q->mins ? q->mins + at / 4 : NULL;
+  int_tile w = int_tile_at(b->l, t);
+  const uint8_t *tile = w.codes;
+  size_t gst = w.gst;
+  const float *sc = w.sc, *mn = w.mn;
   const float *gs_t = mn ? j->gsum + (size_t)t0 * G : NULL;
   if (s8 && j->xq)
     b->ex->k->x8_s8a16_q8(tile, gst, sc, mn, K, gs, j->xq + (size_t)t0 * K, K,
@@ -249,10 +268,11 @@ typedef struct {
 static void aq_call(const tile_job *b, size_t t, int t0, int T, float out[32]) {
   const aq_job *j = (const aq_job *)b;
   const mq_qint *q = &b->l->q;
-  int K = b->l->n_in, G = q->n_groups;
-  size_t gst = mq_x8_layer_gstride(b->l), at = t * (size_t)G * gst; /* tile t's offset */
-  const uint8_t *tile = q->data + at;
-  const float *sc = q->scales + at / 4, *mn = q->mins ? q->mins + at / 4 : NULL;
+  int K = b->l->n_in;
+  int_tile w = int_tile_at(b->l, t);
+  const uint8_t *tile = w.codes;
+  size_t gst = w.gst;
+  const float *sc = w.sc, *mn = w.mn;
   const uint8_t *x = j->buf + (size_t)t0 * j->stride;
   /* block scales all 1: the per-token scale is applied by the caller; static
    * W8A8 takes unit group scales too (exact integer sums, deq_scale after) */
