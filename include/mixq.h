@@ -120,6 +120,9 @@ typedef struct mq_session_params {
   int fast_a16;  /* weight-only (A16) integer layers: quantize activations to
                     int8 blocks of 32 and use integer dot products (faster,
                     not bit-exact; see docs/performance.md). 0: exact */
+  int kv_f16;    /* KV cache in f16: half its memory and of the bytes attention
+                    reads at depth; keys and values rounded to f16 (saturated
+                    at +-65504). 0: f32 (exact) */
 } mq_session_params;
 
 void mq_session_params_default(mq_session_params *p);

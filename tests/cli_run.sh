@@ -36,6 +36,11 @@ printf 'Once upon a time' >"$T/prompt.txt"
 ok eq "$($R -f "$T/prompt.txt" --temp 0 -n 64 2>/dev/null)" "$GOLD"
 ok eq "$(printf 'Once upon a time' | $R --temp 0 -n 64 2>/dev/null)" "$GOLD"
 ok eq "$($R -p "Once upon a time" --temp 0 -n 64 --numerics npu 2>/dev/null)" "$GOLD"
+# an f16 KV cache (llama.cpp's default) keeps the greedy text; an unknown type is refused
+ok eq "$($R -p "Once upon a time" --temp 0 -n 64 --cache-type f16 2>/dev/null)" "$GOLD"
+$R -p "Once upon a time" -n 4 --cache-type q4 >/dev/null 2>"$T/err"
+ok test $? -ne 0
+ok has "$T/err" "bad value 'q4' for --cache-type"
 # -n and stop strings (split across tokens; neither it nor what follows is printed)
 ok eq "$($R -p "Once upon a time" --temp 0 -n 4 2>/dev/null)" ", there was a"
 ok eq "$($R -p "Once upon a time" --temp 0 --stop "ttle gi" --stop "zzz" 2>/dev/null)" ", there was a li"

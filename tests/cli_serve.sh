@@ -104,6 +104,11 @@ expect() {
 # sse FILE: the text of an SSE capture (completions or chat deltas)
 sse_text() { sed -n 's/^data: //p' "$1" | grep -v '^\[DONE\]$' | jq -j '.choices[0] | (.text // .delta.content // empty)'; }
 
+# a bad option value is refused before anything starts
+"$MIXQ" serve "$M" --cache-type q8 --port 0 >/dev/null 2>"$T/bad.err"
+ok test $? -ne 0
+ok has "$T/bad.err" "f32 or f16"
+
 # ===================================================================== A
 ok start "$T/a.log" "$M" --parallel 2 --ctx-size 256 --alias stories --api-key-file "$T/keys" --metrics
 [ -n "$URL" ] || exit 1
@@ -391,7 +396,7 @@ if "$MIXQ" make-tiny "$SM" --shape small --seed 1 >/dev/null; then
   echo "cli_serve: B done at ${SECONDS}s"
 
   # ===================================================================== C
-  ok start "$T/c.log" "$SM" --parallel 4 --ctx-size 512
+  ok start "$T/c.log" "$SM" --parallel 4 --ctx-size 512 --cache-type f16
   if [ -n "$URL" ]; then
     NT=32
     now() { date +%s.%N; }

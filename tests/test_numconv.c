@@ -15,6 +15,11 @@ int main(void) {
   CHECK(mq_f32_to_f16(65520.0f) == 0x7c00); /* rounds up to inf */
   CHECK(mq_f32_to_f16(ldexpf(1.0f, -25)) == 0x0000); /* tie to even: 0 */
   CHECK(mq_f32_to_f16(ldexpf(3.0f, -25)) == 0x0002); /* 1.5 ulp -> 2 */
+  /* saturating (the f16 KV cache): past 65504 clamps, inf too; NaN stays */
+  CHECK(mq_f32_to_f16_sat(65520.0f) == 0x7bff && mq_f32_to_f16_sat(-1e9f) == 0xfbff);
+  CHECK(mq_f32_to_f16_sat(INFINITY) == 0x7bff && mq_f32_to_f16_sat(-INFINITY) == 0xfbff);
+  CHECK(isnan(mq_f16_to_f32(mq_f32_to_f16_sat(NAN))));
+  CHECK(mq_f32_to_f16_sat(1.0f / 3.0f) == 0x3555 && mq_f32_to_f16_sat(-65519.0f) == 0xfbff);
   /* every finite f16 survives f16 -> f32 -> f16 */
   int bad = 0;
   for (uint32_t h = 0; h < 0x10000; h++) {

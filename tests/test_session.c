@@ -6,7 +6,8 @@
 #include "quant/writer.h"
 #include "test.h"
 
-static int g_fast; /* sessions use the fast A16 path */
+static int g_fast;   /* sessions use the fast A16 path */
+static int g_kv_f16; /* ... and an f16 KV cache */
 
 static float *eval_all(mq_model *m, const int32_t *ids, int n, int one_by_one, int batch,
                        int threads) {
@@ -16,6 +17,7 @@ static float *eval_all(mq_model *m, const int32_t *ids, int n, int one_by_one, i
   sp.n_threads = threads;
   sp.n_ctx = n; /* past the model's 128 positions for the long decode */
   sp.fast_a16 = g_fast;
+  sp.kv_f16 = g_kv_f16;
   mq_session *s;
   mq_err err;
   if (mq_session_init(m, &sp, &s, &err) != MQ_OK) return NULL;
@@ -121,6 +123,25 @@ int main(void) {
     free(pre), free(dec), free(lid);
   }
 
+  /* An f16 KV cache: prefill equals decode on 3 threads past several
+   * 64-position blocks (up to a key rounding to the other f16 neighbour),
+   * and the logits stay near the f32 cache's while differing from them
+   * (the cache really is f16). */
+  {
+    enum { L = 150 };
+    int32_t *lid = malloc(sizeof(int32_t) * L);
+    for (int i = 0; i < L; i++) lid[i] = (int32_t)(mqt_rand() % 256);
+    float *f32 = eval_all(m, lid, L, 0, 64, 1);
+    g_kv_f16 = 1;
+    float *pre = eval_all(m, lid, L, 0, 64, 1), *dec = eval_all(m, lid, L, 1, 64, 3);
+    g_kv_f16 = 0;
+    size_t lz = (size_t)L * info.n_vocab;
+    double pd = max_diff(pre, dec, lz), fd = max_diff(pre, f32, lz);
+    CHECK_MSG(pd < 1e-3, "f16 cache: prefill vs decode %g", pd);
+    CHECK_MSG(fd > 0 && fd < 1e-2, "f16 cache vs f32: %g (logits of a few units)", fd);
+    free(f32), free(pre), free(dec), free(lid);
+  }
+
   /* last-row-only logits equal the last row of all logits */
   mq_session *s;
   CHECK(mq_session_init(m, NULL, &s, &err) == MQ_OK);
@@ -190,6 +211,25 @@ int main(void) {
     for (int i = 0; i < 3; i++) CHECK(mq_session_eval(b[i], &again[i], 1, 0, &err) == MQ_OK);
     for (int i = 0; i < 3; i++)
       CHECK(max_diff(mq_session_logits(a[i], NULL), mq_session_logits(b[i], NULL), info.n_vocab) < 1e-5);
+    /* a step of sessions with different KV cache types: an f16 one behind an
+     * f32 host gets what it gets alone */
+    {
+      mq_session_params hp;
+      mq_session_params_default(&hp);
+      hp.kv_f16 = 1;
+      mq_session *h[2], *alone;
+      CHECK(mq_session_init(m, NULL, &h[0], &err) == MQ_OK);
+      CHECK(mq_session_init(m, &hp, &h[1], &err) == MQ_OK && mq_session_init(m, &hp, &alone, &err) == MQ_OK);
+      CHECK(mq_session_eval(h[0], ids, 4, 0, &err) == MQ_OK);
+      CHECK(mq_session_eval(h[1], ids + 1, 9, 0, &err) == MQ_OK);
+      CHECK(mq_session_eval(alone, ids + 1, 9, 0, &err) == MQ_OK);
+      int32_t nx[2] = {3, 77};
+      CHECK(mq_session_eval_multi(h, nx, 2, &err) == MQ_OK);
+      CHECK(mq_session_eval(alone, &nx[1], 1, 0, &err) == MQ_OK);
+      CHECK_MSG(max_diff(mq_session_logits(h[1], NULL), mq_session_logits(alone, NULL), info.n_vocab) < 1e-5,
+                "f16 session behind an f32 host");
+      mq_session_free(h[0]), mq_session_free(h[1]), mq_session_free(alone);
+    }
     /* errors leave every session unchanged */
     mq_session *dup[2] = {a[0], a[0]};
     CHECK(mq_session_eval_multi(dup, again, 2, &err) == MQ_ERR_ARG);

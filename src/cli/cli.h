@@ -20,5 +20,7 @@ int mq_cmd_serve(int argc, char **argv);
 int mq_cli_fail(const char *fmt, ...);
 /* Parse a non-negative int option value; -1 on error. */
 int mq_cli_int(const char *s);
+/* --cache-type: "f32" 0, "f16" 1 (mq_session_params.kv_f16), else -1. */
+int mq_cli_cache_type(const char *s);
 
 #endif

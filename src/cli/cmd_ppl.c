@@ -1,4 +1,4 @@
-/* mixq ppl MODEL --file TEXT [--ctx N] [--base MODEL] [-t N] [--fast]
+/* mixq ppl MODEL --file TEXT [--ctx N] [--base MODEL] [-t N] [--fast] [--cache-type f32|f16]
  * Perplexity as llama.cpp's perplexity tool computes it: the text's tokens
  * are cut into consecutive chunks of N tokens, the first token of each chunk
  * replaced by BOS, every chunk evaluated from an empty context, and the
@@ -6,7 +6,9 @@
  * each chunk only (so every scored token sees at least N/2 tokens of
  * context). With --base, the same chunks are run through a second (e.g.
  * unquantized) model and the mean KL divergence KL(base || model) of the
- * next-token distributions and the top-1 agreement are reported too. */
+ * next-token distributions and the top-1 agreement are reported too; the
+ * base keeps an f32 KV cache, so `--base` the same model with --cache-type
+ * f16 measures what the f16 cache alone changes. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,18 +34,20 @@ static int argmax(const float *v, int n) {
 
 int mq_cmd_ppl(int argc, char **argv) {
   const char *model = NULL, *file = NULL, *base = NULL;
-  int ctx = 128, threads = 0, fast = 0;
+  int ctx = 128, threads = 0, fast = 0, kv_f16 = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--file") && i + 1 < argc) file = argv[++i];
     else if ((!strcmp(argv[i], "--ctx") || !strcmp(argv[i], "-c")) && i + 1 < argc) ctx = mq_cli_int(argv[++i]);
     else if (!strcmp(argv[i], "--base") && i + 1 < argc) base = argv[++i];
     else if (!strcmp(argv[i], "-t") && i + 1 < argc) threads = mq_cli_int(argv[++i]);
     else if (!strcmp(argv[i], "--fast")) fast = 1;
+    else if (!strcmp(argv[i], "--cache-type") && i + 1 < argc) kv_f16 = mq_cli_cache_type(argv[++i]);
     else if (argv[i][0] != '-' && !model) model = argv[i];
     else return mq_cli_fail("ppl: unexpected argument '%s'", argv[i]);
   }
-  if (!model || !file || ctx < 4 || threads < 0)
-    return mq_cli_fail("usage: mixq ppl MODEL --file TEXT [--ctx N] [--base MODEL] [-t N] [--fast]");
+  if (!model || !file || ctx < 4 || threads < 0 || kv_f16 < 0)
+    return mq_cli_fail("usage: mixq ppl MODEL --file TEXT [--ctx N] [--base MODEL] [-t N] [--fast] "
+                       "[--cache-type f32|f16]");
   FILE *f = fopen(file, "rb");
   if (!f) return mq_cli_fail("%s: cannot open", file);
   fseek(f, 0, SEEK_END);
@@ -84,7 +88,9 @@ int mq_cmd_ppl(int argc, char **argv) {
   sp.n_ctx = ctx;
   sp.n_threads = threads;
   sp.fast_a16 = fast;
-  if (mq_session_init(m, &sp, &s, &err) || (mb && mq_session_init(mb, &sp, &sb, &err))) {
+  mq_session_params spb = sp; /* the base: an f32 cache */
+  sp.kv_f16 = kv_f16;
+  if (mq_session_init(m, &sp, &s, &err) || (mb && mq_session_init(mb, &spb, &sb, &err))) {
     rc = mq_cli_fail("%s", err.msg);
     goto done;
   }

@@ -41,6 +41,7 @@ static const char USAGE[] =
     "  --no-bos                 add no BOS (nor what else the tokenizer adds) to the prompt\n"
     "  -t, --threads N          threads (default: all cores)\n"
     "  -c, --ctx-size N         context length (default: min(trained, 4096))\n"
+    "  --cache-type f32|f16     KV cache element type (default f32; f16 halves its memory)\n"
     "  --quantization NAME      the quantization method the checkpoint must have\n"
     "  --numerics exact|npu     numerics of quantized layers (default exact)\n"
     "  --exact                  weight-only (A16) layers with float activations instead of\n"
@@ -51,6 +52,7 @@ typedef struct run_opts {
   const char *stops[MQ_MAX_STOP];
   int n_stop;
   int n_predict, n_threads, n_ctx, chat, interactive, no_bos, special, exact;
+  int kv_f16; /* --cache-type f16 */
   mq_sampler_params sp;
   mq_model_params mp;
 } run_opts;
@@ -181,6 +183,9 @@ static int parse_args(int argc, char **argv, run_opts *o) {
     } else if (IS("-c") || IS("--ctx-size")) {
       NEED();
       if (parse_int(v, 0, 1 << 30, &o->n_ctx)) BAD();
+    } else if (IS("--cache-type")) {
+      NEED();
+      if ((o->kv_f16 = mq_cli_cache_type(v)) < 0) BAD();
     } else if (IS("--quantization")) {
       NEED();
       o->mp.quantization = v;
@@ -525,6 +530,7 @@ int mq_cmd_run(int argc, char **argv) {
   sp.n_ctx = o.n_ctx;
   sp.n_threads = o.n_threads;
   sp.fast_a16 = !o.exact; /* measured: docs/performance.md */
+  sp.kv_f16 = o.kv_f16;
   if (mq_session_init(m, &sp, &s, &err) != MQ_OK) goto fail;
   if (mq_sampler_init(&o.sp, info.n_vocab, &smp, &err) != MQ_OK) goto fail;
   if (o.chat && mq_chat_template_init(tok, o.chat_template, &tmpl, &err) != MQ_OK) goto fail;

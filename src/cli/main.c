@@ -34,7 +34,7 @@ static const command_help k_commands[] = {
      "gguf-{f32,f16,bf16,q8_0,q4_0,q4_k_m} (DST.gguf)",
      HELP_OWN},
     {"bench",
-     "bench MODEL [-p 128] [-n 64] [-d 0] [-t N] [-r 3] [--exact] [--json]\n"
+     "bench MODEL [-p 128] [-n 64] [-d 0] [-t N] [-r 3] [--exact] [--cache-type f32|f16] [--json]\n"
      "bench --synthetic SHAPE --format F [...]",
      "prompt / generation tokens/s vs the memory roofline (--synthetic: on a\n"
      "random model built first)",
@@ -113,6 +113,10 @@ int mq_cli_int(const char *s) {
   char *end;
   long v = strtol(s, &end, 10);
   return (*end || v < 0 || v > INT_MAX) ? -1 : (int)v;
+}
+
+int mq_cli_cache_type(const char *s) {
+  return !s ? -1 : !strcmp(s, "f32") ? 0 : !strcmp(s, "f16") ? 1 : -1;
 }
 
 int main(int argc, char **argv) {

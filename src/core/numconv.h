@@ -56,6 +56,13 @@ static inline uint16_t mq_f32_to_f16(float f) {
   return (uint16_t)(sign | r);
 }
 
+/* f32 -> f16 as above, but magnitudes past the largest finite half
+ * (65504), inf included, become +-65504: an f16 KV cache keeps a large key
+ * finite (an inf would turn the softmax into NaN). NaN stays NaN. */
+static inline uint16_t mq_f32_to_f16_sat(float f) {
+  return mq_f32_to_f16(f > 65504.0f ? 65504.0f : f < -65504.0f ? -65504.0f : f);
+}
+
 static inline float mq_bf16_to_f32(uint16_t b) { return mq_bits_to_f32((uint32_t)b << 16); }
 
 /* f32 -> bf16, round to nearest even; NaN stays NaN. */

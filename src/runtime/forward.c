@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/numconv.h"
 #include "model/rope.h"
 #include "runtime/moe.h"
 #include "runtime/session.h"
@@ -22,10 +23,14 @@ static inline int tok_pos(const struct mq_session *s, int t) {
   return s->owners ? s->owners[t]->pos : s->pos + t;
 }
 
-/* Positions a block: a block's keys (or values) of one KV head, 64 x
- * head_dim floats (16 KB at 64), stay in L1 while each query head of the
- * group uses them. */
-#define ATT_BLOCK 64
+/* nb cached rows of one KV head from row `at` (in elements) as floats: in
+ * place for an f32 cache, converted into buf (nb * hd floats) for f16. */
+static const float *kv_rows(const struct mq_session *o_s, const void *cache, size_t at, int nb,
+                            int hd, float *buf, const mq_kernels *k) {
+  if (!o_s->kv_f16) return (const float *)cache + at;
+  k->f16_to_f32((const uint16_t *)cache + at, buf, nb * hd);
+  return buf;
+}
 
 /* One (token, KV head, part of its query-head group) per item: causal
  * softmax attention over the cache. The query heads of a group share their
@@ -51,14 +56,14 @@ static void attn_rows(void *ctx, int begin, int end, int tid) {
     /* sliding window (mixtral): keys within the last `window` positions */
     int p0 = c->sliding_window > 0 && n_keys > c->sliding_window ? n_keys - c->sliding_window : 0;
     int nk = n_keys - p0;
-    const float *kc = o_s->k_cache + at + (size_t)p0 * hd,
-                *vc = o_s->v_cache + at + (size_t)p0 * hd;
+    float *buf = s->kv_block + (size_t)tid * MQ_ATT_BLOCK * hd;
     const float *q = s->q + (size_t)t * c->n_head * hd;
     float *o = s->att + (size_t)t * c->n_head * hd;
-    for (int b = 0; b < nk; b += ATT_BLOCK) {
-      int nb = nk - b < ATT_BLOCK ? nk - b : ATT_BLOCK;
-      k->dot_rows_f32(q + (size_t)h0 * hd, (size_t)hd, h1 - h0, kc + (size_t)b * hd, (size_t)hd, nb,
-                      hd, sc + b, (size_t)s->n_ctx);
+    for (int b = 0; b < nk; b += MQ_ATT_BLOCK) {
+      int nb = nk - b < MQ_ATT_BLOCK ? nk - b : MQ_ATT_BLOCK;
+      const float *kr = kv_rows(o_s, o_s->k_cache, at + (size_t)(p0 + b) * hd, nb, hd, buf, k);
+      k->dot_rows_f32(q + (size_t)h0 * hd, (size_t)hd, h1 - h0, kr, (size_t)hd, nb, hd, sc + b,
+                      (size_t)s->n_ctx);
     }
     for (int h = h0; h < h1; h++) {
       float *sh = sc + (size_t)(h - h0) * s->n_ctx;
@@ -66,12 +71,25 @@ static void attn_rows(void *ctx, int begin, int end, int tid) {
       k->softmax_f32(sh, nk);
       memset(o + (size_t)h * hd, 0, (size_t)hd * sizeof(float));
     }
-    for (int b = 0; b < nk; b += ATT_BLOCK) {
-      int nb = nk - b < ATT_BLOCK ? nk - b : ATT_BLOCK;
-      k->axpy_rows_f32(o + (size_t)h0 * hd, (size_t)hd, h1 - h0, vc + (size_t)b * hd, (size_t)hd,
-                       sc + b, (size_t)s->n_ctx, nb, hd);
+    for (int b = 0; b < nk; b += MQ_ATT_BLOCK) {
+      int nb = nk - b < MQ_ATT_BLOCK ? nk - b : MQ_ATT_BLOCK;
+      const float *vr = kv_rows(o_s, o_s->v_cache, at + (size_t)(p0 + b) * hd, nb, hd, buf, k);
+      k->axpy_rows_f32(o + (size_t)h0 * hd, (size_t)hd, h1 - h0, vr, (size_t)hd, sc + b,
+                       (size_t)s->n_ctx, nb, hd);
     }
   }
+}
+
+/* One head's row of hd floats into a cache at element `off`: copied, or
+ * rounded to f16 (nearest even) and saturated at +-65504. */
+static void kv_store(const struct mq_session *o_s, void *cache, size_t off, const float *src,
+                     int hd) {
+  if (!o_s->kv_f16) {
+    memcpy((float *)cache + off, src, (size_t)hd * sizeof(float));
+    return;
+  }
+  uint16_t *dst = (uint16_t *)cache + off;
+  for (int i = 0; i < hd; i++) dst[i] = mq_f32_to_f16_sat(src[i]);
 }
 
 /* q/k norm (qwen3) and RoPE for the chunk's heads, then store k, v. */
@@ -95,10 +113,8 @@ static void qk_prepare(struct mq_session *s, const mq_layer *L, int layer, int n
     }
     for (int h = 0; h < c->n_head_kv; h++) { /* [layer][KV head][position][hd] */
       size_t off = (((size_t)layer * c->n_head_kv + (size_t)h) * o_s->n_ctx + (size_t)p) * hd;
-      memcpy(o_s->k_cache + off, s->k + (size_t)t * kv_dim + (size_t)h * hd,
-             (size_t)hd * sizeof(float));
-      memcpy(o_s->v_cache + off, s->v + (size_t)t * kv_dim + (size_t)h * hd,
-             (size_t)hd * sizeof(float));
+      kv_store(o_s, o_s->k_cache, off, s->k + (size_t)t * kv_dim + (size_t)h * hd, hd);
+      kv_store(o_s, o_s->v_cache, off, s->v + (size_t)t * kv_dim + (size_t)h * hd, hd);
     }
   }
 }

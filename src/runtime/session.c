@@ -52,8 +52,11 @@ int mq_session_init(const mq_model *m, const mq_session_params *params, mq_sessi
   if ((size_t)c->n_ff_exp > ff) ff = (size_t)c->n_ff_exp;
   if ((size_t)c->n_ff_shexp > ff) ff = (size_t)c->n_ff_shexp;
   size_t ne = (size_t)(c->n_expert > 0 ? c->n_expert : 1), nu = (size_t)(c->n_expert_used > 0 ? c->n_expert_used : 1);
+  s->kv_f16 = p.kv_f16 != 0;
+  size_t kv_floats = s->kv_f16 ? (kv + 1) / 2 : kv; /* f16: two a float's bytes */
   int ok =
-      (s->k_cache = falloc(kv, &total)) && (s->v_cache = falloc(kv, &total)) &&
+      (s->k_cache = falloc(kv_floats, &total)) && (s->v_cache = falloc(kv_floats, &total)) &&
+      (s->kv_block = falloc((size_t)nt * MQ_ATT_BLOCK * (size_t)c->head_dim, &total)) &&
       (s->rope_cos = falloc((size_t)p.n_ctx * half, &total)) &&
       (s->rope_sin = falloc((size_t)p.n_ctx * half, &total)) &&
       (s->x = falloc(B * c->n_embd, &total)) && (s->xn = falloc(B * c->n_embd, &total)) &&
@@ -75,7 +78,7 @@ int mq_session_init(const mq_model *m, const mq_session_params *params, mq_sessi
     mq_session_free(s);
     return mq_errf(err, MQ_ERR_NOMEM,
                    "cannot allocate the session (n_ctx %d, n_batch %d): about %zu MiB needed",
-                   p.n_ctx, p.n_batch, (total + 2 * kv * 4) >> 20);
+                   p.n_ctx, p.n_batch, (total + 2 * kv_floats * 4) >> 20);
   }
   s->logits_cap = p.n_batch;
   mq_rope_tables(&c->rope, p.n_ctx, s->rope_cos, s->rope_sin);
@@ -89,7 +92,7 @@ void mq_session_free(mq_session *s) {
     for (int t = 0; t < mq_pool_size(s->ex.pool); t++) free(s->ex.scratch[t]);
   free(s->ex.scratch);
   mq_pool_free(s->ex.pool);
-  float *bufs[] = {s->k_cache, s->v_cache, s->rope_cos, s->rope_sin, s->x, s->xn, s->q,
+  void *bufs[] = {s->k_cache, s->v_cache, s->kv_block, s->rope_cos, s->rope_sin, s->x, s->xn, s->q,
                    s->att,     s->k,       s->v,        s->g,        s->u, s->scores, s->logits, s->scratch_logits, s->ex.gather,
                    s->router, (float *)s->route_e, s->route_w, (float *)s->rows, s->moe_in, s->moe_out,
                    s->moe_acc};

@@ -5,11 +5,20 @@
 #include "kernels/linear.h"
 #include "model/model.h"
 
+/* Attention's block of cached positions: a block's keys (or values) of one
+ * KV head, 64 x head_dim floats (16 KB at 64), stay in L1 while each query
+ * head of the group uses them. */
+#define MQ_ATT_BLOCK 64
+
 struct mq_session {
   const struct mq_model *m;
   mq_exec ex;
   int n_ctx, n_batch, pos;
-  float *k_cache, *v_cache;   /* [n_layer, n_kv, n_ctx, hd]: a KV head's positions contiguous */
+  /* [n_layer, n_kv, n_ctx, hd]: a KV head's positions contiguous; floats,
+   * or f16 bits when kv_f16 */
+  void *k_cache, *v_cache;
+  int kv_f16;
+  float *kv_block;            /* [n_threads, MQ_ATT_BLOCK * hd]: an f16 block as floats */
   float *rope_cos, *rope_sin; /* [n_ctx, rot_dim/2] */
   /* activations of one chunk of up to n_batch tokens */
   float *x, *xn;      /* [n_batch, n_embd] */
