@@ -17,6 +17,7 @@
 
 #include "cli/cli.h"
 #include "cli/make_tiny.h"
+#include "core/bigalloc.h"
 #include "core/err.h"
 #include "core/file.h"
 #include "io/gguf.h"
@@ -75,7 +76,7 @@ bw_read(void *arg) {
 static volatile uint64_t g_bw_sink; /* the folded reads: they must not be optimized away */
 
 static uint64_t *bw_buffer(void) {
-  uint64_t *buf = malloc(BW_WORDS * sizeof(uint64_t));
+  uint64_t *buf = mq_big_alloc(BW_WORDS * sizeof(uint64_t)); /* pages as the weights' */
   if (buf)
     for (size_t i = 0; i < BW_WORDS; i++) buf[i] = i * 0x9e3779b97f4a7c15ull;
   return buf;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bigalloc.h"
 #include "core/err.h"
 #include "core/numconv.h"
 #include "io/jsonutil.h"
@@ -18,7 +19,7 @@
 void *mq_model_alloc(struct mq_model *m, size_t bytes) {
   size_t hdr = 64; /* keeps the payload 64-byte aligned */
   if (bytes > SIZE_MAX - hdr) return NULL;
-  mq_alloc_node *n = aligned_alloc(64, (hdr + bytes + 63) & ~(size_t)63);
+  mq_alloc_node *n = mq_big_alloc(hdr + bytes); /* huge pages for tiles: core/bigalloc.h */
   if (!n) return NULL;
   memset(n, 0, hdr + bytes);
   n->next = m->owned;

@@ -4,17 +4,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bigalloc.h"
 #include "core/err.h"
 #include "model/rope.h"
 
 void mq_session_params_default(mq_session_params *p) { memset(p, 0, sizeof *p); }
 
-/* count * size floats, 64-byte aligned; NULL on overflow or failure. */
+/* count floats, 64-byte aligned (the KV cache on huge pages where it is
+ * large: core/bigalloc.h); NULL on overflow or failure. */
 static float *falloc(size_t count, size_t *total) {
   if (count > (SIZE_MAX / 4 - 64)) return NULL;
   size_t bytes = (count * sizeof(float) + 63) & ~(size_t)63;
   *total += bytes;
-  return aligned_alloc(64, bytes ? bytes : 64);
+  return mq_big_alloc(bytes);
 }
 
 int mq_session_init(const mq_model *m, const mq_session_params *params, mq_session **out,
