@@ -380,6 +380,10 @@ static int rebuild(const char *gguf, const char *src, const char *ref_dir, const
     int64_t K = t->ne[0], N = t->n_dims > 1 ? t->ne[1] : 1, E = t->n_dims > 2 ? t->ne[2] : 1;
     size_t rb = (size_t)mq_ggml_row_size(t->type, K);
     float *buf = malloc((size_t)(N * K) * sizeof(float)), *row = malloc((size_t)K * sizeof(float));
+    if (!strcmp(t->name, "rope_freqs.weight")) { /* config.json's llama3 scaling: the logits check it */
+      free(buf), free(row);
+      continue;
+    }
     int perm = llama && (strstr(t->name, "attn_q.weight") || strstr(t->name, "attn_k.weight"));
     for (int64_t e = 0; e < E && !rc; e++) {
       for (int64_t r = 0; r < N; r++) { /* GGUF row r holds HF row s (inverse permutation) */
@@ -755,7 +759,6 @@ static void test_refusals(void) {
   expect_fail(MQ_TEST_DATA "/tiny-qwen2", g_tmp, MQ_GGUF_FTYPE_Q8_0, ".gguf");
   snprintf(p, sizeof p, "%s/x.bin", g_tmp);
   expect_fail(MQ_TEST_DATA "/tiny-qwen2", p, MQ_GGUF_FTYPE_Q8_0, ".gguf");
-  expect_fail(MQ_TEST_DATA "/tiny-llama3", dst, MQ_GGUF_FTYPE_Q8_0, "llama3");
   expect_fail(MQ_TEST_DATA "/nonexistent", dst, MQ_GGUF_FTYPE_Q8_0, "config.json");
   /* a quantized source */
   snprintf(dir, sizeof dir, "%s/gptq", g_tmp);
@@ -782,9 +785,58 @@ static void test_refusals(void) {
     if (f) fputs("{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}}}", f), fclose(f);
     expect_fail(dir, dst, MQ_GGUF_FTYPE_Q8_0, "WordPiece");
   }
+  /* yarn scaling has no GGUF form mixq reads */
+  snprintf(dir, sizeof dir, "%s/yarn", g_tmp);
+  if (variant(dir, "", 0) == 0) {
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    size_t n = 0;
+    char *cfg = mqt_read(p, &n), *at = NULL;
+    if (cfg && (cfg = realloc(cfg, n + 1))) cfg[n] = 0, at = strstr(cfg, "\"model_type\"");
+    FILE *f = at ? fopen(p, "w") : NULL;
+    if (f) {
+      fprintf(f, "%.*s\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4.0, "
+                 "\"original_max_position_embeddings\": 32}, %s",
+              (int)(at - cfg), cfg, at);
+      fclose(f);
+      expect_fail(dir, dst, MQ_GGUF_FTYPE_Q8_0, "yarn");
+    }
+    CHECK(f != NULL);
+    free(cfg);
+  }
   mq_gguf_ftype ft;
   CHECK(mq_gguf_ftype_parse("gguf-Q4_K_M", &ft) == 0 && ft == MQ_GGUF_FTYPE_Q4_K_M);
   CHECK(mq_gguf_ftype_parse("gguf-q2_k", &ft) == -1);
+}
+
+/* The reader refuses rope_freqs factors that are not finite and positive,
+ * naming the tensor: tiny-llama3's F32 file (test_model keeps it) with its
+ * third factor patched to v. */
+static void test_bad_rope_freqs(void) {
+  static const float bad[] = {0.0f, -2.0f, NAN};
+  char src[600], dst[600];
+  snprintf(src, sizeof src, "%s/tiny-llama3-gguf-f32.gguf", g_tmp);
+  snprintf(dst, sizeof dst, "%s/bad-rope.gguf", g_tmp);
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    mq_err err = {0};
+    mq_gguf_file f;
+    size_t n = 0;
+    uint8_t *b = mqt_read(src, &n);
+    CHECK_MSG(b && mq_gguf_open(src, &f, &err) == MQ_OK, "%s", err.msg);
+    if (!b) return;
+    const mq_gguf_tensor *t = mq_gguf_find_tensor(&f, "rope_freqs.weight");
+    CHECK(t && t->ne[0] == 8 && t->type == MQ_GGML_TYPE_F32); /* head_dim 16 */
+    if (t) memcpy(b + (t->data - f.map.data) + 8, &bad[i], 4);
+    mq_gguf_close(&f);
+    FILE *o = fopen(dst, "wb");
+    CHECK(o && fwrite(b, 1, n, o) == n);
+    if (o) fclose(o);
+    free(b);
+    mq_model *m = NULL;
+    int rc = mq_model_load(dst, NULL, &m, &err);
+    CHECK_MSG(rc == MQ_ERR_FORMAT && strstr(err.msg, "rope_freqs.weight") && strstr(err.msg, "at 2"),
+              "bad factor %g: %d %s", (double)bad[i], rc, err.msg);
+    mq_model_free(m);
+  }
 }
 
 int main(void) {
@@ -793,8 +845,8 @@ int main(void) {
   test_blocks();
   test_container();
   int32_t tok[8] = {1, 5, 9, 200, 17, 3, 100, 42};
-  static const char *const models[] = {"tiny-qwen2", "tiny-qwen3", "tiny-qwen3-moe",
-                                       "tiny-qwen2-moe", "tiny-mixtral"};
+  static const char *const models[] = {"tiny-qwen2",     "tiny-qwen3",   "tiny-qwen3-moe",
+                                       "tiny-qwen2-moe", "tiny-mixtral", "tiny-llama3"};
   for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
     char src[512];
     snprintf(src, sizeof src, "%s/%s", MQ_TEST_DATA, models[i]);
@@ -809,6 +861,7 @@ int main(void) {
   test_stories();
   test_vocab_fixtures();
   test_refusals();
+  test_bad_rope_freqs();
   mqt_rm_tree(g_tmp);
   return mqt_report("test_gguf_write");
 }

@@ -36,6 +36,10 @@ typedef struct mq_rope {
   double beta_fast, beta_slow; /* yarn */
   double attn_factor;  /* yarn: multiplies cos and sin */
   int truncate;        /* yarn: floor/ceil the correction range */
+  /* GGUF rope_freqs.weight (rot_dim/2 values, model-owned): inv_freq[i] /=
+   * freq_factors[i] after the scaling above, as llama.cpp's rope applies
+   * them (Llama 3.1's scaling travels in GGUF this way); NULL: none */
+  const float *freq_factors;
 } mq_rope;
 
 typedef struct mq_config {

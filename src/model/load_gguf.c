@@ -4,6 +4,7 @@
  * own blocks (formats.md §5.7-5.9). llama's q/k rows are stored in
  * adjacent-pair RoPE order: mixq rotates pairs for that architecture instead
  * of permuting rows back. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,6 +196,24 @@ static int bind_vec(struct mq_model *m, const char *name, int n, int optional, c
   return MQ_OK;
 }
 
+/* rope_freqs.weight, where present: one factor per rotated pair dividing
+ * its frequency (llama.cpp's convert writes Llama 3.1's llama3 scaling so,
+ * and ggml's rope divides theta by it). Each must be finite and positive. */
+static int bind_rope_freqs(struct mq_model *m, mq_err *err) {
+  mq_rope *r = &m->cfg.rope;
+  const float *ff;
+  int rc = bind_vec(m, "rope_freqs.weight", r->rot_dim / 2, 1, &ff, err);
+  if (rc || !ff) return rc;
+  for (int i = 0; i < r->rot_dim / 2; i++)
+    if (!(ff[i] > 0 && ff[i] < INFINITY))
+      return mq_errf(err, MQ_ERR_FORMAT,
+                     "%s: tensor 'rope_freqs.weight' holds %g at %d: factors must be finite and "
+                     "positive",
+                     m->gguf.path, (double)ff[i], i);
+  r->freq_factors = ff;
+  return MQ_OK;
+}
+
 static int bind_moe(struct mq_model *m, int i, mq_err *err) {
   const mq_config *c = &m->cfg;
   mq_moe *e = mq_model_alloc(m, sizeof *e);
@@ -289,6 +308,7 @@ int mq_model_load_gguf(const char *path, const mq_model_params *params, mq_model
     rc = mq_errf(err, MQ_ERR_NOMEM, "out of memory");
     goto fail;
   }
+  if ((rc = bind_rope_freqs(m, err))) goto fail;
   for (int i = 0; i < c->n_layer && rc == MQ_OK; i++) rc = bind_layer(m, i, err);
   if (rc || (rc = bind_vec(m, "output_norm.weight", c->n_embd, 0, &m->out_norm, err))) goto fail;
   if (mq_gguf_find_tensor(&m->gguf, "output.weight")) {

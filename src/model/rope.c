@@ -42,6 +42,8 @@ void mq_rope_inv_freq(const mq_rope *r, double *inv) {
     break;
   }
   }
+  if (r->freq_factors)
+    for (int i = 0; i < half; i++) inv[i] /= r->freq_factors[i];
 }
 
 void mq_rope_tables(const mq_rope *r, int n_pos, float *cos_t, float *sin_t) {

@@ -68,6 +68,8 @@ typedef struct {
   int n_t, cap_t;
   char gguf_arch[16];
   mq_gguf_convert_report rep;
+  float *rope_ff;     /* llama3 scaling: rope_freqs.weight's values */
+  mq_tensor rope_src; /* ... as the source of its plan */
 } conv;
 
 static void warn(conv *C, const char *fmt, const char *a) {
@@ -271,8 +273,48 @@ static int plan_layer(conv *C, int i, mq_err *err) {
   return MQ_OK;
 }
 
+/* llama3 RoPE scaling as llama.cpp's convert writes it: rope_freqs.weight,
+ * one factor per rotated pair that divides its frequency (ggml's rope
+ * divides theta by it): 1 for wavelengths under orig_ctx / high_freq_factor,
+ * `factor` over orig_ctx / low_freq_factor, and between them the reciprocal
+ * of transformers' smooth interpolation (_compute_llama3_parameters), so a
+ * reader gets the same frequencies as the Hugging Face model. */
+static int add_rope_freqs(conv *C, mq_err *err) {
+  const mq_rope *r = &C->cfg.rope;
+  int half = r->rot_dim / 2;
+  if (!(C->rope_ff = malloc((size_t)half * sizeof(float))))
+    return mq_errf(err, MQ_ERR_NOMEM, "out of memory");
+  double low_wl = r->orig_ctx / r->low_freq_factor, high_wl = r->orig_ctx / r->high_freq_factor;
+  for (int i = 0; i < half; i++) {
+    double wl = 2.0 * M_PI * pow(r->theta, (2.0 * i) / r->rot_dim), f = r->factor;
+    if (wl < high_wl) {
+      f = 1.0;
+    } else if (wl <= low_wl) {
+      double sm = (r->orig_ctx / wl - r->low_freq_factor) / (r->high_freq_factor - r->low_freq_factor);
+      f = 1.0 / ((1.0 - sm) / r->factor + sm);
+    }
+    C->rope_ff[i] = (float)f;
+  }
+  C->rope_src = (mq_tensor){.name = "rope_scaling (llama3)", .dtype = MQ_DTYPE_F32, .n_dims = 1,
+                            .shape = {half}, .n_elems = (uint64_t)half,
+                            .nbytes = (uint64_t)half * 4, .data = (const uint8_t *)C->rope_ff,
+                            .file = C->o->src};
+  tplan *p = plan_new(C, "rope_freqs.weight", R_VEC, -1, err);
+  if (!p) return MQ_ERR_NOMEM;
+  if (!(p->src = malloc(sizeof *p->src))) return mq_errf(err, MQ_ERR_NOMEM, "out of memory");
+  C->n_t++;
+  p->src[0] = &C->rope_src;
+  p->n_src = 1, p->n_dims = 1, p->ne[0] = half, p->ne[1] = p->ne[2] = 1;
+  p->type = MQ_GGML_TYPE_F32;
+  return MQ_OK;
+}
+
 static int plan_all(conv *C, mq_err *err) {
   const mq_config *c = &C->cfg;
+  if (c->rope.type == MQ_ROPE_LLAMA3) {
+    int rc = add_rope_freqs(C, err);
+    if (rc) return rc;
+  }
   int rc = add_mat(C, "token_embd.weight", "model.embed_tokens.weight", R_EMBD, -1, c->n_vocab,
                    c->n_embd, 0, err);
   for (int i = 0; i < c->n_layer && !rc; i++) rc = plan_layer(C, i, err);
@@ -308,11 +350,11 @@ static int check_config(conv *C, mq_err *err) {
       [MQ_ARCH_QWEN3] = "qwen3",   [MQ_ARCH_QWEN3_MOE] = "qwen3moe",
       [MQ_ARCH_MIXTRAL] = "llama", [MQ_ARCH_QWEN2_MOE] = "qwen2moe"};
   snprintf(C->gguf_arch, sizeof C->gguf_arch, "%s", k_arch[c->arch]);
-  if (c->rope.type == MQ_ROPE_LLAMA3 || c->rope.type == MQ_ROPE_YARN)
+  if (c->rope.type == MQ_ROPE_YARN)
     return mq_errf(err, MQ_ERR_UNSUPPORTED,
-                   "%s: %s RoPE scaling is not written to GGUF (mixq's GGUF reader applies linear "
-                   "scaling only; llama.cpp keeps llama3 factors in a rope_freqs tensor)",
-                   src, c->rope.type == MQ_ROPE_LLAMA3 ? "llama3" : "yarn");
+                   "%s: yarn RoPE scaling is not written to GGUF (mixq's GGUF reader takes linear "
+                   "scaling and llama3's rope_freqs factors)",
+                   src);
   if (!strcmp(C->gguf_arch, "llama") && c->rope.rot_dim != c->head_dim)
     return mq_errf(err, MQ_ERR_UNSUPPORTED,
                    "%s: partial RoPE (%d of %d dims) with llama's q/k permutation", src,
@@ -552,6 +594,7 @@ int mq_gguf_convert(const mq_gguf_convert_opts *o, mq_err *err) {
   if (!rc && o->report) *o->report = C.rep;
   for (int i = 0; i < C.n_t; i++) free(C.t[i].src);
   free(C.t);
+  free(C.rope_ff);
   mq_ckpt_close(&C.ck);
   json_decref(C.config);
   return rc;
