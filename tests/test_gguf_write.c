@@ -839,6 +839,35 @@ static void test_bad_rope_freqs(void) {
   }
 }
 
+/* block_count lowered to 1 in tiny-llama3's F32 file: blk.1's tensors are
+ * refused, naming one (llama.cpp refuses tensors it does not use too). */
+static void test_fewer_blocks(void) {
+  char src[600], dst[600];
+  snprintf(src, sizeof src, "%s/tiny-llama3-gguf-f32.gguf", g_tmp);
+  snprintf(dst, sizeof dst, "%s/fewer-blocks.gguf", g_tmp);
+  mq_err err = {0};
+  mq_gguf_file f;
+  size_t n = 0;
+  uint8_t *b = mqt_read(src, &n);
+  CHECK_MSG(b && mq_gguf_open(src, &f, &err) == MQ_OK, "%s", err.msg);
+  if (!b) return;
+  const mq_gguf_kv *kv = mq_gguf_find_kv(&f, "llama.block_count");
+  uint32_t one = 1, was = 0;
+  CHECK(kv && kv->type == MQ_GGUF_VTYPE_U32);
+  if (kv) memcpy(&was, kv->data, 4), memcpy(b + (kv->data - f.map.data), &one, 4);
+  CHECK(was == 2);
+  mq_gguf_close(&f);
+  FILE *o = fopen(dst, "wb");
+  CHECK(o && fwrite(b, 1, n, o) == n);
+  if (o) fclose(o);
+  free(b);
+  mq_model *m = NULL;
+  int rc = mq_model_load(dst, NULL, &m, &err);
+  CHECK_MSG(rc == MQ_ERR_FORMAT && strstr(err.msg, "'blk.1.") && strstr(err.msg, "block_count is 1"),
+            "%d %s", rc, err.msg);
+  mq_model_free(m);
+}
+
 int main(void) {
   snprintf(g_tmp, sizeof g_tmp, "/tmp/mq_gguf_write_XXXXXX");
   if (!mkdtemp(g_tmp)) TEST_SKIP("no temporary directory");
@@ -862,6 +891,7 @@ int main(void) {
   test_vocab_fixtures();
   test_refusals();
   test_bad_rope_freqs();
+  test_fewer_blocks();
   mqt_rm_tree(g_tmp);
   return mqt_report("test_gguf_write");
 }

@@ -217,7 +217,7 @@ int main(void) {
       mq_session_params hp;
       mq_session_params_default(&hp);
       hp.kv_f16 = 1;
-      mq_session *h[2], *alone;
+      mq_session *h[2] = {NULL, NULL}, *alone = NULL;
       CHECK(mq_session_init(m, NULL, &h[0], &err) == MQ_OK);
       CHECK(mq_session_init(m, &hp, &h[1], &err) == MQ_OK && mq_session_init(m, &hp, &alone, &err) == MQ_OK);
       CHECK(mq_session_eval(h[0], ids, 4, 0, &err) == MQ_OK);

@@ -12,14 +12,6 @@
 #include "kernels/kernels.h"
 
 #if defined(MQ_SCALAR_ONLY) || !(defined(__x86_64__) || defined(__i386__))
-/* 16 halves a step (the KV cache's f16 blocks), the rest through AVX2. */
-static void f16_to_f32_avx512(const uint16_t *src, float *dst, int n) {
-  int i = 0;
-  for (; i + 16 <= n; i += 16)
-    _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + i))));
-  if (i < n) mq_kern_avx2()->f16_to_f32(src + i, dst + i, n - i);
-}
-
 int mq_kern_fill_avx512(mq_kernels *k) {
   (void)k;
   return 0;

@@ -329,6 +329,32 @@ static int moe_slots(struct mq_model *m, int i, slot_list *sl, int *fuse, mq_err
   return MQ_OK;
 }
 
+/* A decoder layer past num_hidden_layers means config.json and the weights
+ * disagree (a truncated config would otherwise run the first layers only):
+ * refused, naming the tensor. A multi-token-prediction layer stored there
+ * (DeepSeek-style: it has an eh_proj) is not part of the decoder: ignored,
+ * with a warning. */
+static int check_layer_count(struct mq_model *m, mq_err *err) {
+  int warned = 0;
+  for (int i = 0; i < m->ckpt.n_all; i++) {
+    const char *nm = m->ckpt.all[i]->name;
+    int layer, at = 0;
+    if (sscanf(nm, "model.layers.%d.%n", &layer, &at) != 1 || at == 0 || layer < m->cfg.n_layer)
+      continue;
+    char mtp[64];
+    snprintf(mtp, sizeof mtp, "model.layers.%d.eh_proj.weight", layer);
+    if (!mq_ckpt_find(&m->ckpt, mtp))
+      return mq_errf(err, MQ_ERR_FORMAT,
+                     "%s: tensor '%s' belongs to layer %d, but config.json has num_hidden_layers "
+                     "%d",
+                     m->ckpt.dir, nm, layer, m->cfg.n_layer);
+    if (!warned++)
+      mq_model_warn(m, "%s: multi-token-prediction layer %d (past num_hidden_layers) is not used",
+                    m->ckpt.dir, layer);
+  }
+  return MQ_OK;
+}
+
 /* Every linear of the architecture, in load order. */
 static int make_slots(struct mq_model *m, slot **out, int *n, mq_err *err) {
   const mq_config *c = &m->cfg;
@@ -461,6 +487,7 @@ static int bind_all(struct mq_model *m, const mq_qconfig *q, mq_err *err) {
   if ((rc = aligned_data(m, t, &m->embd.w, err))) return rc;
   m->n_params += t->n_elems;
   m->n_bytes += t->nbytes;
+  if ((rc = check_layer_count(m, err))) return rc;
   m->layers = mq_model_alloc(m, (size_t)c->n_layer * sizeof(mq_layer));
   if (!m->layers) return mq_errf(err, MQ_ERR_NOMEM, "out of memory");
   slot *slots = NULL;

@@ -308,6 +308,15 @@ int mq_model_load_gguf(const char *path, const mq_model_params *params, mq_model
     rc = mq_errf(err, MQ_ERR_NOMEM, "out of memory");
     goto fail;
   }
+  for (int i = 0; i < m->gguf.n_tensors; i++) { /* as the Hugging Face loader: no layer past block_count */
+    int layer, at = 0;
+    if (sscanf(m->gguf.tensors[i].name, "blk.%d.%n", &layer, &at) == 1 && at > 0 &&
+        layer >= c->n_layer) {
+      rc = mq_errf(err, MQ_ERR_FORMAT, "%s: tensor '%s' belongs to layer %d, but block_count is %d",
+                   path, m->gguf.tensors[i].name, layer, c->n_layer);
+      goto fail;
+    }
+  }
   if ((rc = bind_rope_freqs(m, err))) goto fail;
   for (int i = 0; i < c->n_layer && rc == MQ_OK; i++) rc = bind_layer(m, i, err);
   if (rc || (rc = bind_vec(m, "output_norm.weight", c->n_embd, 0, &m->out_norm, err))) goto fail;
