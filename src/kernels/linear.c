@@ -149,6 +149,42 @@ static void int_rows(void *ctx, int begin, int end, int tid) {
   }
 }
 
+mq_pool *mq_tokens_pool(const mq_exec *ex, int n_tok, double cost) {
+  return n_tok > 1 ? mq_pool_if(ex->pool, cost * n_tok) : NULL;
+}
+
+typedef struct {
+  const float *x;
+  int K, gs;
+  float *gsum;
+  int8_t *xq;
+  float *xd;
+} a16_prep;
+
+static void a16_prep_tokens(void *ctx, int begin, int end, int tid) {
+  (void)tid;
+  const a16_prep *p = ctx;
+  int K = p->K, G = (K + p->gs - 1) / p->gs;
+  for (int t = begin; t < end; t++) {
+    const float *xt = p->x + (size_t)t * K;
+    if (p->gsum)
+      for (int g = 0; g < G; g++) {
+        int k0 = g * p->gs, n = K - k0 < p->gs ? K - k0 : p->gs;
+        double s = 0;
+        for (int i = 0; i < n; i++) s += xt[k0 + i];
+        p->gsum[(size_t)t * G + g] = (float)s;
+      }
+    if (p->xq) mq_quantize_q8_32(xt, K, p->xq + (size_t)t * K, p->xd + (size_t)t * (K / 32));
+  }
+}
+
+void mq_a16_prepare(const float *x, int n_tok, int K, int gs, float *gsum, int8_t *xq, float *xd,
+                    const mq_exec *ex) {
+  a16_prep p = {x, K, gs, gsum, xq, xd};
+  /* about 8 multiply-adds' worth per value (measured as a share of prefill) */
+  mq_pool_for(mq_tokens_pool(ex, n_tok, 8.0 * K), n_tok, a16_prep_tokens, &p);
+}
+
 static void int_forward(const mq_linear *l, const float *x, int n_tok, float *y, const mq_exec *ex) {
   const mq_qint *q = &l->q;
   int K = l->n_in, G = q->n_groups;
@@ -159,24 +195,16 @@ static void int_forward(const mq_linear *l, const float *x, int n_tok, float *y,
       for (int j = 0; j < K; j++) xg[(size_t)t * K + j] = x[(size_t)t * K + q->perm[j]];
     xin = xg;
   }
-  if (q->mins) {
-    for (int t = 0; t < n_tok; t++)
-      for (int g = 0; g < G; g++) {
-        int k0 = g * q->group_size, n = K - k0 < q->group_size ? K - k0 : q->group_size;
-        double s = 0;
-        for (int i = 0; i < n; i++) s += xin[(size_t)t * K + k0 + i];
-        gsum[(size_t)t * G + g] = (float)s;
-      }
-  }
-  int_job j = {l, xin, gsum, NULL, NULL, y, n_tok, ex};
+  int8_t *xq = NULL;
+  float *xd = NULL;
   /* the fast path: row kernels for unsigned codes, every x8 tile kernel */
   if (ex->fast_a16 && (q->codes != MQ_CODES_S8 || q->x8) && K % 32 == 0 && q->group_size % 32 == 0) {
-    int8_t *xq = (int8_t *)(gsum + (size_t)n_tok * G);
-    float *xd = (float *)(xq + (size_t)n_tok * K);
-    for (int t = 0; t < n_tok; t++)
-      mq_quantize_q8_32(xin + (size_t)t * K, K, xq + (size_t)t * K, xd + (size_t)t * (K / 32));
-    j.xq = xq, j.xd = xd;
+    xq = (int8_t *)(gsum + (size_t)n_tok * G);
+    xd = (float *)(xq + (size_t)n_tok * K);
   }
+  /* group sums for the mins, int8 blocks for the fast path */
+  mq_a16_prepare(xin, n_tok, K, q->group_size, q->mins ? gsum : NULL, xq, xd, ex);
+  int_job j = {l, xin, gsum, xq, xd, y, n_tok, ex};
   if (q->x8) {
     mq_x8_forward(l, xin, gsum, j.xq, j.xd, n_tok, y, ex);
     return;

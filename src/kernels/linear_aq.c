@@ -223,14 +223,27 @@ static void static_x8(const mq_linear *l, uint8_t *buf, const aq_layout *a, int 
     }
 }
 
+typedef struct {
+  const mq_linear *l;
+  const float *x;
+  uint8_t *buf;
+  const aq_layout *a;
+} quant_job;
+
+static void quantize_tokens(void *ctx, int begin, int end, int tid) {
+  (void)tid;
+  const quant_job *j = ctx;
+  for (int t = begin; t < end; t++)
+    quantize_row(j->l, j->x + (size_t)t * j->l->n_in, j->buf + (size_t)t * j->a->stride, j->a);
+}
+
 void mq_linear_forward_aq(const mq_linear *l, const float *x, int n_tok, float *y,
                           const mq_exec *ex) {
   aq_layout a = layout(l);
   uint8_t *buf = (uint8_t *)ex->gather;
-  const float *xin = x;
   if (l->kind == MQ_W_MXFP8) pthread_once(&g_e4m3_once, init_e4m3);
-  for (int t = 0; t < n_tok; t++)
-    quantize_row(l, xin + (size_t)t * l->n_in, buf + (size_t)t * a.stride, &a);
+  quant_job qj = {l, x, buf, &a}; /* the tokens' activation codes, across the pool in prefill */
+  mq_pool_for(mq_tokens_pool(ex, n_tok, 8.0 * l->n_in), n_tok, quantize_tokens, &qj);
   if (l->q.x8 && l->act == MQ_ACT_INT8_STATIC) {
     static_x8(l, buf, &a, n_tok, y, ex);
     return;

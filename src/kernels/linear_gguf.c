@@ -53,14 +53,24 @@ static void gguf_rows(void *ctx, int begin, int end, int tid) {
   }
 }
 
-size_t mq_linear_gguf_prepare(const mq_linear *l, const float *x, int n_tok, const mq_exec *ex,
-                              const int32_t **bsum) {
-  size_t stride = act_stride(l);
-  uint8_t *act = (uint8_t *)ex->gather;
+/* Tokens [begin, end) of a prepare: each one's activation blocks (and, for
+ * Q4_0 tiles, its blocks' code sums). */
+typedef struct {
+  const mq_linear *l;
+  const float *x;
+  uint8_t *act;
+  size_t stride;
+  int32_t *bsum; /* NULL: none */
+} prep_job;
+
+static void prep_tokens(void *ctx, int begin, int end, int tid) {
+  (void)tid;
+  const prep_job *j = ctx;
+  const mq_linear *l = j->l;
   int K = l->n_in;
-  for (int t = 0; t < n_tok; t++) {
-    const float *xt = x + (size_t)t * K;
-    uint8_t *at = act + (size_t)t * stride;
+  for (int t = begin; t < end; t++) {
+    const float *xt = j->x + (size_t)t * K;
+    uint8_t *at = j->act + (size_t)t * j->stride;
     switch (l->gtype) {
     case MQ_GGML_TYPE_F16: /* ggml converts the activations to f16 first */
       for (int k = 0; k < K; k++) ((float *)at)[k] = mq_f16_to_f32(mq_f32_to_f16(xt[k]));
@@ -73,20 +83,29 @@ size_t mq_linear_gguf_prepare(const mq_linear *l, const float *x, int n_tok, con
     case MQ_GGML_TYPE_Q5_1: mq_gguf_quantize_row_q8_1_x86(xt, at, K); break;
     default: mq_gguf_quantize_act(l->gtype, xt, at, K); break;
     }
-  }
-  *bsum = NULL;
-  if (l->q.x8 && l->gtype == MQ_GGML_TYPE_Q4_0) { /* Q4_0x8: block code sums after the blocks */
-    int nb = K / 32;
-    int32_t *bs = (int32_t *)(act + (size_t)n_tok * stride);
-    for (int t = 0; t < n_tok; t++)
+    if (j->bsum) { /* Q4_0x8: block code sums after the blocks */
+      int nb = K / 32;
       for (int b = 0; b < nb; b++) {
-        const int8_t *q = (const int8_t *)(act + (size_t)t * stride + (size_t)b * 34 + 2);
+        const int8_t *q = (const int8_t *)(at + (size_t)b * 34 + 2);
         int32_t sum = 0;
         for (int i = 0; i < 32; i++) sum += q[i];
-        bs[(size_t)t * nb + b] = sum;
+        j->bsum[(size_t)t * nb + b] = sum;
       }
-    *bsum = bs;
+    }
   }
+}
+
+
+size_t mq_linear_gguf_prepare(const mq_linear *l, const float *x, int n_tok, const mq_exec *ex,
+                              const int32_t **bsum) {
+  size_t stride = act_stride(l);
+  uint8_t *act = (uint8_t *)ex->gather;
+  int x8_q4_0 = l->q.x8 && l->gtype == MQ_GGML_TYPE_Q4_0;
+  prep_job j = {l, x, act, stride, x8_q4_0 ? (int32_t *)(act + (size_t)n_tok * stride) : NULL};
+  /* across the pool in prefill: on the caller alone it was 4% of a
+   * 1536-token prefill, the other thread idle */
+  mq_pool_for(mq_tokens_pool(ex, n_tok, 8.0 * l->n_in), n_tok, prep_tokens, &j);
+  *bsum = j.bsum;
   return stride;
 }
 

@@ -639,15 +639,7 @@ static int forward_multi(const mq_linear *const *ls, int n, const float *const *
         m.jobs[i] = &ij[i].base;
         continue;
       }
-      for (int t = 0; t < n_tok; t++) {
-        for (int g = 0; g < G; g++) {
-          int k0 = g * gs, c = K - k0 < gs ? K - k0 : gs;
-          double sum = 0;
-          for (int j = 0; j < c; j++) sum += x[(size_t)t * K + k0 + j];
-          gsum[(size_t)t * G + g] = (float)sum;
-        }
-        mq_quantize_q8_32(x + (size_t)t * K, K, xq + (size_t)t * K, xd + (size_t)t * (K / 32));
-      }
+      mq_a16_prepare(x, n_tok, K, gs, gsum, xq, xd, ex);
       ij[i] = (x8_job){{ls[i], ys[i], n_tok, 1, ex, x8_call}, x, gsum, xq, xd};
       m.jobs[i] = &ij[i].base;
     } else { /* GGUF: prep's activation blocks */
