@@ -222,6 +222,34 @@ static void check_linear(const mq_kernels *k, uint32_t t, int n_tok, int n_threa
   free(w);
 }
 
+/* The Q8_0 / Q8_1 activation quantizer equals the reference byte for byte:
+ * random blocks of different magnitudes, a zero block, exact ties (amax
+ * 127: id 1, codes x rounded to even), subnormal values, and blocks with a
+ * NaN or an infinity (the reference's saturation). */
+static void check_q8_act(const mq_kernels *k) {
+  enum { NB = 12, N = 32 * NB };
+  float x[N];
+  for (int b = 0; b < NB; b++) {
+    float mag = powf(10.0f, (float)(b % 6) - 3.0f);
+    for (int i = 0; i < 32; i++) x[32 * b + i] = mqt_randf(-mag, mag);
+  }
+  for (int i = 0; i < 32; i++) x[32 + i] = 0.0f;                    /* block 1: zeros */
+  for (int i = 0; i < 32; i++) x[64 + i] = (float)(i - 16) + 0.5f;  /* block 2: ties */
+  x[64] = 127.0f;
+  for (int i = 0; i < 32; i++) x[96 + i] = mqt_randf(-1, 1) * 1e-40f; /* block 3: subnormal */
+  x[128 + 5] = NAN;                                                   /* block 4 */
+  x[160 + 31] = -INFINITY;                                            /* block 5 */
+  for (int with_sum = 0; with_sum < 2; with_sum++) {
+    uint8_t a[NB * 36], r[NB * 36];
+    memset(a, 0xAA, sizeof a), memset(r, 0x55, sizeof r);
+    k->gguf_q8_x86(x, a, N, with_sum);
+    mq_kern_ref()->gguf_q8_x86(x, r, N, with_sum);
+    size_t bytes = (size_t)NB * (with_sum ? 36 : 34);
+    CHECK_MSG(memcmp(a, r, bytes) == 0, "%s: Q8_%d activation blocks differ from the reference",
+              k->name, with_sum);
+  }
+}
+
 int main(void) {
   /* every SIMD tier this build and CPU have */
   const mq_kernels *tiers[MQ_KERN_MAX_TIERS];
@@ -234,6 +262,7 @@ int main(void) {
   for (int ti = 0; ti < n_tiers; ti++) {
     g_worst = 0, g_checked = 0;
     for (size_t i = 0; i < sizeof k_types / sizeof *k_types; i++) check_type(tiers[ti], k_types[i]);
+    check_q8_act(tiers[ti]);
     printf("worst |%s - scalar| / tolerance over the dots of %d types: %.3g\n", tiers[ti]->name,
            g_checked, g_worst);
   }

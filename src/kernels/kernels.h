@@ -57,6 +57,10 @@ typedef struct mq_kernels {
    * weight block is decoded once for the four. */
   void (*dot4_u4_q8)(const uint8_t *codes, const int8_t *q, int q_stride, const float *d,
                      int d_stride, int n, float out[4]);
+  /* GGUF activation blocks of n floats (n % 32 == 0): Q8_0 (34 bytes a
+   * block) or, with_sum, Q8_1 (36), with llama.cpp's x86 rounding, byte for
+   * byte mq_gguf_quantize_row_q8_{0,1}_x86 (the reference) */
+  void (*gguf_q8_x86)(const float *x, uint8_t *y, int n, int with_sum);
   /* MXFP8 row: sum over 32-blocks b of 2^(e[b] - 127) * sum_i e4m3(w[i]) * x[i]
    * (w: n E4M3 codes, e: n/32 E8M0 exponents, x: n floats, n % 32 == 0) */
   float (*dot_mxfp8_f32)(const uint8_t *w, const uint8_t *e, const float *x, int n);

@@ -57,6 +57,7 @@ static void gguf_rows(void *ctx, int begin, int end, int tid) {
  * Q4_0 tiles, its blocks' code sums). */
 typedef struct {
   const mq_linear *l;
+  const mq_kernels *k;
   const float *x;
   uint8_t *act;
   size_t stride;
@@ -78,9 +79,9 @@ static void prep_tokens(void *ctx, int begin, int end, int tid) {
     case MQ_GGML_TYPE_Q4_0:
     case MQ_GGML_TYPE_Q5_0:
     case MQ_GGML_TYPE_Q8_0:
-    case MQ_GGML_TYPE_IQ4_NL: mq_gguf_quantize_row_q8_0_x86(xt, at, K); break;
+    case MQ_GGML_TYPE_IQ4_NL: j->k->gguf_q8_x86(xt, at, K, 0); break;
     case MQ_GGML_TYPE_Q4_1:
-    case MQ_GGML_TYPE_Q5_1: mq_gguf_quantize_row_q8_1_x86(xt, at, K); break;
+    case MQ_GGML_TYPE_Q5_1: j->k->gguf_q8_x86(xt, at, K, 1); break;
     default: mq_gguf_quantize_act(l->gtype, xt, at, K); break;
     }
     if (j->bsum) { /* Q4_0x8: block code sums after the blocks */
@@ -101,7 +102,8 @@ size_t mq_linear_gguf_prepare(const mq_linear *l, const float *x, int n_tok, con
   size_t stride = act_stride(l);
   uint8_t *act = (uint8_t *)ex->gather;
   int x8_q4_0 = l->q.x8 && l->gtype == MQ_GGML_TYPE_Q4_0;
-  prep_job j = {l, x, act, stride, x8_q4_0 ? (int32_t *)(act + (size_t)n_tok * stride) : NULL};
+  prep_job j = {l, ex->k, x, act, stride,
+                x8_q4_0 ? (int32_t *)(act + (size_t)n_tok * stride) : NULL};
   /* across the pool in prefill: on the caller alone it was 4% of a
    * 1536-token prefill, the other thread idle */
   mq_pool_for(mq_tokens_pool(ex, n_tok, 8.0 * l->n_in), n_tok, prep_tokens, &j);

@@ -5,6 +5,7 @@
 #include "core/numconv.h"
 #include "kernels/kernels.h"
 #include "kernels/linear_x8.h"
+#include "quant/gguf_blocks.h"
 
 static float dot_f32_ref(const float *a, const float *b, int n) {
   double s = 0; /* double accumulation: the oracle should be the most exact */
@@ -372,6 +373,11 @@ void mq_quantize_q8_32(const float *x, int n, int8_t *q, float *d) {
   }
 }
 
+static void gguf_q8_x86_ref(const float *x, uint8_t *y, int n, int with_sum) {
+  if (with_sum) mq_gguf_quantize_row_q8_1_x86(x, y, n);
+  else mq_gguf_quantize_row_q8_0_x86(x, y, n);
+}
+
 static const mq_kernels k_ref = {
     .name = "scalar",
     .dot_f32 = dot_f32_ref,
@@ -392,6 +398,7 @@ static const mq_kernels k_ref = {
     .dot_mxfp8_f32 = dot_mxfp8_f32_ref,
     /* .dot4x4_f32 NULL: mq_float_block takes the tier's dot_f32 per pair */
     .mxfp8_to_f32 = mxfp8_to_f32_ref,
+    .gguf_q8_x86 = gguf_q8_x86_ref,
     .x8_u4_q8 = x8_u4_q8_ref,
     .x8_u4_f32 = x8_u4_f32_ref,
     .x8_s8a16_q8 = x8_s8a16_q8_ref,
