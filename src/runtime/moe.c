@@ -45,7 +45,7 @@ static void experts_decode(struct mq_session *s, const mq_moe *moe, const float 
     gu_out[2 * j] = s->g + (size_t)j * ff, gu_out[2 * j + 1] = s->u + (size_t)j * ff;
   }
   mq_linear_forward_multi(gu, 2 * K, x, 1, gu_out, &s->ex);
-  mq_swiglu(s->g, s->u, K * ff);
+  mq_swiglu_rows(s, K, ff);
   /* the down projections in one loop too (K <= n_batch: moe_out holds
    * their K outputs), then added in expert order */
   const mq_linear *dn[8] = {0};
@@ -78,7 +78,7 @@ static void experts_grouped(struct mq_session *s, const mq_moe *moe, const float
     const mq_linear *gu[2] = {&moe->gate[e], &moe->up[e]};
     float *gu_out[2] = {s->g, s->u};
     mq_linear_forward_multi(gu, 2, s->moe_in, cnt, gu_out, &s->ex);
-    mq_swiglu(s->g, s->u, cnt * ff);
+    mq_swiglu_rows(s, cnt, ff);
     /* the down projection quantizes this activation itself as its scheme requires */
     mq_linear_forward(&moe->down[e], s->g, cnt, s->moe_out, &s->ex);
     for (int i = 0; i < cnt; i++) {
@@ -107,7 +107,7 @@ void mq_moe_forward(struct mq_session *s, const mq_moe *moe, const float *x, int
     const mq_linear *sgu[2] = {&moe->sh_gate, &moe->sh_up};
     float *sgu_out[2] = {s->g, s->u};
     mq_linear_forward_multi(sgu, 2, x, n, sgu_out, &s->ex);
-    mq_swiglu(s->g, s->u, n * sf);
+    mq_swiglu_rows(s, n, sf);
     mq_linear_forward(&moe->sh_down, s->g, n, s->moe_out, &s->ex);
     mq_linear_forward(&moe->sh_router, x, n, s->router, &s->ex); /* [n, 1] */
     for (int t = 0; t < n; t++) {

@@ -45,4 +45,8 @@ struct mq_session {
 void mq_forward_chunk(struct mq_session *s, const int32_t *tokens, int n, int first_logit,
                       float *out);
 
+/* s->g[r] = silu(s->g[r]) * s->u[r] for rows r < rows of w values (the
+ * FFN's activation), rows across the session's pool. */
+void mq_swiglu_rows(struct mq_session *s, int rows, int w);
+
 #endif
