@@ -207,9 +207,10 @@ static json_t *st_get(const char *dir, const char *tensor, const char *key) {
 }
 
 /* Rewrite the weights file through the writer, dropping tensor `drop`
- * (NULL: none) and letting patch() change one tensor's bytes. */
-static void st_rewrite(const char *dir, const char *drop, const char *patch_name,
-                       void (*patch)(uint8_t *data, const mq_tensor *t)) {
+ * (NULL: none), letting patch() change one tensor's bytes, and adding an F32
+ * [2, 4] tensor named `add` of random values (NULL: none). */
+static void st_rewrite_add(const char *dir, const char *drop, const char *patch_name,
+                           void (*patch)(uint8_t *data, const mq_tensor *t), const char *add) {
   char w[1200];
   weights_of(dir, w, sizeof w);
   mq_st_file f;
@@ -232,39 +233,26 @@ static void st_rewrite(const char *dir, const char *drop, const char *patch_name
     CHECK(mq_st_writer_add(wr, t->name, t->dtype, t->n_dims, t->shape, copy, &err) == MQ_OK);
     free(copy);
   }
-  CHECK_MSG(found, "%s: tensor %s not found", dir, drop ? drop : patch_name);
+  CHECK_MSG(found || (!drop && !patch_name), "%s: tensor %s not found", dir,
+            drop ? drop : patch_name);
+  if (add) {
+    float v[8];
+    for (int i = 0; i < 8; i++) v[i] = mqt_randf(-1, 1);
+    int64_t shape[2] = {2, 4};
+    CHECK(mq_st_writer_add(wr, add, MQ_DTYPE_F32, 2, shape, v, &err) == MQ_OK);
+  }
   for (int i = 0; i < f.n_meta; i++) mq_st_writer_meta(wr, f.meta[2 * i], f.meta[2 * i + 1], &err);
   mq_st_close(&f);
   CHECK(mq_st_writer_save(wr, w, &err) == MQ_OK);
   mq_st_writer_free(wr);
+}
+
+static void st_rewrite(const char *dir, const char *drop, const char *patch_name,
+                       void (*patch)(uint8_t *data, const mq_tensor *t)) {
+  st_rewrite_add(dir, drop, patch_name, patch, NULL);
 }
 
 static void st_drop(const char *dir, const char *name) { st_rewrite(dir, name, NULL, NULL); }
-
-/* Add an F32 [2, 4] tensor `name` (random values) to the weights file. */
-static void st_add(const char *dir, const char *name) {
-  char w[1200];
-  weights_of(dir, w, sizeof w);
-  mq_st_file f;
-  mq_err err;
-  CHECK_MSG(mq_st_open(w, &f, &err) == MQ_OK, "%s", err.msg);
-  mq_st_writer *wr = mq_st_writer_new();
-  for (int i = 0; i < f.n_tensors; i++) {
-    const mq_tensor *t = &f.tensors[i];
-    uint8_t *copy = malloc(t->nbytes ? t->nbytes : 1);
-    memcpy(copy, t->data, t->nbytes);
-    CHECK(mq_st_writer_add(wr, t->name, t->dtype, t->n_dims, t->shape, copy, &err) == MQ_OK);
-    free(copy);
-  }
-  float v[8];
-  for (int i = 0; i < 8; i++) v[i] = mqt_randf(-1, 1);
-  int64_t shape[2] = {2, 4};
-  CHECK(mq_st_writer_add(wr, name, MQ_DTYPE_F32, 2, shape, v, &err) == MQ_OK);
-  for (int i = 0; i < f.n_meta; i++) mq_st_writer_meta(wr, f.meta[2 * i], f.meta[2 * i + 1], &err);
-  mq_st_close(&f);
-  CHECK(mq_st_writer_save(wr, w, &err) == MQ_OK);
-  mq_st_writer_free(wr);
-}
 
 /* ---- config surgery ------------------------------------------------------- */
 
@@ -792,7 +780,7 @@ static void test_config(void) {
   {
     variant(g_base[B_FLOAT], d, sizeof d);
     edit_config(d, 0, "num_hidden_layers", json_integer(1));
-    st_add(d, "model.layers.1.eh_proj.weight");
+    st_rewrite_add(d, NULL, NULL, NULL, "model.layers.1.eh_proj.weight");
     mq_model *m = NULL;
     mq_err err = {0};
     int rc = mq_model_load(d, NULL, &m, &err);
