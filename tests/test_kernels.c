@@ -12,7 +12,26 @@ static float gdot(const mq_kernels *k, int t, int n, const void *w, const void *
   return k->gguf_dot[t] ? k->gguf_dot[t](n, w, a) : mq_gguf_vec_dot(t, n, w, a);
 }
 
+/* The A16 activation blocks equal mq_quantize_q8_32 byte for byte: blocks
+ * of different magnitudes, zeros, exact ties (amax 127: codes x rounded to
+ * even), subnormal values, a NaN, an infinity. */
+static void check_q8_32(const mq_kernels *k) {
+  enum { NB = 10, N = 32 * NB };
+  float x[N], da[NB], dr[NB];
+  int8_t qa[N], qr[N];
+  for (int i = 0; i < N; i++) x[i] = mqt_randf(-1, 1) * powf(10.0f, (float)(i / 32 % 5) - 2.0f);
+  for (int i = 0; i < 32; i++) x[32 + i] = 0.0f, x[64 + i] = (float)(i - 16) + 0.5f;
+  x[64] = -127.0f;
+  for (int i = 0; i < 32; i++) x[96 + i] = mqt_randf(-1, 1) * 1e-40f;
+  x[128 + 3] = NAN, x[160 + 30] = INFINITY;
+  k->quantize_q8_32(x, N, qa, da);
+  mq_quantize_q8_32(x, N, qr, dr);
+  CHECK_MSG(memcmp(qa, qr, sizeof qa) == 0 && memcmp(da, dr, sizeof da) == 0,
+            "%s: quantize_q8_32 differs from the reference", k->name);
+}
+
 static void check_table(const mq_kernels *k) {
+  check_q8_32(k);
   const mq_kernels *ref = mq_kern_ref();
   for (int n = 1; n <= 300; n += (n < 40 ? 1 : (n == 40 ? 24 : 37))) { /* includes 64, 288 */
     float a[300], b[300], fa[300], fb[300];

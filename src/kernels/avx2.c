@@ -181,48 +181,69 @@ static void dot4x4_f32_avx2(const float *const w[4], const float *const x[4], in
   }
 }
 
-/* GGUF Q8_0 / Q8_1 activation blocks, as the reference computes them:
- * amax (order-free), id = 127 / amax, codes x * id rounded to nearest even
- * (cvtps under the default MXCSR, as mq_round_small), d and d * sum as f16
- * (F16C rounds to nearest even as mq_f32_to_f16). A block holding a
- * non-finite value, or whose 127 / amax overflows, goes to the reference
- * (its saturation rules). */
+/* One block of 32 activations as int8 codes x * 127 / amax, rounded to
+ * nearest even (cvtps under the default MXCSR, as mq_round_small), into
+ * q[0..32); *amax and, with sum, the codes' sum. Returns 0 (nothing
+ * written) for a block the scalar references must take: a NaN or an
+ * infinity (their saturation rules), or an amax so small that 127 / amax
+ * overflows. */
+static inline int q8_block_avx2(const float *x, uint8_t *q, float *amax, int *sum) {
+  const __m256 sign = _mm256_set1_ps(-0.0f), zero = _mm256_setzero_ps();
+  __m256 v[4], m = zero, fin = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+  for (int i = 0; i < 4; i++) {
+    v[i] = _mm256_loadu_ps(x + 8 * i);
+    m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[i]));
+    fin = _mm256_and_ps(fin, _mm256_cmp_ps(_mm256_sub_ps(v[i], v[i]), zero, _CMP_EQ_OQ));
+  }
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_max_ss(h, _mm_movehdup_ps(h));
+  float a = _mm_cvtss_f32(h), id = a != 0 ? 127.0f / a : 0.0f;
+  if (_mm256_movemask_ps(fin) != 0xff || !(id < INFINITY)) return 0;
+  __m256 vid = _mm256_set1_ps(id);
+  __m256i c[4];
+  for (int i = 0; i < 4; i++) c[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], vid));
+  __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(c[0], c[1]), _mm256_packs_epi32(c[2], c[3]));
+  _mm256_storeu_si256((__m256i *)q,
+                      _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  if (sum) {
+    __m256i s = _mm256_add_epi32(_mm256_add_epi32(c[0], c[1]), _mm256_add_epi32(c[2], c[3]));
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+    *sum = _mm_cvtsi128_si32(s4);
+  }
+  *amax = a;
+  return 1;
+}
+
+static uint16_t f16_bits(float v) { /* F16C: nearest even, as mq_f32_to_f16 */
+  return (uint16_t)_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(v), _MM_FROUND_TO_NEAREST_INT), 0);
+}
+
+/* GGUF Q8_0 / Q8_1 activation blocks, as the reference computes them: d
+ * and d * sum as f16. */
 static void gguf_q8_x86_avx2(const float *x, uint8_t *y, int n, int with_sum) {
   const int qoff = with_sum ? 4 : 2, bs = qoff + 32;
-  const __m256 sign = _mm256_set1_ps(-0.0f), zero = _mm256_setzero_ps();
-  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
   for (int b = 0; b < n / 32; b++, x += 32, y += bs) {
-    __m256 v[4], m = zero, fin = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
-    for (int i = 0; i < 4; i++) {
-      v[i] = _mm256_loadu_ps(x + 8 * i);
-      m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[i]));
-      fin = _mm256_and_ps(fin, _mm256_cmp_ps(_mm256_sub_ps(v[i], v[i]), zero, _CMP_EQ_OQ));
-    }
-    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_max_ss(h, _mm_movehdup_ps(h));
-    float amax = _mm_cvtss_f32(h), d = amax / 127.0f, id = amax != 0 ? 127.0f / amax : 0.0f;
-    /* NaN or infinity, or an amax so small that 127 / amax overflows */
-    if (_mm256_movemask_ps(fin) != 0xff || !(id < INFINITY)) {
+    float amax;
+    int sum = 0;
+    if (!q8_block_avx2(x, y + qoff, &amax, with_sum ? &sum : NULL)) {
       mq_kern_ref()->gguf_q8_x86(x, y, 32, with_sum);
       continue;
     }
-    __m256 vid = _mm256_set1_ps(id);
-    __m256i q[4];
-    for (int i = 0; i < 4; i++) q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], vid));
-    __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-    _mm256_storeu_si256((__m256i *)(y + qoff), _mm256_permutevar8x32_epi32(p, order));
-    uint16_t dh = (uint16_t)_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(d), _MM_FROUND_TO_NEAREST_INT), 0);
-    memcpy(y, &dh, 2);
-    if (with_sum) {
-      __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
-      __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-      s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
-      s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
-      float ds = d * (float)_mm_cvtsi128_si32(s4);
-      uint16_t sh = (uint16_t)_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(ds), _MM_FROUND_TO_NEAREST_INT), 0);
-      memcpy(y + 2, &sh, 2);
-    }
+    float d = amax / 127.0f;
+    uint16_t h[2] = {f16_bits(d), f16_bits(d * (float)sum)};
+    memcpy(y, h, with_sum ? 4 : 2);
+  }
+}
+
+/* The A16 fast path's int8 blocks (mq_quantize_q8_32): d as a float. */
+static void quantize_q8_32_avx2(const float *x, int n, int8_t *q, float *d) {
+  for (int b = 0; b < n / 32; b++) {
+    float amax;
+    if (q8_block_avx2(x + 32 * b, (uint8_t *)q + 32 * b, &amax, NULL)) d[b] = amax / 127.0f;
+    else mq_quantize_q8_32(x + 32 * b, 32, q + 32 * b, d + b);
   }
 }
 
@@ -1029,6 +1050,7 @@ int mq_kern_fill_avx2(mq_kernels *k) {
   k->dot4x4_f32 = dot4x4_f32_avx2;
   k->f16_to_f32 = f16_to_f32_avx2;
   k->gguf_q8_x86 = gguf_q8_x86_avx2;
+  k->quantize_q8_32 = quantize_q8_32_avx2;
   k->bf16_to_f32 = bf16_to_f32_avx2;
   k->dot_f16_f32 = dot_f16_f32_avx2;
   k->dot_bf16_f32 = dot_bf16_f32_avx2;

@@ -61,6 +61,9 @@ typedef struct mq_kernels {
    * block) or, with_sum, Q8_1 (36), with llama.cpp's x86 rounding, byte for
    * byte mq_gguf_quantize_row_q8_{0,1}_x86 (the reference) */
   void (*gguf_q8_x86)(const float *x, uint8_t *y, int n, int with_sum);
+  /* the A16 fast path's activation blocks, byte for byte mq_quantize_q8_32
+   * (the reference) */
+  void (*quantize_q8_32)(const float *x, int n, int8_t *q, float *d);
   /* MXFP8 row: sum over 32-blocks b of 2^(e[b] - 127) * sum_i e4m3(w[i]) * x[i]
    * (w: n E4M3 codes, e: n/32 E8M0 exponents, x: n floats, n % 32 == 0) */
   float (*dot_mxfp8_f32)(const uint8_t *w, const uint8_t *e, const float *x, int n);

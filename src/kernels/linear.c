@@ -154,6 +154,7 @@ mq_pool *mq_tokens_pool(const mq_exec *ex, int n_tok, double cost) {
 }
 
 typedef struct {
+  const mq_kernels *k;
   const float *x;
   int K, gs;
   float *gsum;
@@ -174,13 +175,13 @@ static void a16_prep_tokens(void *ctx, int begin, int end, int tid) {
         for (int i = 0; i < n; i++) s += xt[k0 + i];
         p->gsum[(size_t)t * G + g] = (float)s;
       }
-    if (p->xq) mq_quantize_q8_32(xt, K, p->xq + (size_t)t * K, p->xd + (size_t)t * (K / 32));
+    if (p->xq) p->k->quantize_q8_32(xt, K, p->xq + (size_t)t * K, p->xd + (size_t)t * (K / 32));
   }
 }
 
 void mq_a16_prepare(const float *x, int n_tok, int K, int gs, float *gsum, int8_t *xq, float *xd,
                     const mq_exec *ex) {
-  a16_prep p = {x, K, gs, gsum, xq, xd};
+  a16_prep p = {ex->k, x, K, gs, gsum, xq, xd};
   /* about 8 multiply-adds' worth per value (measured as a share of prefill) */
   mq_pool_for(mq_tokens_pool(ex, n_tok, 8.0 * K), n_tok, a16_prep_tokens, &p);
 }

@@ -399,6 +399,7 @@ static const mq_kernels k_ref = {
     /* .dot4x4_f32 NULL: mq_float_block takes the tier's dot_f32 per pair */
     .mxfp8_to_f32 = mxfp8_to_f32_ref,
     .gguf_q8_x86 = gguf_q8_x86_ref,
+    .quantize_q8_32 = mq_quantize_q8_32,
     .x8_u4_q8 = x8_u4_q8_ref,
     .x8_u4_f32 = x8_u4_f32_ref,
     .x8_s8a16_q8 = x8_s8a16_q8_ref,
