@@ -184,6 +184,31 @@ static void aq_rows(void *ctx, int begin, int end, int tid) {
   }
 }
 
+/* Tokens [begin, end) of x8 tiles' row sums y: the per-token terms
+ * (static: the quant_bias and deq_scale of the row path). */
+typedef struct {
+  const mq_linear *l;
+  const uint8_t *buf;
+  const aq_layout *a;
+  float *y;
+  int stat;
+} post_job;
+
+static void post_tokens(void *ctx, int begin, int end, int tid) {
+  (void)tid;
+  const post_job *j = ctx;
+  const mq_linear *l = j->l;
+  for (int t = begin; t < end; t++) {
+    float s_x = *(const float *)(j->buf + (size_t)t * j->a->stride + j->a->off_scale);
+    for (int n = 0; n < l->n_out; n++) {
+      float *v = &j->y[(size_t)t * l->n_out + n];
+      if (j->stat) *v = (float)((double)*v + l->qbias[n]) * l->deq[n];
+      else *v = (*v + (l->qcorr ? l->qcorr[n] : 0.0f)) * s_x + (l->bias ? l->bias[n] : 0.0f);
+      if (l->out_bf16) *v = mq_bf16_to_f32(mq_f32_to_bf16(*v));
+    }
+  }
+}
+
 /* Static W8A8 in S8 tiles: the tile kernels take activation codes in
  * [-127, 127] (their sign trick), while static quantization may give -128.
  * Those codes go in as -127 and the missing -w[n][k] is subtracted after
@@ -215,12 +240,8 @@ static void static_x8(const mq_linear *l, uint8_t *buf, const aq_layout *a, int 
         y[(size_t)low[2 * i] * N + n] -= (float)mq_x8_s8_code(l, n, low[2 * i + 1]);
   }
   free(low);
-  for (int t = 0; t < n_tok; t++)
-    for (int n = 0; n < N; n++) {
-      float *v = &y[(size_t)t * N + n];
-      *v = (float)((double)*v + l->qbias[n]) * l->deq[n];
-      if (l->out_bf16) *v = mq_bf16_to_f32(mq_f32_to_bf16(*v));
-    }
+  post_job pj = {l, buf, a, y, 1};
+  mq_pool_for(mq_tokens_pool(ex, n_tok, 4.0 * N), n_tok, post_tokens, &pj);
 }
 
 typedef struct {
@@ -250,14 +271,8 @@ void mq_linear_forward_aq(const mq_linear *l, const float *x, int n_tok, float *
   }
   if (l->q.x8) { /* weights in x8 tiles: row sums, then the per-token terms */
     mq_x8_aq_forward(l, buf, a.stride, a.off_gsum, n_tok, y, ex);
-    for (int t = 0; t < n_tok; t++) {
-      float s_x = *(const float *)(buf + (size_t)t * a.stride + a.off_scale);
-      for (int n = 0; n < l->n_out; n++) {
-        float *v = &y[(size_t)t * l->n_out + n];
-        *v = (*v + (l->qcorr ? l->qcorr[n] : 0.0f)) * s_x + (l->bias ? l->bias[n] : 0.0f);
-        if (l->out_bf16) *v = mq_bf16_to_f32(mq_f32_to_bf16(*v));
-      }
-    }
+    post_job pj = {l, buf, &a, y, 0};
+    mq_pool_for(mq_tokens_pool(ex, n_tok, 4.0 * l->n_out), n_tok, post_tokens, &pj);
     return;
   }
   aq_job j = {l, buf, a, y, n_tok, ex};
