@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 
+#include "core/numconv.h"
 #include "kernels/linear_x8.h" /* the tile block sizes */
 #include "quant/gguf_blocks.h" /* the IQ4 codebook */
 
@@ -252,6 +253,61 @@ static inline uint32x4_t f16_bits4(uint16x4_t h) {
   uint32x4_t sub = vreinterpretq_u32_f32(vmulq_n_f32(vcvtq_f32_u32(em), 1.0f / 16777216.0f));
   uint32x4_t r = vbslq_u32(vcltq_u32(em, vdupq_n_u32(0x0400)), sub, norm);
   return vorrq_u32(r, sign);
+}
+
+/* One block of 32 activations as int8 codes x * 127 / amax, rounded to
+ * nearest even (vcvtnq, as mq_round_small), into q[0..32); *amax and, with
+ * sum, the codes' sum. Returns 0 (nothing written) for a block the scalar
+ * references must take: a NaN or an infinity (their saturation rules), or
+ * an amax so small that 127 / amax overflows. */
+static inline int q8_block_neon(const float *x, uint8_t *q, float *amax, int *sum) {
+  float32x4_t v[8], m = vdupq_n_f32(0);
+  uint32x4_t fin = vdupq_n_u32(~0u);
+  for (int i = 0; i < 8; i++) {
+    v[i] = vld1q_f32(x + 4 * i);
+    m = vmaxq_f32(m, vabsq_f32(v[i]));
+    fin = vandq_u32(fin, vceqq_f32(vsubq_f32(v[i], v[i]), vdupq_n_f32(0)));
+  }
+  if (vminvq_u32(fin) == 0) return 0; /* NaN or infinity */
+  float a = vmaxvq_f32(m), id = a != 0 ? 127.0f / a : 0.0f;
+  if (!(id < INFINITY)) return 0;
+  int32x4_t c[8], s = vdupq_n_s32(0);
+  for (int i = 0; i < 8; i++) {
+    c[i] = vcvtnq_s32_f32(vmulq_n_f32(v[i], id));
+    s = vaddq_s32(s, c[i]);
+  }
+  for (int i = 0; i < 8; i += 2) {
+    int16x8_t h = vcombine_s16(vqmovn_s32(c[i]), vqmovn_s32(c[i + 1]));
+    vst1_s8((int8_t *)q + 4 * i, vqmovn_s16(h));
+  }
+  if (sum) *sum = vaddvq_s32(s);
+  *amax = a;
+  return 1;
+}
+
+/* GGUF Q8_0 / Q8_1 activation blocks, as the reference: d and d * sum as f16. */
+static void gguf_q8_x86_neon(const float *x, uint8_t *y, int n, int with_sum) {
+  const int qoff = with_sum ? 4 : 2, bs = qoff + 32;
+  for (int b = 0; b < n / 32; b++, x += 32, y += bs) {
+    float amax;
+    int sum = 0;
+    if (!q8_block_neon(x, y + qoff, &amax, with_sum ? &sum : NULL)) {
+      mq_kern_ref()->gguf_q8_x86(x, y, 32, with_sum);
+      continue;
+    }
+    float d = amax / 127.0f;
+    uint16_t h[2] = {mq_f32_to_f16(d), mq_f32_to_f16(d * (float)sum)};
+    memcpy(y, h, with_sum ? 4 : 2);
+  }
+}
+
+/* The A16 fast path's int8 blocks (mq_quantize_q8_32): d as a float. */
+static void quantize_q8_32_neon(const float *x, int n, int8_t *q, float *d) {
+  for (int b = 0; b < n / 32; b++) {
+    float amax;
+    if (q8_block_neon(x + 32 * b, (uint8_t *)q + 32 * b, &amax, NULL)) d[b] = amax / 127.0f;
+    else mq_quantize_q8_32(x + 32 * b, 32, q + 32 * b, d + b);
+  }
 }
 
 static void f16_to_f32_neon(const uint16_t *src, float *dst, int n) {
@@ -1334,6 +1390,8 @@ int mq_kern_fill_neon(mq_kernels *k) {
   k->axpy_rows_f32 = axpy_rows_f32_neon;
   k->softmax_f32 = softmax_f32_neon;
   k->f16_to_f32 = f16_to_f32_neon;
+  k->gguf_q8_x86 = gguf_q8_x86_neon;
+  k->quantize_q8_32 = quantize_q8_32_neon;
   k->bf16_to_f32 = bf16_to_f32_neon;
   k->dot_f16_f32 = dot_f16_f32_neon;
   k->dot_bf16_f32 = dot_bf16_f32_neon;
