@@ -1,7 +1,7 @@
 /* mq_big_alloc: alignment, and where Linux has transparent huge pages, the
  * huge-page advice on the whole 2 MiB pages only (the mapping's VmFlags in
  * /proc/self/smaps carry "hg" where MADV_HUGEPAGE applies), none below
- * MQ_HUGE_MIN and none with MIXQ_HUGEPAGES=0. */
+ * MQ_HUGE_PAGE and none with MIXQ_HUGEPAGES=0. */
 #include <stdlib.h>
 
 #include <sys/mman.h>
@@ -61,7 +61,7 @@ int main(void) {
   if (shows) {
     CHECK_MSG(advised(p) == 1 && advised(p + MQ_HUGE_PAGE + 5) == 1, "whole pages advised");
     CHECK_MSG(advised(p + 2 * MQ_HUGE_PAGE + 100) == 0, "the partial last page is not");
-    uint8_t *s = mq_big_alloc(MQ_HUGE_MIN - 64);
+    uint8_t *s = mq_big_alloc(MQ_HUGE_PAGE - 64);
     CHECK(s && advised(s) == 0);
     free(s);
     setenv("MIXQ_HUGEPAGES", "0", 1);

@@ -13,7 +13,7 @@ static int huge_wanted(void) {
 
 void *mq_big_alloc(size_t bytes) {
   if (bytes > SIZE_MAX - MQ_HUGE_PAGE) return NULL;
-  int huge = bytes >= MQ_HUGE_MIN && huge_wanted();
+  int huge = bytes >= MQ_HUGE_PAGE && huge_wanted();
   void *p = NULL; /* posix_memalign: no size-multiple rule (aligned_alloc has one) */
   if (posix_memalign(&p, huge ? MQ_HUGE_PAGE : 64, bytes ? bytes : 1)) return NULL;
   if (!huge) return p;

@@ -1,5 +1,5 @@
 /* Allocations that decode streams every token (repacked weights, the KV
- * cache): from MQ_HUGE_MIN bytes they start on a 2 MiB boundary and ask the
+ * cache): from MQ_HUGE_PAGE bytes (2 MiB) they start on a 2 MiB boundary and ask the
  * kernel for transparent huge pages (Linux madvise) before their first
  * touch. With 4 KiB pages a one-core weight stream on Zen 5 read 30-37
  * GB/s, with 2 MiB pages 38-41 (fewer TLB misses and page walks:
@@ -13,10 +13,9 @@
 #include <stddef.h>
 
 #define MQ_HUGE_PAGE ((size_t)2 << 20)
-#define MQ_HUGE_MIN MQ_HUGE_PAGE
 
 /* bytes (0 allowed) of uninitialized memory, 64-byte aligned, and 2 MiB
- * aligned from MQ_HUGE_MIN; free() releases it. NULL on failure. */
+ * aligned from MQ_HUGE_PAGE; free() releases it. NULL on failure. */
 void *mq_big_alloc(size_t bytes);
 
 #endif

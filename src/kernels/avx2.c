@@ -14,6 +14,7 @@ int mq_kern_fill_avx2(mq_kernels *k) {
 
 #include "core/cpu.h"
 #include "kernels/by_t.h"
+#include "kernels/heads.h"
 #include "kernels/linear_x8.h"
 #include "kernels/prefetch.h"
 
@@ -95,18 +96,7 @@ static void axpy_rows_one_avx2(float *o, const float *rows, size_t stride, const
     for (int p = 0; p < n; p++) o[i] += w[p] * rows[(size_t)p * stride + i];
 }
 
-/* The entries: the query heads one after the other. */
-static void dot_rows_f32_avx2(const float *q, size_t q_stride, int nq, const float *rows,
-                              size_t stride, int n, int len, float *out, size_t out_stride) {
-  for (int j = 0; j < nq; j++)
-    dot_rows_one_avx2(q + j * q_stride, rows, stride, n, len, out + j * out_stride);
-}
-
-static void axpy_rows_f32_avx2(float *o, size_t o_stride, int nq, const float *rows, size_t stride,
-                               const float *w, size_t w_stride, int n, int len) {
-  for (int j = 0; j < nq; j++)
-    axpy_rows_one_avx2(o + j * o_stride, rows, stride, w + j * w_stride, n, len);
-}
+MQ_HEAD_ENTRIES(avx2)
 
 /* exp(x) for x <= 0 (softmax's shifted scores): x = n ln2 + r with |r| <=
  * ln2 / 2 (ln2 in two parts, so r is exact to float rounding), e^r by its

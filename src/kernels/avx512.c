@@ -22,6 +22,7 @@ int mq_kern_fill_avx512(mq_kernels *k) {
 
 #include "core/cpu.h"
 #include "kernels/by_t.h"
+#include "kernels/heads.h"
 #include "kernels/linear_x8.h"
 #include "kernels/prefetch.h"
 
@@ -558,20 +559,7 @@ static void axpy_rows_one_avx512(float *o, const float *rows, size_t stride, con
   if (i0 < len) mq_kern_avx2()->axpy_rows_f32(o + i0, 0, 1, rows + i0, stride, w, 0, n, len - i0);
 }
 
-/* The entries: the query heads one after the other (computing four heads
- * together from each loaded row chunk measured no faster, and slower on
- * head_dim 128 values: docs/performance.md). */
-static void dot_rows_f32_avx512(const float *q, size_t q_stride, int nq, const float *rows,
-                                size_t stride, int n, int len, float *out, size_t out_stride) {
-  for (int j = 0; j < nq; j++)
-    dot_rows_one_avx512(q + j * q_stride, rows, stride, n, len, out + j * out_stride);
-}
-
-static void axpy_rows_f32_avx512(float *o, size_t o_stride, int nq, const float *rows,
-                                 size_t stride, const float *w, size_t w_stride, int n, int len) {
-  for (int j = 0; j < nq; j++)
-    axpy_rows_one_avx512(o + j * o_stride, rows, stride, w + j * w_stride, n, len);
-}
+MQ_HEAD_ENTRIES(avx512)
 
 /* MXFP8 rows (AVX2's method, 32 codes a step): an E4M3 byte s.eeee.mmm
  * placed as the f16 bits s.0eeee.mmm0000000 is its value times 2^-8 (E4M3

@@ -182,8 +182,7 @@ static void a16_prep_tokens(void *ctx, int begin, int end, int tid) {
 void mq_a16_prepare(const float *x, int n_tok, int K, int gs, float *gsum, int8_t *xq, float *xd,
                     const mq_exec *ex) {
   a16_prep p = {ex->k, x, K, gs, gsum, xq, xd};
-  /* about 8 multiply-adds' worth per value (measured as a share of prefill) */
-  mq_pool_for(mq_tokens_pool(ex, n_tok, 8.0 * K), n_tok, a16_prep_tokens, &p);
+  mq_pool_for(mq_tokens_pool(ex, n_tok, MQ_QUANT_COST * K), n_tok, a16_prep_tokens, &p);
 }
 
 static void int_forward(const mq_linear *l, const float *x, int n_tok, float *y, const mq_exec *ex) {

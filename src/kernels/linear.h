@@ -110,6 +110,9 @@ struct mq_exec {
  * the loop repays the hand-off (prefill chunks), NULL (the caller alone)
  * otherwise (one decode token). */
 mq_pool *mq_tokens_pool(const mq_exec *ex, int n_tok, double cost);
+/* ... the cost of quantizing one activation value, in those multiply-adds
+ * (as a share of prefill, measured) */
+#define MQ_QUANT_COST 8.0
 
 /* The fast A16 path's inputs of n_tok tokens x [n_tok, K]: with gsum, each
  * token's sums over groups of gs columns ([n_tok, ceil(K / gs)]); with xq,

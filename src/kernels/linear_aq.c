@@ -264,7 +264,7 @@ void mq_linear_forward_aq(const mq_linear *l, const float *x, int n_tok, float *
   uint8_t *buf = (uint8_t *)ex->gather;
   if (l->kind == MQ_W_MXFP8) pthread_once(&g_e4m3_once, init_e4m3);
   quant_job qj = {l, x, buf, &a}; /* the tokens' activation codes, across the pool in prefill */
-  mq_pool_for(mq_tokens_pool(ex, n_tok, 8.0 * l->n_in), n_tok, quantize_tokens, &qj);
+  mq_pool_for(mq_tokens_pool(ex, n_tok, MQ_QUANT_COST * l->n_in), n_tok, quantize_tokens, &qj);
   if (l->q.x8 && l->act == MQ_ACT_INT8_STATIC) {
     static_x8(l, buf, &a, n_tok, y, ex);
     return;

@@ -106,7 +106,7 @@ size_t mq_linear_gguf_prepare(const mq_linear *l, const float *x, int n_tok, con
                 x8_q4_0 ? (int32_t *)(act + (size_t)n_tok * stride) : NULL};
   /* across the pool in prefill: on the caller alone it was 4% of a
    * 1536-token prefill, the other thread idle */
-  mq_pool_for(mq_tokens_pool(ex, n_tok, 8.0 * l->n_in), n_tok, prep_tokens, &j);
+  mq_pool_for(mq_tokens_pool(ex, n_tok, MQ_QUANT_COST * l->n_in), n_tok, prep_tokens, &j);
   *bsum = j.bsum;
   return stride;
 }

@@ -14,6 +14,7 @@
 #include <sys/auxv.h>
 
 #include "core/numconv.h"
+#include "kernels/heads.h"
 #include "kernels/linear_x8.h" /* the tile block sizes */
 #include "quant/gguf_blocks.h" /* the IQ4 codebook */
 
@@ -185,18 +186,7 @@ static void axpy_rows_one_neon(float *o, const float *rows, size_t stride, const
     for (int p = 0; p < n; p++) o[i] += w[p] * rows[(size_t)p * stride + i];
 }
 
-/* The entries: the query heads one after the other. */
-static void dot_rows_f32_neon(const float *q, size_t q_stride, int nq, const float *rows,
-                              size_t stride, int n, int len, float *out, size_t out_stride) {
-  for (int j = 0; j < nq; j++)
-    dot_rows_one_neon(q + j * q_stride, rows, stride, n, len, out + j * out_stride);
-}
-
-static void axpy_rows_f32_neon(float *o, size_t o_stride, int nq, const float *rows, size_t stride,
-                               const float *w, size_t w_stride, int n, int len) {
-  for (int j = 0; j < nq; j++)
-    axpy_rows_one_neon(o + j * o_stride, rows, stride, w + j * w_stride, n, len);
-}
+MQ_HEAD_ENTRIES(neon)
 
 /* exp(x) for x <= 0, as the AVX2 tier computes it: x = n ln2 + r (ln2 in
  * two parts), e^r by its Taylor series to r^7, times 2^n in the exponent

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/numconv.h"
+#include "kernels/heads.h"
 #include "kernels/kernels.h"
 #include "kernels/linear_x8.h"
 #include "quant/gguf_blocks.h"
@@ -24,18 +25,7 @@ static void axpy_rows_one_ref(float *o, const float *rows, size_t stride, const 
     for (int i = 0; i < len; i++) o[i] += w[p] * rows[(size_t)p * stride + i];
 }
 
-/* The entries: the query heads one after the other. */
-static void dot_rows_f32_ref(const float *q, size_t q_stride, int nq, const float *rows,
-                             size_t stride, int n, int len, float *out, size_t out_stride) {
-  for (int j = 0; j < nq; j++)
-    dot_rows_one_ref(q + j * q_stride, rows, stride, n, len, out + j * out_stride);
-}
-
-static void axpy_rows_f32_ref(float *o, size_t o_stride, int nq, const float *rows, size_t stride,
-                              const float *w, size_t w_stride, int n, int len) {
-  for (int j = 0; j < nq; j++)
-    axpy_rows_one_ref(o + j * o_stride, rows, stride, w + j * w_stride, n, len);
-}
+MQ_HEAD_ENTRIES(ref)
 
 static void f16_to_f32_ref(const uint16_t *src, float *dst, int n) {
   for (int i = 0; i < n; i++) dst[i] = mq_f16_to_f32(src[i]);
