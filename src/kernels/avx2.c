@@ -17,6 +17,7 @@ int mq_kern_fill_avx2(mq_kernels *k) {
 #include "kernels/heads.h"
 #include "kernels/linear_x8.h"
 #include "kernels/prefetch.h"
+#include "kernels/q8_entries.h"
 
 static inline float fp16_at(const uint8_t *p) {
   uint16_t h;
@@ -207,35 +208,7 @@ static inline int q8_block_avx2(const float *x, uint8_t *q, float *amax, int *su
   return 1;
 }
 
-static uint16_t f16_bits(float v) { /* F16C: nearest even, as mq_f32_to_f16 */
-  return (uint16_t)_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(v), _MM_FROUND_TO_NEAREST_INT), 0);
-}
-
-/* GGUF Q8_0 / Q8_1 activation blocks, as the reference computes them: d
- * and d * sum as f16. */
-static void gguf_q8_x86_avx2(const float *x, uint8_t *y, int n, int with_sum) {
-  const int qoff = with_sum ? 4 : 2, bs = qoff + 32;
-  for (int b = 0; b < n / 32; b++, x += 32, y += bs) {
-    float amax;
-    int sum = 0;
-    if (!q8_block_avx2(x, y + qoff, &amax, with_sum ? &sum : NULL)) {
-      mq_kern_ref()->gguf_q8_x86(x, y, 32, with_sum);
-      continue;
-    }
-    float d = amax / 127.0f;
-    uint16_t h[2] = {f16_bits(d), f16_bits(d * (float)sum)};
-    memcpy(y, h, with_sum ? 4 : 2);
-  }
-}
-
-/* The A16 fast path's int8 blocks (mq_quantize_q8_32): d as a float. */
-static void quantize_q8_32_avx2(const float *x, int n, int8_t *q, float *d) {
-  for (int b = 0; b < n / 32; b++) {
-    float amax;
-    if (q8_block_avx2(x + 32 * b, (uint8_t *)q + 32 * b, &amax, NULL)) d[b] = amax / 127.0f;
-    else mq_quantize_q8_32(x + 32 * b, 32, q + 32 * b, d + b);
-  }
-}
+MQ_Q8_ENTRIES(avx2)
 
 static void f16_to_f32_avx2(const uint16_t *src, float *dst, int n) {
   int i = 0;
