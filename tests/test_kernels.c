@@ -30,8 +30,48 @@ static void check_q8_32(const mq_kernels *k) {
             "%s: quantize_q8_32 differs from the reference", k->name);
 }
 
+/* MXFP8 activations equal mq_quantize_mxfp8 bit for bit: blocks of many
+ * magnitudes (float subnormals included), zeros and -0, exact ties between
+ * E4M3 neighbours (both parities), values that round up an exponent or
+ * saturate, a NaN and an infinity (the block falls back). The reference
+ * against values computed here: E4M3 grid points times 2^e. */
+static void check_mxfp8_quant(const mq_kernels *k) {
+  enum { NB = 12, N = 32 * NB };
+  float x[N], xa[N], xr[N];
+  for (int i = 0; i < N; i++) x[i] = mqt_randf(-1, 1) * powf(10.0f, (float)(i / 32 % 9) * 4.0f - 20.0f);
+  for (int i = 0; i < 32; i++) x[i] = 0.0f, x[32 + i] = mqt_randf(-1, 1) * 1e-41f;
+  x[5] = -0.0f;
+  /* block 2: amax 256, so e = 0 and the grid step over [8, 16) is 1: ties
+   * 8.5 -> 8, 9.5 -> 10, 15.5 -> 16 (up an exponent); below 2^-6 the step
+   * is 2^-9: 7.5 steps -> 2^-6 (into the normal range), 2.5 steps -> 2 */
+  for (int i = 0; i < 32; i++) x[64 + i] = mqt_randf(-200, 200);
+  x[64] = 256.0f, x[65] = 8.5f, x[66] = 9.5f, x[67] = -8.5f, x[68] = 15.5f;
+  x[69] = 7.5f / 512, x[70] = 2.5f / 512;
+  /* block 3: amax 511, e = 0 again: 479 and -511 saturate, 447.9 rounds to 448 */
+  for (int i = 0; i < 32; i++) x[96 + i] = mqt_randf(-1, 1) * 500.0f;
+  x[96] = 479.0f, x[97] = -511.0f, x[98] = 447.9f;
+  x[128 + 7] = NAN, x[160 + 2] = INFINITY, x[192 + 9] = -INFINITY;
+  k->quantize_mxfp8(x, N, xa);
+  mq_quantize_mxfp8(x, N, xr);
+  int differ = 0;
+  for (int i = 0; i < N; i++)
+    if (memcmp(&xa[i], &xr[i], 4) != 0 && differ++ < 4)
+      fprintf(stderr, "  [%d] x %a: %a vs reference %a\n", i, x[i], xa[i], xr[i]);
+  CHECK_MSG(!differ, "%s: quantize_mxfp8: %d values differ from the reference", k->name, differ);
+  if (k == mq_kern_ref()) {
+    CHECK(xr[65] == 8.0f && xr[66] == 10.0f && xr[67] == -8.0f && xr[68] == 16.0f);
+    CHECK(xr[69] == 8.0f / 512 && xr[70] == 2.0f / 512);
+    CHECK(xr[96] == 448.0f && xr[97] == -448.0f && xr[98] == 448.0f);
+    CHECK(signbit(xr[5]) && xr[5] == 0.0f && xr[0] == 0.0f && isnan(xr[135]));
+    /* block 1 (amax about 1e-41, 2^-136: e clamped to -127): the subnormal
+     * E4M3 steps of 2^-9 * 2^-127, each value within half a step */
+    for (int i = 32; i < 64; i++) CHECK(fabsf(xr[i] - x[i]) <= 0x1p-137f);
+  }
+}
+
 static void check_table(const mq_kernels *k) {
   check_q8_32(k);
+  check_mxfp8_quant(k);
   const mq_kernels *ref = mq_kern_ref();
   for (int n = 1; n <= 300; n += (n < 40 ? 1 : (n == 40 ? 24 : 37))) { /* includes 64, 288 */
     float a[300], b[300], fa[300], fb[300];

@@ -28,7 +28,17 @@ int mq_cpu_has_avx512(void) {
   int f = (b >> 16) & 1, bw = (b >> 30) & 1, vl = (b >> 31) & 1, vnni = (c >> 11) & 1;
   return f && bw && vl && vnni;
 }
+
+int mq_cpu_has_avx512bf16(void) {
+  unsigned int a, b, c, d;
+  if (!mq_cpu_has_avx512()) return 0;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+  int vbmi = (c >> 1) & 1, leaf1 = a >= 1;
+  if (!vbmi || !leaf1 || !__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
+  return (a >> 5) & 1; /* AVX512_BF16 */
+}
 #else
 int mq_cpu_has_avx2(void) { return 0; }
 int mq_cpu_has_avx512(void) { return 0; }
+int mq_cpu_has_avx512bf16(void) { return 0; }
 #endif

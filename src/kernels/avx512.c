@@ -18,6 +18,7 @@ int mq_kern_fill_avx512(mq_kernels *k) {
 }
 #else
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "core/cpu.h"
@@ -604,6 +605,45 @@ static void mxfp8_to_f32_avx512(const uint8_t *w, const uint8_t *e, float *dst, 
   }
 }
 
+/* MXFP8 activations (mq_quantize_mxfp8), bit for bit: per 32-block the
+ * reference's exponent and scale, then 16 values a step onto the E4M3 grid
+ * as roundscale(|t| * 2^(3 - ex)) * 2^(ex - 3) (nearest even; ex = the
+ * exponent of |t|, at least -6: the subnormal step 2^-9), saturated at 448,
+ * signed, times 2^e. Every step but the rounding is exact, as in the
+ * reference. A block holding inf or NaN goes to the reference. */
+static void quantize_mxfp8_avx512(const float *x, int n, float *xf) {
+  const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+  for (int b0 = 0; b0 < n; b0 += 32) {
+    __m512 v[2] = {_mm512_loadu_ps(x + b0), _mm512_loadu_ps(x + b0 + 16)};
+    __m512 a0 = _mm512_abs_ps(v[0]), a1 = _mm512_abs_ps(v[1]), inf = _mm512_set1_ps(INFINITY);
+    if (_mm512_cmp_ps_mask(a0, inf, _CMP_NLT_UQ) | _mm512_cmp_ps_mask(a1, inf, _CMP_NLT_UQ)) {
+      /* inf or NaN (max_ps would drop a NaN) */
+      mq_quantize_mxfp8(x + b0, 32, xf + b0);
+      continue;
+    }
+    float amax = _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
+    int e = -127;
+    if (amax > 0) {
+      int fe;
+      frexpf(amax, &fe);
+      e = fe - 1 - 8;
+      e = e < -127 ? -127 : (e > 127 ? 127 : e);
+    }
+    const __m512 inv = _mm512_set1_ps(ldexpf(1.0f, -e)), ev = _mm512_set1_ps((float)e);
+    for (int h = 0; h < 2; h++) {
+      __m512 t = _mm512_mul_ps(v[h], inv), a = _mm512_abs_ps(t);
+      __m512 ex = _mm512_max_ps(_mm512_getexp_ps(a), _mm512_set1_ps(-6.0f)); /* getexp(0): -inf */
+      __m512 r = _mm512_roundscale_ps(_mm512_scalef_ps(a, _mm512_sub_ps(_mm512_set1_ps(3.0f), ex)),
+                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      r = _mm512_min_ps(_mm512_scalef_ps(r, _mm512_sub_ps(ex, _mm512_set1_ps(3.0f))),
+                        _mm512_set1_ps(448.0f));
+      r = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(r), _mm512_castps_si512(t),
+                                                        sign, 0xF8)); /* | t's sign, -0 included */
+      _mm512_storeu_ps(xf + b0 + 16 * h, _mm512_scalef_ps(r, ev));
+    }
+  }
+}
+
 /* 4 weight rows x 4 tokens: 16 zmm accumulators, 8 loads per 16 FMAs; the
  * tail of n % 16 under a mask. Named accumulators: as an array, gcc kept
  * them in memory (a store per FMA). */
@@ -656,6 +696,7 @@ int mq_kern_fill_avx512(mq_kernels *k) {
   k->dot_rows_f32 = dot_rows_f32_avx512;
   k->axpy_rows_f32 = axpy_rows_f32_avx512;
   k->mxfp8_to_f32 = mxfp8_to_f32_avx512;
+  k->quantize_mxfp8 = quantize_mxfp8_avx512;
   k->f16_to_f32 = f16_to_f32_avx512;
   return 1;
 }

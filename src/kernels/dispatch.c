@@ -9,8 +9,8 @@
 
 #include "kernels/kernels.h"
 
-static mq_kernels g_avx2, g_avx512, g_neon;
-static const mq_kernels *g_has_avx2, *g_has_avx512, *g_has_neon, *g_active;
+static mq_kernels g_avx2, g_avx512, g_avx512bf16, g_neon;
+static const mq_kernels *g_has_avx2, *g_has_avx512, *g_has_avx512bf16, *g_has_neon, *g_active;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void build(void) {
@@ -19,13 +19,17 @@ static void build(void) {
     mq_kern_fill_avx2_gguf(&g_avx2);
     g_has_avx2 = &g_avx2;
     g_avx512 = g_avx2; /* AVX-512 kernels only where they beat AVX2's */
-    if (mq_kern_fill_avx512(&g_avx512)) g_has_avx512 = &g_avx512;
+    if (mq_kern_fill_avx512(&g_avx512)) {
+      g_has_avx512 = &g_avx512;
+      g_avx512bf16 = g_avx512;
+      if (mq_kern_fill_avx512bf16(&g_avx512bf16)) g_has_avx512bf16 = &g_avx512bf16;
+    }
   }
   g_neon = *mq_kern_ref();
   if (mq_kern_fill_neon(&g_neon)) g_has_neon = &g_neon;
 
   /* best first */
-  const mq_kernels *tiers[] = {g_has_avx512, g_has_avx2, g_has_neon, mq_kern_ref()};
+  const mq_kernels *tiers[] = {g_has_avx512bf16, g_has_avx512, g_has_avx2, g_has_neon, mq_kern_ref()};
   const mq_kernels *best = NULL;
   for (size_t i = 0; i < sizeof tiers / sizeof *tiers && !best; i++) best = tiers[i];
   const char *want = getenv("MIXQ_ISA");
@@ -56,6 +60,11 @@ const mq_kernels *mq_kern_avx512(void) {
   return g_has_avx512;
 }
 
+const mq_kernels *mq_kern_avx512bf16(void) {
+  pthread_once(&g_once, build);
+  return g_has_avx512bf16;
+}
+
 const mq_kernels *mq_kern_neon(void) {
   pthread_once(&g_once, build);
   return g_has_neon;
@@ -63,7 +72,7 @@ const mq_kernels *mq_kern_neon(void) {
 
 int mq_kern_simd_tiers(const mq_kernels *out[MQ_KERN_MAX_TIERS]) {
   pthread_once(&g_once, build);
-  const mq_kernels *all[] = {g_has_avx2, g_has_avx512, g_has_neon};
+  const mq_kernels *all[] = {g_has_avx2, g_has_avx512, g_has_avx512bf16, g_has_neon};
   int n = 0;
   for (size_t i = 0; i < sizeof all / sizeof *all; i++)
     if (all[i]) out[n++] = all[i];

@@ -13,7 +13,7 @@
 typedef float (*mq_gguf_dot_fn)(int n, const void *w, const void *act);
 
 typedef struct mq_kernels {
-  const char *name; /* "scalar", "avx2", "avx512", "neon" */
+  const char *name; /* "scalar", "avx2", "avx512", "avx512bf16", "neon" */
   /* sum_i a[i] * b[i] over n floats */
   float (*dot_f32)(const float *a, const float *b, int n);
   /* Attention of nq (1..8) query heads over n cached rows (row p at rows +
@@ -64,12 +64,29 @@ typedef struct mq_kernels {
   /* the A16 fast path's activation blocks, byte for byte mq_quantize_q8_32
    * (the reference) */
   void (*quantize_q8_32)(const float *x, int n, int8_t *q, float *d);
+  /* MXFP8 activations, bit for bit mq_quantize_mxfp8 (the reference) */
+  void (*quantize_mxfp8)(const float *x, int n, float *xf);
   /* MXFP8 row: sum over 32-blocks b of 2^(e[b] - 127) * sum_i e4m3(w[i]) * x[i]
    * (w: n E4M3 codes, e: n/32 E8M0 exponents, x: n floats, n % 32 == 0) */
   float (*dot_mxfp8_f32)(const uint8_t *w, const uint8_t *e, const float *x, int n);
   /* ... and the row itself: dst[i] = e4m3(w[i]) * 2^(e[i / 32] - 127) (prefill
    * converts a row once for all tokens; values past float range become inf) */
   void (*mxfp8_to_f32)(const uint8_t *w, const uint8_t *e, float *dst, int n);
+  /* MXFP8 through bf16 products (NULL below the avx512bf16 tier). Vectors of
+   * bf16 halves are stored in the tier's order, padded with zeros to
+   * mq_mx_bf16_len(n) halves; callers only hand them back.
+   * mxfp8_act_bf16: n MXFP8 activation floats (x_e4m3 * 2^e) into xb; returns
+   *   1 when exact (0: some value is not a normal bf16, use the float kernels);
+   * dot_mxfp8_bf16: dot_mxfp8_f32's sum against xb;
+   * mxfp8_to_bf16: mxfp8_to_f32's row as bf16 into dst; returns 0 (dst
+   *   unspecified) when a block's scale takes values out of bf16's normal range;
+   * dot4x4_bf16: dot4x4_f32 over two such vectors each of 4 rows and 4 tokens,
+   *   n = mq_mx_bf16_len(K). */
+  int (*mxfp8_act_bf16)(const float *x, uint16_t *xb, int n);
+  float (*dot_mxfp8_bf16)(const uint8_t *w, const uint8_t *e, const uint16_t *xb, int n);
+  int (*mxfp8_to_bf16)(const uint8_t *w, const uint8_t *e, uint16_t *dst, int n);
+  void (*dot4x4_bf16)(const uint16_t *const w[4], const uint16_t *const x[4], int n,
+                      float out[16]);
   /* x8 tiles of 4-bit weights (kernels/linear_x8.h): one tile of 8 rows
    * against T tokens (1 <= T <= 4). Group g's code blocks start at
    * tile + g * gstride and its 8 scales (mins) at sc + g * gstride / 4 floats
@@ -138,6 +155,15 @@ typedef struct mq_kernels {
 /* x [n] (n % 32 == 0) into int8 blocks of 32: d[b] = max|x_b| / 127,
  * q = rne(x / d) (llama.cpp's Q8_0 activation rule, scales kept in f32). */
 void mq_quantize_q8_32(const float *x, int n, int8_t *q, float *d);
+/* x [n] (n % 32 == 0) quantized to MXFP8 as a block's values: per 32-block
+ * the shared exponent e = floor(log2 max|x|) - 8 (clamped to [-127, 127];
+ * -127 for an all-zero block), each value rounded to E4M3 (nearest even,
+ * saturating at 448; NaN stays NaN) as x * 2^-e, and written back as the
+ * exact float e4m3 * 2^e into xf. */
+void mq_quantize_mxfp8(const float *x, int n, float *xf);
+
+/* Halves a bf16 MXFP8 vector of n values takes (n rounded up to 64). */
+static inline int mq_mx_bf16_len(int n) { return (n + 63) & ~63; }
 
 /* The active table (initialized on first use; thread-safe). */
 const mq_kernels *mq_kern(void);
@@ -147,10 +173,11 @@ const mq_kernels *mq_kern_ref(void);
  * when this CPU or build lacks the tier. */
 const mq_kernels *mq_kern_avx2(void);
 const mq_kernels *mq_kern_avx512(void); /* AVX-512 F/BW/VL + VNNI over AVX2 */
+const mq_kernels *mq_kern_avx512bf16(void); /* + VBMI and BF16 over AVX-512 */
 const mq_kernels *mq_kern_neon(void);
 /* Every SIMD tier this build and CPU have, lowest first (tests check each
  * against the reference); returns how many. */
-#define MQ_KERN_MAX_TIERS 3
+#define MQ_KERN_MAX_TIERS 4
 int mq_kern_simd_tiers(const mq_kernels *out[MQ_KERN_MAX_TIERS]);
 
 /* Each ISA source file overwrites the entries it implements in a copy of
@@ -159,6 +186,7 @@ int mq_kern_simd_tiers(const mq_kernels *out[MQ_KERN_MAX_TIERS]);
 int mq_kern_fill_avx2(mq_kernels *k);      /* kernels/avx2.c */
 void mq_kern_fill_avx2_gguf(mq_kernels *k); /* kernels/avx2_gguf.c: more GGUF types */
 int mq_kern_fill_avx512(mq_kernels *k);     /* kernels/avx512.c, over the AVX2 tier */
+int mq_kern_fill_avx512bf16(mq_kernels *k); /* kernels/avx512_bf16.c, over AVX-512 */
 int mq_kern_fill_neon(mq_kernels *k);      /* kernels/neon.c */
 
 /* Float row of any float dtype into dst (converted) — or, for F32 input,

@@ -3,7 +3,6 @@
  * with integer / FP8 weights with exact integer (or exact FP8 product)
  * accumulation, as the producers' kernels define it. */
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,66 +18,48 @@ static inline int8_t sat(float v, int lo, int hi) {
   return (int8_t)(r < lo ? lo : (r > hi ? hi : r));
 }
 
-/* Per-token layout of the gather buffer: K int8 codes (or E4M3 codes), then
- * floats: scale, and group sums of the codes (for weights with zero points);
- * for MXFP8 K/32 exponent bytes follow the codes. */
+/* Per-token layout of the gather buffer: K int8 codes, then floats: scale,
+ * and group sums of the codes (for weights with zero points). MXFP8 has no
+ * codes: its flag, the exact floats and their bf16 vector instead. */
 typedef struct {
   size_t stride; /* bytes per token */
-  size_t off_scale, off_gsum, off_exp;
+  size_t off_scale, off_gsum;
   size_t off_xf; /* MXFP8: the quantized activations as floats (exact) */
+  size_t off_xb; /* ... and as the tier's bf16 vector (mq_mx_bf16_len(K) halves), with an
+                    int at off_scale + 4: 1 when those are exact and in use */
 } aq_layout;
 
 static aq_layout layout(const mq_linear *l) {
   aq_layout a;
+  int mx = l->kind == MQ_W_MXFP8;
   size_t K = (size_t)l->n_in, G = (size_t)(l->q.n_groups > 0 ? l->q.n_groups : 1);
-  a.off_exp = K;
-  a.off_scale = (K + K / 32 + 15) & ~(size_t)15;
+  a.off_scale = mx ? 0 : (K + 15) & ~(size_t)15;
   a.off_gsum = a.off_scale + 16;
   a.stride = a.off_gsum + 4 * G;
-  a.off_xf = (a.stride + 31) & ~(size_t)31;
-  if (l->kind == MQ_W_MXFP8) a.stride = a.off_xf + 4 * K;
+  a.off_xf = (a.stride + 63) & ~(size_t)63; /* whole cache lines for the kernels' vectors */
+  a.off_xb = (a.off_xf + 4 * K + 63) & ~(size_t)63;
+  if (mx) a.stride = a.off_xb + 2 * (size_t)mq_mx_bf16_len((int)K);
   a.stride = (a.stride + 63) & ~(size_t)63;
   return a;
 }
 
 int mq_linear_aq_gather_floats(const mq_linear *l) { return (int)(layout(l).stride / 4); }
 
-static float g_e4m3[256];
-static pthread_once_t g_e4m3_once = PTHREAD_ONCE_INIT;
-
-static void init_e4m3(void) {
-  for (int i = 0; i < 256; i++) g_e4m3[i] = mq_e4m3_to_f32((uint8_t)i);
-}
-
 /* Quantize one token row x [K] into buffer b. */
-static void quantize_row(const mq_linear *l, const float *x, uint8_t *b, const aq_layout *a) {
+static void quantize_row(const mq_linear *l, const mq_kernels *kern, const float *x, uint8_t *b,
+                         const aq_layout *a) {
   int K = l->n_in;
   int8_t *xq = (int8_t *)b;
   float *scale = (float *)(b + a->off_scale);
   if (l->act == MQ_ACT_INT8_STATIC) {
     for (int k = 0; k < K; k++) xq[k] = sat(x[k] * l->in_rscale + l->in_offset, -128, 127);
     *scale = 1.0f;
-  } else if (l->act == MQ_ACT_MXFP8) {
-    uint8_t *exps = b + a->off_exp;
-    for (int b0 = 0; b0 < K; b0 += 32) {
-      float amax = mq_amax(x + b0, 32);
-      /* OCP: shared exponent floor(log2(amax)) - emax(E4M3) = - 8, clamped */
-      int e = -127;
-      if (amax > 0) {
-        int fe;
-        frexpf(amax, &fe);
-        e = fe - 1 - 8;
-        e = e < -127 ? -127 : (e > 127 ? 127 : e);
-      }
-      exps[b0 / 32] = (uint8_t)(e + 127);
-      float inv = ldexpf(1.0f, -e);
-      float *xf = (float *)(b + a->off_xf);
-      for (int k = b0; k < b0 + 32; k++) {
-        ((uint8_t *)xq)[k] = mq_f32_to_e4m3(x[k] * inv);
-        xf[k] = ldexpf(g_e4m3[((uint8_t *)xq)[k]], e); /* exact: a power-of-two scale */
-      }
-    }
+  } else if (l->act == MQ_ACT_MXFP8) { /* no codes: the exact floats are what the kernels take */
+    kern->quantize_mxfp8(x, K, (float *)(b + a->off_xf));
     *scale = 1.0f;
+    int bf16 = kern->mxfp8_act_bf16 &&
+               kern->mxfp8_act_bf16((const float *)(b + a->off_xf), (uint16_t *)(b + a->off_xb), K);
+    memcpy(b + a->off_scale + 4, &bf16, sizeof bf16);
   } else {
     int hi = l->act == MQ_ACT_INT4_TOKEN ? 7 : 127, lo = -hi - 1;
     float amax = mq_amax(x, K);
@@ -134,14 +115,53 @@ static float row_int(const mq_linear *l, const mq_kernels *k, const int8_t *w, i
   return acc * s_x + (l->bias ? l->bias[r] : 0.0f);
 }
 
+/* Whether token buffer tb holds exact bf16 activations (MXFP8). */
+static int has_bf16(const uint8_t *tb, const aq_layout *a) {
+  int v;
+  memcpy(&v, tb + a->off_scale + 4, sizeof v);
+  return v;
+}
+
 /* MXFP8: the activations as exact floats (x_e4m3 * 2^(e_x - 127)) against
- * the weight row's codes and block exponents. */
+ * the weight row's codes and block exponents; through bf16 products where
+ * the tier has them (the same products, summed in another order). */
 static float row_mx(const mq_linear *l, const mq_kernels *k, int r, const uint8_t *tb,
                     const aq_layout *a) {
   int K = l->n_in, nb = K / 32;
   const uint8_t *w = l->q.data + (size_t)r * K, *we = l->mx_exp + (size_t)r * nb;
-  return k->dot_mxfp8_f32(w, we, (const float *)(tb + a->off_xf), K) +
-         (l->bias ? l->bias[r] : 0.0f);
+  float v = has_bf16(tb, a) ? k->dot_mxfp8_bf16(w, we, (const uint16_t *)(tb + a->off_xb), K)
+                            : k->dot_mxfp8_f32(w, we, (const float *)(tb + a->off_xf), K);
+  return v + (l->bias ? l->bias[r] : 0.0f);
+}
+
+/* Prefill through bf16: rows r .. r + nr - 1 (nr <= 4) converted into the
+ * thread's scratch with their scales folded in, then 4 x 4 blocks against
+ * the tokens' bf16 activations (all exact: checked by the caller). Returns 0
+ * when a row's scales leave bf16's range; the caller then takes floats. */
+static int mx_bf16_block(const aq_job *j, int r, int nr, int tid) {
+  const mq_linear *l = j->l;
+  const mq_kernels *k = j->ex->k;
+  int K = l->n_in, len = mq_mx_bf16_len(K);
+  const uint16_t *wp[4], *xp[4];
+  uint16_t *dst = (uint16_t *)j->ex->scratch[tid];
+  for (int i = 0; i < nr; i++) {
+    if (!k->mxfp8_to_bf16(l->q.data + (size_t)(r + i) * K, l->mx_exp + (size_t)(r + i) * (K / 32),
+                          dst + (size_t)i * len, K))
+      return 0;
+    wp[i] = dst + (size_t)i * len;
+  }
+  for (int i = nr; i < 4; i++) wp[i] = wp[0]; /* padding: copies, results dropped */
+  float o[16];
+  for (int t0 = 0; t0 < j->n_tok; t0 += 4) {
+    int nt = j->n_tok - t0 < 4 ? j->n_tok - t0 : 4;
+    for (int t = 0; t < 4; t++)
+      xp[t] = (const uint16_t *)(j->buf + (size_t)(t0 + (t < nt ? t : 0)) * j->a.stride + j->a.off_xb);
+    k->dot4x4_bf16(wp, xp, len, o);
+    for (int t = 0; t < nt; t++)
+      for (int i = 0; i < nr; i++)
+        j->y[(size_t)(t0 + t) * l->n_out + r + i] = o[t * 4 + i] + (l->bias ? l->bias[r + i] : 0.0f);
+  }
+  return 1;
 }
 
 static void aq_rows(void *ctx, int begin, int end, int tid) {
@@ -152,19 +172,23 @@ static void aq_rows(void *ctx, int begin, int end, int tid) {
   if (r1 > l->n_out) r1 = l->n_out;
   if (l->kind == MQ_W_MXFP8 && j->n_tok > 1) {
     /* several tokens: four rows converted once (the E4M3 decode is the
-     * cost), then float blocks against the exact activations; the same sums
-     * in another order */
+     * cost), then bf16 or float blocks against the exact activations; the
+     * same sums in another order */
+    int bf16 = k->mxfp8_to_bf16 != NULL;
+    for (int t = 0; bf16 && t < j->n_tok; t++) bf16 = has_bf16(j->buf + (size_t)t * j->a.stride, &j->a);
     for (int r = r0; r < r1; r += 4) {
       int nr = r1 - r < 4 ? r1 - r : 4;
-      const float *wf[4];
-      for (int i = 0; i < nr; i++) {
-        float *dst = j->ex->scratch[tid] + (size_t)i * K;
-        k->mxfp8_to_f32(l->q.data + (size_t)(r + i) * K, l->mx_exp + (size_t)(r + i) * (K / 32),
-                        dst, K);
-        wf[i] = dst;
+      if (!bf16 || !mx_bf16_block(j, r, nr, tid)) {
+        const float *wf[4];
+        for (int i = 0; i < nr; i++) {
+          float *dst = j->ex->scratch[tid] + (size_t)i * K;
+          k->mxfp8_to_f32(l->q.data + (size_t)(r + i) * K, l->mx_exp + (size_t)(r + i) * (K / 32),
+                          dst, K);
+          wf[i] = dst;
+        }
+        mq_float_block(k, wf, nr, (const float *)(j->buf + j->a.off_xf), j->a.stride / 4, K,
+                       j->n_tok, j->y, l->n_out, r, l->bias);
       }
-      mq_float_block(k, wf, nr, (const float *)(j->buf + j->a.off_xf), j->a.stride / 4, K, j->n_tok,
-                     j->y, l->n_out, r, l->bias);
       for (int t = 0; l->out_bf16 && t < j->n_tok; t++)
         for (int i = 0; i < nr; i++) {
           float *v = &j->y[(size_t)t * l->n_out + r + i];
@@ -249,21 +273,22 @@ typedef struct {
   const float *x;
   uint8_t *buf;
   const aq_layout *a;
+  const mq_kernels *k;
 } quant_job;
 
 static void quantize_tokens(void *ctx, int begin, int end, int tid) {
   (void)tid;
   const quant_job *j = ctx;
   for (int t = begin; t < end; t++)
-    quantize_row(j->l, j->x + (size_t)t * j->l->n_in, j->buf + (size_t)t * j->a->stride, j->a);
+    quantize_row(j->l, j->k, j->x + (size_t)t * j->l->n_in, j->buf + (size_t)t * j->a->stride,
+                 j->a);
 }
 
 void mq_linear_forward_aq(const mq_linear *l, const float *x, int n_tok, float *y,
                           const mq_exec *ex) {
   aq_layout a = layout(l);
   uint8_t *buf = (uint8_t *)ex->gather;
-  if (l->kind == MQ_W_MXFP8) pthread_once(&g_e4m3_once, init_e4m3);
-  quant_job qj = {l, x, buf, &a}; /* the tokens' activation codes, across the pool in prefill */
+  quant_job qj = {l, x, buf, &a, ex->k}; /* the tokens' activation codes, across the pool in prefill */
   mq_pool_for(mq_tokens_pool(ex, n_tok, MQ_QUANT_COST * l->n_in), n_tok, quantize_tokens, &qj);
   if (l->q.x8 && l->act == MQ_ACT_INT8_STATIC) {
     static_x8(l, buf, &a, n_tok, y, ex);

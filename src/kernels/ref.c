@@ -363,6 +363,23 @@ void mq_quantize_q8_32(const float *x, int n, int8_t *q, float *d) {
   }
 }
 
+void mq_quantize_mxfp8(const float *x, int n, float *xf) {
+  for (int b0 = 0; b0 < n; b0 += 32) {
+    float amax = mq_amax(x + b0, 32);
+    /* OCP: shared exponent floor(log2(amax)) - emax(E4M3) = - 8, clamped */
+    int e = -127;
+    if (amax > 0) {
+      int fe;
+      frexpf(amax, &fe);
+      e = fe - 1 - 8;
+      e = e < -127 ? -127 : (e > 127 ? 127 : e);
+    }
+    float inv = ldexpf(1.0f, -e);
+    for (int k = b0; k < b0 + 32; k++) /* exact: a power-of-two scale */
+      xf[k] = ldexpf(mq_e4m3_to_f32(mq_f32_to_e4m3(x[k] * inv)), e);
+  }
+}
+
 static void gguf_q8_x86_ref(const float *x, uint8_t *y, int n, int with_sum) {
   if (with_sum) mq_gguf_quantize_row_q8_1_x86(x, y, n);
   else mq_gguf_quantize_row_q8_0_x86(x, y, n);
@@ -390,6 +407,7 @@ static const mq_kernels k_ref = {
     .mxfp8_to_f32 = mxfp8_to_f32_ref,
     .gguf_q8_x86 = gguf_q8_x86_ref,
     .quantize_q8_32 = mq_quantize_q8_32,
+    .quantize_mxfp8 = mq_quantize_mxfp8,
     .x8_u4_q8 = x8_u4_q8_ref,
     .x8_u4_f32 = x8_u4_f32_ref,
     .x8_s8a16_q8 = x8_s8a16_q8_ref,

@@ -85,8 +85,28 @@ static int worth_it(const mq_linear *l) {
   return TIER_HAS(x8_u4_q8);
 }
 
+/* MXFP8 codes and block exponents copied into model memory (huge pages:
+ * core/bigalloc.h) where the tier's kernels outrun a stream from the mapped
+ * file's 4 KiB pages: the bf16 kernels read 40 GB/s a core from huge pages,
+ * about 25 from the page cache (docs/performance.md). */
+static int mx_copy(struct mq_model *m, mq_linear *l, mq_err *err) {
+  size_t nc = (size_t)l->n_out * l->n_in, ne = nc / 32;
+  uint8_t *dst = mq_model_alloc(m, nc + ne);
+  if (!dst)
+    return mq_errf(err, MQ_ERR_NOMEM, "out of memory copying a %d x %d layer", l->n_out, l->n_in);
+  memcpy(dst, l->q.data, nc);
+  memcpy(dst + nc, l->mx_exp, ne);
+  const void *old_codes = l->q.data, *old_exp = l->mx_exp;
+  l->q.data = dst, l->mx_exp = dst + nc;
+  release(m, old_codes, nc);
+  release(m, old_exp, ne);
+  return MQ_OK;
+}
+
 int mq_model_repack(struct mq_model *m, mq_linear *l, mq_err *err) {
-  if (m->no_repack || !worth_it(l)) return MQ_OK;
+  if (m->no_repack) return MQ_OK;
+  if (l->kind == MQ_W_MXFP8) return TIER_HAS(dot_mxfp8_bf16) ? mx_copy(m, l, err) : MQ_OK;
+  if (!worth_it(l)) return MQ_OK;
   if (mq_x8_gguf_eligible(l)) {
     uint8_t *dst = mq_model_alloc(m, mq_x8_gguf_bytes(l->gtype, l->n_out, l->n_in));
     if (!dst)
