@@ -502,8 +502,89 @@ static void check_entries(void) {
   }
 }
 
+/* The two-tile entries against their one-tile entry on each tile, bit for
+ * bit (memcmp: random bytes may make NaN), T = 1..4: integer tiles with and
+ * without mins, and GGUF tiles of every type a tier pairs, from random bytes
+ * (codes, scales, activation blocks alike). */
+static void check_pairs(void) {
+  enum { K = 512, GS = 128, G = K / GS, T = 4, QK = 292 * (K / 256) };
+  enum { GST = GS / 32 * 256 + 64, TB = G * GST, GB = 1440 * (K / 256) }; /* bytes a tile */
+  static uint8_t tiles[2 * TB], gt[2 * GB], act[T * QK];
+  static int8_t q[T * K];
+  static float d[T * (K / 32)], gsum[T * G], o2[64], o1[2][32];
+  static int32_t bsum[T * (K / 32)];
+  const mq_kernels *tiers[1 + MQ_KERN_MAX_TIERS];
+  int n_tiers = tier_list(tiers), tested = 0;
+  for (size_t i = 0; i < sizeof tiles; i++) tiles[i] = (uint8_t)(mqt_rand() >> 56);
+  for (size_t i = 0; i < sizeof gt; i++) gt[i] = (uint8_t)(mqt_rand() >> 56);
+  for (size_t i = 0; i < sizeof act; i++) act[i] = (uint8_t)(mqt_rand() >> 56);
+  for (int i = 0; i < T * K; i++) q[i] = (int8_t)((int)(mqt_rand() % 255) - 127);
+  for (int i = 0; i < T * (K / 32); i++) d[i] = mqt_randf(0.1f, 2), bsum[i] = (int32_t)(mqt_rand() % 4000);
+  for (int i = 0; i < T * G; i++) gsum[i] = mqt_randf(-50, 50);
+  for (int g = 0; g < 2 * G; g++) /* finite scales and mins after each group's codes */
+    for (int i = 0; i < 16; i++)
+      ((float *)(tiles + g * GST + GS / 32 * 256))[i] = mqt_randf(-1, 1);
+  const uint8_t *t0 = tiles, *t1 = tiles + TB;
+  const float *sc0 = (const float *)(t0 + GS / 32 * 256), *sc1 = (const float *)(t1 + GS / 32 * 256);
+  for (int tier = 1; tier < n_tiers; tier++) {
+    const mq_kernels *k = tiers[tier];
+    for (int Tn = 1; Tn <= T; Tn++) {
+#define PAIR(what)                                                                                   {                                                                                                    int bad = 0;                                                                                       for (int t = 0; t < Tn; t++)                                                                         for (int h = 0; h < 2; h++) bad += memcmp(o2 + 16 * t + 8 * h, o1[h] + 8 * t, 32) != 0;          CHECK_MSG(!bad, "%s %s T %d: %d of %d row groups differ from the one-tile entry", k->name,                   what, Tn, bad, 2 * Tn);                                                                  tested++;                                                                                        }
+      for (int mins = 0; mins < 2 && k->x8_u4_q8_2; mins++) {
+        k->x8_u4_q8_2(t0, t1, GST, sc0, sc1, mins ? sc0 + 8 : NULL, mins ? sc1 + 8 : NULL, K, GS, q,
+                      K, d, K / 32, mins ? gsum : NULL, G, Tn, o2);
+        k->x8_u4_q8(t0, GST, sc0, mins ? sc0 + 8 : NULL, K, GS, q, K, d, K / 32, mins ? gsum : NULL,
+                    G, Tn, o1[0]);
+        k->x8_u4_q8(t1, GST, sc1, mins ? sc1 + 8 : NULL, K, GS, q, K, d, K / 32, mins ? gsum : NULL,
+                    G, Tn, o1[1]);
+        PAIR("x8_u4_q8_2")
+      }
+      if (k->x8_s8a16_q8_2) {
+        k->x8_s8a16_q8_2(t0, t1, GST, sc0, sc1, sc0 + 8, sc1 + 8, K, GS, q, K, d, K / 32, gsum, G,
+                         Tn, o2);
+        k->x8_s8a16_q8(t0, GST, sc0, sc0 + 8, K, GS, q, K, d, K / 32, gsum, G, Tn, o1[0]);
+        k->x8_s8a16_q8(t1, GST, sc1, sc1 + 8, K, GS, q, K, d, K / 32, gsum, G, Tn, o1[1]);
+        PAIR("x8_s8a16_q8_2")
+      }
+      if (k->x8_s8_q8_2) {
+        k->x8_s8_q8_2(t0, t1, GST, sc0, sc1, K, GS, q, K, Tn, o2);
+        k->x8_s8_q8(t0, GST, sc0, K, GS, q, K, Tn, o1[0]);
+        k->x8_s8_q8(t1, GST, sc1, K, GS, q, K, Tn, o1[1]);
+        PAIR("x8_s8_q8_2")
+      }
+      static const struct {
+        uint32_t type;
+        size_t tile_bytes;
+        const char *name;
+      } gg[] = {{MQ_GGML_TYPE_Q4_0, 144 * (K / 32), "Q4_0"},
+                {MQ_GGML_TYPE_Q8_0, 272 * (K / 32), "Q8_0"},
+                {MQ_GGML_TYPE_Q4_K, 1184 * (K / 256), "Q4_K"},
+                {MQ_GGML_TYPE_Q5_K, 1440 * (K / 256), "Q5_K"}};
+      for (size_t i = 0; i < sizeof gg / sizeof *gg; i++) {
+        uint32_t ty = gg[i].type;
+        if (!k->x8_gguf_2[ty]) continue;
+        void (*one)(const uint8_t *, int, const uint8_t *, size_t, const int32_t *, int, int,
+                    float *) = ty == MQ_GGML_TYPE_Q4_0   ? k->x8_q4_0
+                               : ty == MQ_GGML_TYPE_Q8_0 ? k->x8_q8_0
+                               : ty == MQ_GGML_TYPE_Q4_K ? k->x8_q4_k
+                                                         : k->x8_q5_k;
+        size_t tb = gg[i].tile_bytes, as = ty == MQ_GGML_TYPE_Q4_K || ty == MQ_GGML_TYPE_Q5_K
+                                                ? (size_t)QK
+                                                : (size_t)(K / 32) * 34;
+        k->x8_gguf_2[ty](gt, tb, K, act, as, bsum, K / 32, Tn, o2);
+        one(gt, K, act, as, bsum, K / 32, Tn, o1[0]);
+        one(gt + tb, K, act, as, bsum, K / 32, Tn, o1[1]);
+        PAIR(gg[i].name)
+      }
+#undef PAIR
+    }
+  }
+  if (!tested) printf("two-tile entries: none in this build's tiers\n");
+}
+
 int main(void) {
   check_entries();
+  check_pairs();
   for (int T = 1; T <= 5; T += 2) {
     static const uint32_t a16[3] = {0, 0, 0}, q40[2] = {MQ_GGML_TYPE_Q8_0, MQ_GGML_TYPE_Q4_0},
                           kq[3] = {MQ_GGML_TYPE_Q4_K, MQ_GGML_TYPE_Q6_K, MQ_GGML_TYPE_Q3_K},

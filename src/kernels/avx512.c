@@ -77,15 +77,22 @@ static inline quad_idx quad_indices(void) {
   return p;
 }
 
-/* acc + the block's u4 x s8 sums (q: 32 activation bytes), in two
- * dependency chains (half the latency per block) */
-static inline __m512i u4_block(__m512i acc, const __m512i w[4], const void *q, const quad_idx *p) {
+/* The 32 activation bytes at q as the four permuted words the blocks
+ * take: x[0] quads (0,1), x[1] (4,5), x[2] (2,3), x[3] (6,7). Kernels that
+ * compute two tiles a call permute once for both. */
+static inline void quad_acts(const void *q, const quad_idx *p, __m512i x[4]) {
   __m512i a = act32(q);
-  __m512i acc2 =
-      _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[1], _mm512_permutexvar_epi32(p->p45, a));
-  acc = _mm512_dpbusd_epi32(acc, w[0], _mm512_permutexvar_epi32(p->p01, a));
-  acc = _mm512_dpbusd_epi32(acc, w[2], _mm512_permutexvar_epi32(p->p23, a));
-  acc2 = _mm512_dpbusd_epi32(acc2, w[3], _mm512_permutexvar_epi32(p->p67, a));
+  x[0] = _mm512_permutexvar_epi32(p->p01, a), x[1] = _mm512_permutexvar_epi32(p->p45, a);
+  x[2] = _mm512_permutexvar_epi32(p->p23, a), x[3] = _mm512_permutexvar_epi32(p->p67, a);
+}
+
+/* acc + a u4 block's sums against quad_acts' words, in two dependency
+ * chains (half the latency per block) */
+static inline __m512i u4_dot(__m512i acc, const __m512i w[4], const __m512i x[4]) {
+  __m512i acc2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[1], x[1]);
+  acc = _mm512_dpbusd_epi32(acc, w[0], x[0]);
+  acc = _mm512_dpbusd_epi32(acc, w[2], x[2]);
+  acc2 = _mm512_dpbusd_epi32(acc2, w[3], x[3]);
   return _mm512_add_epi32(acc, acc2);
 }
 
@@ -105,163 +112,321 @@ static inline void s8_prep(const uint8_t *blk, s8_block *w) {
   }
 }
 
-static inline __m512i s8_dot(__m512i acc, const s8_block *w, const void *q, const quad_idx *p) {
+/* acc + an S8 block's sums against quad_acts' words (chunk i holds quads
+ * (0,1), (2,3), (4,5), (6,7): x[0], x[2], x[1], x[3]) */
+static inline __m512i s8_dot(__m512i acc, const s8_block *w, const __m512i x[4]) {
   const __m512i z = _mm512_setzero_si512();
-  __m512i a = act32(q), acc2 = z;
-  const __m512i idx[4] = {p->p01, p->p23, p->p45, p->p67};
-  for (int i = 0; i < 4; i += 2) { /* two dependency chains */
-    __m512i a0 = _mm512_permutexvar_epi32(idx[i], a), a1 = _mm512_permutexvar_epi32(idx[i + 1], a);
-    acc = _mm512_dpbusd_epi32(acc, w->wa[i], _mm512_mask_sub_epi8(a0, w->neg[i], z, a0));
-    acc2 = _mm512_dpbusd_epi32(acc2, w->wa[i + 1], _mm512_mask_sub_epi8(a1, w->neg[i + 1], z, a1));
-  }
+  __m512i acc2 = _mm512_dpbusd_epi32(z, w->wa[1], _mm512_mask_sub_epi8(x[2], w->neg[1], z, x[2]));
+  acc = _mm512_dpbusd_epi32(acc, w->wa[0], _mm512_mask_sub_epi8(x[0], w->neg[0], z, x[0]));
+  acc = _mm512_dpbusd_epi32(acc, w->wa[2], _mm512_mask_sub_epi8(x[1], w->neg[2], z, x[1]));
+  acc2 = _mm512_dpbusd_epi32(acc2, w->wa[3], _mm512_mask_sub_epi8(x[3], w->neg[3], z, x[3]));
   return _mm512_add_epi32(acc, acc2);
 }
 
 /* A16 fast path, 4-bit tiles or (s8) the S8 tiles of 8-bit layers: per
  * group, the blocks' integer sums times the tokens' block scales, then the
- * rows' scales and mins. */
-static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, size_t gst, const float *sc,
-                                     const float *mn, int K, int gs, const int8_t *q, int qs,
+ * rows' scales and mins. NT (1 or 2) tiles a call, the second's codes,
+ * scales and mins at tile2, sc2, mn2: the activations' permutes are shared
+ * (prefill). Named arrays per tile, as in x8_q4_0_T. */
+typedef struct {
+  __m512i w[4];
+  s8_block ws;
+} a16_block;
+
+static inline void a16_load(const uint8_t *blk, a16_block *w, const int s8) {
+  mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, s8 ? 256 : 128);
+  if (s8) s8_prep(blk, &w->ws);
+  else u4_decode(blk, w->w);
+}
+
+static inline __m256 a16_group(__m256 acc, __m512 gacc, const float *sc, const float *mn,
+                               float gsum) {
+  acc = _mm256_fmadd_ps(fold_ps(gacc), _mm256_loadu_ps(sc), acc);
+  return mn ? _mm256_fmadd_ps(_mm256_loadu_ps(mn), _mm256_set1_ps(gsum), acc) : acc;
+}
+
+static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, const uint8_t *tile2, size_t gst,
+                                     const float *sc, const float *sc2, const float *mn,
+                                     const float *mn2, int K, int gs, const int8_t *q, int qs,
                                      const float *d, int ds, const float *gsum, int gss, float *out,
-                                     const int s8, const int T) {
+                                     const int s8, const int NT, const int T) {
   const quad_idx p = quad_indices();
-  __m256 acc[4];
-  for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+  const __m512i z = _mm512_setzero_si512();
+  const size_t bb = s8 ? 256 : 128;
+  __m256 acc0[4], acc1[4];
+  for (int t = 0; t < T; t++) acc0[t] = acc1[t] = _mm256_setzero_ps();
   int nb = K / 32, bpg = gs / 32;
   for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
     int b1 = b0 + bpg < nb ? b0 + bpg : nb;
-    const uint8_t *gp = tile + g * gst;
-    __m512 gacc[4];
-    for (int t = 0; t < T; t++) gacc[t] = _mm512_setzero_ps();
+    const uint8_t *gp = tile + g * gst, *gp2 = NT == 2 ? tile2 + g * gst : gp;
+    __m512 gacc0[4], gacc1[4];
+    for (int t = 0; t < T; t++) gacc0[t] = gacc1[t] = _mm512_setzero_ps();
     for (int b = b0; b < b1; b++) {
-      const uint8_t *blk = gp + (size_t)(b - b0) * (s8 ? 256 : 128);
-      mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, s8 ? 256 : 128);
-      __m512i w[4];
-      s8_block ws;
-      if (s8)
-        s8_prep(blk, &ws);
-      else
-        u4_decode(blk, w);
+      a16_block w0, w1;
+      a16_load(gp + (size_t)(b - b0) * bb, &w0, s8);
+      if (NT == 2) a16_load(gp2 + (size_t)(b - b0) * bb, &w1, s8);
       for (int t = 0; t < T; t++) {
-        const int8_t *qb = q + (size_t)t * qs + 32 * b;
-        __m512i s = s8 ? s8_dot(_mm512_setzero_si512(), &ws, qb, &p)
-                       : u4_block(_mm512_setzero_si512(), w, qb, &p);
-        gacc[t] =
-            _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(d[(size_t)t * ds + b]), gacc[t]);
+        __m512i x[4];
+        quad_acts(q + (size_t)t * qs + 32 * b, &p, x);
+        __m512 dt = _mm512_set1_ps(d[(size_t)t * ds + b]);
+        __m512i s = s8 ? s8_dot(z, &w0.ws, x) : u4_dot(z, w0.w, x);
+        gacc0[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), dt, gacc0[t]);
+        if (NT == 2) {
+          s = s8 ? s8_dot(z, &w1.ws, x) : u4_dot(z, w1.w, x);
+          gacc1[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), dt, gacc1[t]);
+        }
       }
     }
-    mq_prefetch_group_rest(gp, (size_t)(b1 - b0) * (s8 ? 256 : 128), gst);
-    __m256 s = _mm256_loadu_ps(sc + g * (gst / 4));
-    for (int t = 0; t < T; t++) acc[t] = _mm256_fmadd_ps(fold_ps(gacc[t]), s, acc[t]);
-    if (mn) {
-      __m256 m = _mm256_loadu_ps(mn + g * (gst / 4));
-      for (int t = 0; t < T; t++)
-        acc[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(gsum[(size_t)t * gss + g]), acc[t]);
+    mq_prefetch_group_rest(gp, (size_t)(b1 - b0) * bb, gst);
+    if (NT == 2) mq_prefetch_group_rest(gp2, (size_t)(b1 - b0) * bb, gst);
+    size_t so = (size_t)g * (gst / 4);
+    for (int t = 0; t < T; t++) {
+      float gx = mn ? gsum[(size_t)t * gss + g] : 0.0f;
+      acc0[t] = a16_group(acc0[t], gacc0[t], sc + so, mn ? mn + so : NULL, gx);
+      if (NT == 2) acc1[t] = a16_group(acc1[t], gacc1[t], sc2 + so, mn ? mn2 + so : NULL, gx);
     }
   }
-  for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
+  for (int t = 0; t < T; t++) {
+    _mm256_storeu_ps(out + 8 * NT * t, acc0[t]);
+    if (NT == 2) _mm256_storeu_ps(out + 16 * t + 8, acc1[t]);
+  }
 }
 
 static void x8_u4_q8_avx512(const uint8_t *tile, size_t gst, const float *sc, const float *mn,
                             int K, int gs, const int8_t *q, int qs, const float *d, int ds,
                             const float *gsum, int gss, int T, float *out) {
-  MQ_BY_T(T, x8_q8_T, tile, gst, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 0)
+  MQ_BY_T(T, x8_q8_T, tile, NULL, gst, sc, NULL, mn, NULL, K, gs, q, qs, d, ds, gsum, gss, out, 0, 1)
+}
+
+static void x8_u4_q8_2_avx512(const uint8_t *tile, const uint8_t *tile2, size_t gst,
+                              const float *sc, const float *sc2, const float *mn, const float *mn2, int K,
+                              int gs, const int8_t *q, int qs, const float *d, int ds, const float *gsum,
+                              int gss, int T, float *out) {
+  MQ_BY_T(T, x8_q8_T, tile, tile2, gst, sc, sc2, mn, mn2, K, gs, q, qs, d, ds, gsum, gss, out, 0, 2)
 }
 
 /* GGUF Q4_0x8: the stored nibbles u against Q8_0, the -8 through the
- * activation block's code sum, scaled by d_w * d_x. */
-static MQ_ALWAYS_INLINE void x8_q4_0_T(const uint8_t *tile, int K, const uint8_t *act, size_t as,
-                                       const int32_t *bsum, int bs, float *out, const int T) {
+ * activation block's code sum, scaled by d_w * d_x. NT (1 or 2) tiles a
+ * call (the second at tile + tst): each token's activation words are
+ * permuted once for both, so two tiles cost 4 permutes per 8 VPDPBUSD
+ * (prefill). Named arrays per tile: gcc kept a [2][4] array in memory. */
+static inline __m512 q4_0_tile(__m512 acc, const __m512i w[4], __m512 dw, const __m512i x[4],
+                               __m512i init, __m512 dx) {
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(u4_dot(init, w, x)), _mm512_mul_ps(dw, dx), acc);
+}
+
+static inline __m512 q4_0_load(const uint8_t *blk, __m512i w[4]) {
+  mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, 144);
+  u4_decode(blk, w);
+  return both_halves(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 128))));
+}
+
+static MQ_ALWAYS_INLINE void x8_q4_0_T(const uint8_t *tile, size_t tst, int K, const uint8_t *act,
+                                       size_t as, const int32_t *bsum, int bs, float *out,
+                                       const int NT, const int T) {
   const quad_idx p = quad_indices();
-  __m512 acc[4];
-  for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+  __m512 acc0[4], acc1[4];
+  for (int t = 0; t < T; t++) acc0[t] = acc1[t] = _mm512_setzero_ps();
   for (int b = 0; b < K / 32; b++) {
-    const uint8_t *blk = tile + (size_t)b * 144;
-    mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, 144);
-    __m512i w[4];
-    u4_decode(blk, w);
-    /* the 8 rows' d in both halves */
-    __m256 dw8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 128)));
-    __m512 dw = both_halves(dw8);
+    __m512i w0[4], w1[4];
+    __m512 dw0 = q4_0_load(tile + (size_t)b * 144, w0), dw1 = dw0;
+    if (NT == 2) dw1 = q4_0_load(tile + tst + (size_t)b * 144, w1);
     for (int t = 0; t < T; t++) {
       const uint8_t *a = act + (size_t)t * as + (size_t)b * 34;
+      __m512i x[4];
+      quad_acts(a + 2, &p, x);
       /* -8 * bsum split over the two halves' lanes: 4 * bsum each */
-      __m512i s = u4_block(_mm512_set1_epi32(-4 * bsum[(size_t)t * bs + b]), w, a + 2, &p);
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(fp16_at(a))),
-                               acc[t]);
+      __m512i init = _mm512_set1_epi32(-4 * bsum[(size_t)t * bs + b]);
+      __m512 dx = _mm512_set1_ps(fp16_at(a));
+      acc0[t] = q4_0_tile(acc0[t], w0, dw0, x, init, dx);
+      if (NT == 2) acc1[t] = q4_0_tile(acc1[t], w1, dw1, x, init, dx);
     }
   }
-  for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, fold_ps(acc[t]));
+  for (int t = 0; t < T; t++) {
+    _mm256_storeu_ps(out + 8 * NT * t, fold_ps(acc0[t]));
+    if (NT == 2) _mm256_storeu_ps(out + 16 * t + 8, fold_ps(acc1[t]));
+  }
 }
 
 static void x8_q4_0_avx512(const uint8_t *tile, int K, const uint8_t *act, size_t as,
                            const int32_t *bsum, int bs, int T, float *out) {
-  MQ_BY_T(T, x8_q4_0_T, tile, K, act, as, bsum, bs, out)
+  MQ_BY_T(T, x8_q4_0_T, tile, 0, K, act, as, bsum, bs, out, 1)
 }
 
-static MQ_ALWAYS_INLINE void x8_s8_T(const uint8_t *tile, size_t gst, const float *sc, int K,
-                                     int gs, const int8_t *q, int qs, float *out, const int T) {
+static void x8_q4_0_2_avx512(const uint8_t *tile, size_t tst, int K, const uint8_t *act,
+                             size_t as, const int32_t *bsum, int bs, int T, float *out) {
+  MQ_BY_T(T, x8_q4_0_T, tile, tst, K, act, as, bsum, bs, out, 2)
+}
+
+/* W8A8 S8 tiles: integer sums per group times the rows' scales; NT tiles
+ * as x8_q8_T. */
+static MQ_ALWAYS_INLINE void x8_s8_T(const uint8_t *tile, const uint8_t *tile2, size_t gst,
+                                     const float *sc, const float *sc2, int K, int gs,
+                                     const int8_t *q, int qs, float *out, const int NT,
+                                     const int T) {
   const quad_idx p = quad_indices();
-  __m256 acc[4];
-  for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+  __m256 acc0[4], acc1[4];
+  for (int t = 0; t < T; t++) acc0[t] = acc1[t] = _mm256_setzero_ps();
   int nb = K / 32, bpg = gs / 32;
   for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
     int b1 = b0 + bpg < nb ? b0 + bpg : nb;
-    const uint8_t *gp = tile + g * gst;
-    __m512i isum[4];
-    for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
+    const uint8_t *gp = tile + g * gst, *gp2 = NT == 2 ? tile2 + g * gst : gp;
+    __m512i isum0[4], isum1[4];
+    for (int t = 0; t < T; t++) isum0[t] = isum1[t] = _mm512_setzero_si512();
     for (int b = b0; b < b1; b++) {
-      const uint8_t *blk = gp + (size_t)(b - b0) * 256;
-      mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, 256);
-      s8_block w;
-      s8_prep(blk, &w);
-      for (int t = 0; t < T; t++) isum[t] = s8_dot(isum[t], &w, q + (size_t)t * qs + 32 * b, &p);
+      a16_block w0, w1;
+      a16_load(gp + (size_t)(b - b0) * 256, &w0, 1);
+      if (NT == 2) a16_load(gp2 + (size_t)(b - b0) * 256, &w1, 1);
+      for (int t = 0; t < T; t++) {
+        __m512i x[4];
+        quad_acts(q + (size_t)t * qs + 32 * b, &p, x);
+        isum0[t] = s8_dot(isum0[t], &w0.ws, x);
+        if (NT == 2) isum1[t] = s8_dot(isum1[t], &w1.ws, x);
+      }
     }
     mq_prefetch_group_rest(gp, (size_t)(b1 - b0) * 256, gst);
-    __m256 s = _mm256_loadu_ps(sc + g * (gst / 4));
-    for (int t = 0; t < T; t++)
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(fold_i32(isum[t])), s, acc[t]);
+    if (NT == 2) mq_prefetch_group_rest(gp2, (size_t)(b1 - b0) * 256, gst);
+    __m256 s0 = _mm256_loadu_ps(sc + g * (gst / 4)), s1 = s0;
+    if (NT == 2) s1 = _mm256_loadu_ps(sc2 + g * (gst / 4));
+    for (int t = 0; t < T; t++) {
+      acc0[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(fold_i32(isum0[t])), s0, acc0[t]);
+      if (NT == 2) acc1[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(fold_i32(isum1[t])), s1, acc1[t]);
+    }
   }
-  for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
+  for (int t = 0; t < T; t++) {
+    _mm256_storeu_ps(out + 8 * NT * t, acc0[t]);
+    if (NT == 2) _mm256_storeu_ps(out + 16 * t + 8, acc1[t]);
+  }
 }
 
 static void x8_s8_q8_avx512(const uint8_t *tile, size_t gst, const float *sc, int K, int gs,
                             const int8_t *q, int qs, int T, float *out) {
-  MQ_BY_T(T, x8_s8_T, tile, gst, sc, K, gs, q, qs, out)
+  MQ_BY_T(T, x8_s8_T, tile, NULL, gst, sc, NULL, K, gs, q, qs, out, 1)
+}
+
+static void x8_s8_q8_2_avx512(const uint8_t *tile, const uint8_t *tile2, size_t gst,
+                              const float *sc, const float *sc2, int K, int gs, const int8_t *q,
+                              int qs, int T, float *out) {
+  MQ_BY_T(T, x8_s8_T, tile, tile2, gst, sc, sc2, K, gs, q, qs, out, 2)
 }
 
 static void x8_s8a16_q8_avx512(const uint8_t *tile, size_t gst, const float *sc, const float *mn,
                                int K, int gs, const int8_t *q, int qs, const float *d, int ds,
                                const float *gsum, int gss, int T, float *out) {
-  MQ_BY_T(T, x8_q8_T, tile, gst, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 1)
+  MQ_BY_T(T, x8_q8_T, tile, NULL, gst, sc, NULL, mn, NULL, K, gs, q, qs, d, ds, gsum, gss, out, 1, 1)
 }
 
-static MQ_ALWAYS_INLINE void x8_q8_0_T(const uint8_t *tile, int K, const uint8_t *act, size_t as,
-                                       float *out, const int T) {
+static void x8_s8a16_q8_2_avx512(const uint8_t *tile, const uint8_t *tile2, size_t gst,
+                                 const float *sc, const float *sc2, const float *mn, const float *mn2, int K,
+                                 int gs, const int8_t *q, int qs, const float *d, int ds, const float *gsum,
+                                 int gss, int T, float *out) {
+  MQ_BY_T(T, x8_q8_T, tile, tile2, gst, sc, sc2, mn, mn2, K, gs, q, qs, d, ds, gsum, gss, out, 1, 2)
+}
+
+/* GGUF Q8_0x8 against Q8_0: integer sums scaled by d_w * d_x; NT tiles as
+ * x8_q4_0_T. */
+static inline __m512 q8_0_load(const uint8_t *blk, s8_block *w) {
+  mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, 272);
+  s8_prep(blk, w);
+  return both_halves(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 256))));
+}
+
+static MQ_ALWAYS_INLINE void x8_q8_0_T(const uint8_t *tile, size_t tst, int K, const uint8_t *act,
+                                       size_t as, float *out, const int NT, const int T) {
   const quad_idx p = quad_indices();
-  __m512 acc[4];
-  for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+  const __m512i z = _mm512_setzero_si512();
+  __m512 acc0[4], acc1[4];
+  for (int t = 0; t < T; t++) acc0[t] = acc1[t] = _mm512_setzero_ps();
   for (int b = 0; b < K / 32; b++) {
-    const uint8_t *blk = tile + (size_t)b * 272;
-    mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, 272);
-    s8_block w;
-    s8_prep(blk, &w);
-    __m256 dw8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 256)));
-    __m512 dw = both_halves(dw8);
+    s8_block w0, w1;
+    __m512 dw0 = q8_0_load(tile + (size_t)b * 272, &w0), dw1 = dw0;
+    if (NT == 2) dw1 = q8_0_load(tile + tst + (size_t)b * 272, &w1);
     for (int t = 0; t < T; t++) {
       const uint8_t *a = act + (size_t)t * as + (size_t)b * 34;
-      __m512i s = s8_dot(_mm512_setzero_si512(), &w, a + 2, &p);
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(fp16_at(a))),
-                               acc[t]);
+      __m512i x[4];
+      quad_acts(a + 2, &p, x);
+      __m512 dx = _mm512_set1_ps(fp16_at(a));
+      acc0[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s8_dot(z, &w0, x)), _mm512_mul_ps(dw0, dx),
+                                acc0[t]);
+      if (NT == 2)
+        acc1[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s8_dot(z, &w1, x)), _mm512_mul_ps(dw1, dx),
+                                  acc1[t]);
     }
   }
-  for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, fold_ps(acc[t]));
+  for (int t = 0; t < T; t++) {
+    _mm256_storeu_ps(out + 8 * NT * t, fold_ps(acc0[t]));
+    if (NT == 2) _mm256_storeu_ps(out + 16 * t + 8, fold_ps(acc1[t]));
+  }
 }
 
 static void x8_q8_0_avx512(const uint8_t *tile, int K, const uint8_t *act, size_t as,
                            const int32_t *bsum, int bs, int T, float *out) {
   (void)bsum, (void)bs;
-  MQ_BY_T(T, x8_q8_0_T, tile, K, act, as, out)
+  MQ_BY_T(T, x8_q8_0_T, tile, 0, K, act, as, out, 1)
+}
+
+static void x8_q8_0_2_avx512(const uint8_t *tile, size_t tst, int K, const uint8_t *act,
+                             size_t as, const int32_t *bsum, int bs, int T, float *out) {
+  (void)bsum, (void)bs;
+  MQ_BY_T(T, x8_q8_0_T, tile, tst, K, act, as, out, 2)
+}
+
+/* One Q4_K / Q5_K sub-block of a tile (x8_q45_k_T below). */
+typedef struct {
+  __m512i w[4];
+  __m512i sc;
+} k_sub;
+
+/* Sub-block j of super-block blk: codes (Q5_K: the fifth bits added) and
+ * scales. */
+static inline void k_sub_load(const uint8_t *blk, int j, const int five, const size_t sc_at,
+                              const __m512i hbit[4], k_sub *s) {
+  u4_decode(blk + 128 * j, s->w);
+  if (five) {
+    __m512i hb = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 1024 + 32 * j)));
+    for (int i = 0; i < 4; i++)
+      s->w[i] = _mm512_mask_add_epi8(s->w[i], _mm512_test_epi8_mask(hb, hbit[i]),
+                                     s->w[i], _mm512_set1_epi8(16));
+  }
+  s->sc = _mm512_broadcast_i64x4(
+      _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(blk + sc_at + 8 * j))));
+}
+
+/* isc + the sub-block's sums times its scales */
+static inline __m512i k_sub_dot(const k_sub *s, const __m512i x[4], const int five, __m512i isc) {
+  const __m512i z = _mm512_setzero_si512();
+  __m512i s0 = _mm512_dpbusd_epi32(z, s->w[0], x[0]);
+  __m512i s1 = _mm512_dpbusd_epi32(z, s->w[1], x[1]);
+  s0 = _mm512_dpbusd_epi32(s0, s->w[2], x[2]);
+  s1 = _mm512_dpbusd_epi32(s1, s->w[3], x[3]);
+  if (five)
+    return _mm512_add_epi32(isc, _mm512_add_epi32(_mm512_madd_epi16(s0, s->sc),
+                                                  _mm512_madd_epi16(s1, s->sc)));
+  return _mm512_add_epi32(isc, _mm512_madd_epi16(_mm512_add_epi32(s0, s1), s->sc));
+}
+
+/* The super-block's mins times a token's Q8_K block sums (a: its block):
+ * sum_j m_j (b_2j + b_2j+1) for the 8 rows, after the sub-blocks' loop so
+ * that loop keeps its registers. */
+static inline __m256i k_mins(const uint8_t *blk, size_t sc_at, const uint8_t *a) {
+  __m256i imn = _mm256_setzero_si256();
+  for (int j = 0; j < 8; j++) {
+    __m256i mn = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(blk + sc_at + 64 + 8 * j)));
+    int16_t b0, b1;
+    memcpy(&b0, a + 260 + 4 * j, 2);
+    memcpy(&b1, a + 262 + 4 * j, 2);
+    imn = _mm256_add_epi32(imn,
+                           _mm256_madd_epi16(mn, _mm256_set1_epi32((uint16_t)(int16_t)(b0 + b1))));
+  }
+  return imn;
+}
+
+static inline __m256 k_super(__m256 acc, const uint8_t *blk, size_t sc_at, __m256 vdx, __m512i isc,
+                             __m256i imn) {
+  __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + sc_at + 128)));
+  __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + sc_at + 144)));
+  acc = _mm256_fmadd_ps(_mm256_mul_ps(d, vdx), _mm256_cvtepi32_ps(fold_i32(isc)), acc);
+  return _mm256_fnmadd_ps(_mm256_mul_ps(dmin, vdx), _mm256_cvtepi32_ps(imn), acc);
 }
 
 /* Q4_Kx8 / Q5_Kx8 against Q8_K: per 32-column sub-block j, the rows'
@@ -272,9 +437,11 @@ static void x8_q8_0_avx512(const uint8_t *tile, int K, const uint8_t *act, size_
  * zero) multiplies it exactly in one step; Q5_K's codes (up to 31) take two
  * 8-product sums. The halves are folded once per super-block. Q5_K's fifth
  * bits (linear_x8.h) are added with byte masks: zmm i's two chunks take
- * bits (c, c + 1) of the same plane byte in their two halves. */
-static MQ_ALWAYS_INLINE void x8_q45_k_T(const uint8_t *tile, int K, const uint8_t *act, size_t as,
-                                        float *out, const int five, const int T) {
+ * bits (c, c + 1) of the same plane byte in their two halves. NT (1 or 2)
+ * tiles a call, the second at tile + tst, as x8_q4_0_T. */
+static MQ_ALWAYS_INLINE void x8_q45_k_T(const uint8_t *tile, size_t tst, int K,
+                                        const uint8_t *act, size_t as, float *out, const int five,
+                                        const int NT, const int T) {
   const size_t tb = five ? 1440 : 1184, sc_at = five ? 1280 : 1024;
   const quad_idx p = quad_indices();
   /* plane bit of each code zmm (u4_decode's order: quads 01, 45, 23, 67) */
@@ -283,71 +450,63 @@ static MQ_ALWAYS_INLINE void x8_q45_k_T(const uint8_t *tile, int K, const uint8_
       _mm512_inserti64x4(_mm512_set1_epi8(1 << 4), _mm256_set1_epi8((char)(1 << 5)), 1),
       _mm512_inserti64x4(_mm512_set1_epi8(1 << 2), _mm256_set1_epi8(1 << 3), 1),
       _mm512_inserti64x4(_mm512_set1_epi8(1 << 6), _mm256_set1_epi8((char)(1 << 7)), 1)};
-  const __m512i b16 = _mm512_set1_epi8(16), z = _mm512_setzero_si512();
-  __m256 acc[4];
-  for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+  __m256 acc0[4], acc1[4];
+  for (int t = 0; t < T; t++) acc0[t] = acc1[t] = _mm256_setzero_ps();
   for (int sb = 0; sb < K / 256; sb++) {
-    const uint8_t *blk = tile + (size_t)sb * tb;
-    mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, tb);
-    __m512i isc[4];
-    __m256i imn[4];
-    for (int t = 0; t < T; t++) isc[t] = z, imn[t] = _mm256_setzero_si256();
+    const uint8_t *blk0 = tile + (size_t)sb * tb, *blk1 = blk0 + tst;
+    mq_prefetch_lines(blk0 + MQ_PREFETCH_AHEAD, tb);
+    if (NT == 2) mq_prefetch_lines(blk1 + MQ_PREFETCH_AHEAD, tb);
+    __m512i isc0[4], isc1[4];
+    for (int t = 0; t < T; t++) isc0[t] = isc1[t] = _mm512_setzero_si512();
     for (int j = 0; j < 8; j++) {
-      const uint8_t *sub = blk + 128 * j;
-      __m512i w[4];
-      u4_decode(sub, w);
-      if (five) {
-        __m512i hb =
-            _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 1024 + 32 * j)));
-        for (int i = 0; i < 4; i++)
-          w[i] = _mm512_mask_add_epi8(w[i], _mm512_test_epi8_mask(hb, hbit[i]), w[i], b16);
-      }
-      __m512i sc = _mm512_broadcast_i64x4(
-          _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(blk + sc_at + 8 * j))));
-      __m256i mn =
-          _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(blk + sc_at + 64 + 8 * j)));
+      k_sub s0, s1;
+      k_sub_load(blk0, j, five, sc_at, hbit, &s0);
+      if (NT == 2) k_sub_load(blk1, j, five, sc_at, hbit, &s1);
       for (int t = 0; t < T; t++) {
         const uint8_t *a = act + (size_t)t * as + (size_t)sb * 292;
-        __m512i q = act32(a + 4 + 32 * j);
-        __m512i s0 = _mm512_dpbusd_epi32(z, w[0], _mm512_permutexvar_epi32(p.p01, q));
-        __m512i s1 = _mm512_dpbusd_epi32(z, w[1], _mm512_permutexvar_epi32(p.p45, q));
-        s0 = _mm512_dpbusd_epi32(s0, w[2], _mm512_permutexvar_epi32(p.p23, q));
-        s1 = _mm512_dpbusd_epi32(s1, w[3], _mm512_permutexvar_epi32(p.p67, q));
-        if (five)
-          isc[t] = _mm512_add_epi32(
-              isc[t], _mm512_add_epi32(_mm512_madd_epi16(s0, sc), _mm512_madd_epi16(s1, sc)));
-        else
-          isc[t] = _mm512_add_epi32(isc[t], _mm512_madd_epi16(_mm512_add_epi32(s0, s1), sc));
-        int16_t b0, b1;
-        memcpy(&b0, a + 260 + 4 * j, 2);
-        memcpy(&b1, a + 262 + 4 * j, 2);
-        imn[t] = _mm256_add_epi32(
-            imn[t], _mm256_madd_epi16(mn, _mm256_set1_epi32((uint16_t)(int16_t)(b0 + b1))));
+        __m512i x[4];
+        quad_acts(a + 4 + 32 * j, &p, x);
+        isc0[t] = k_sub_dot(&s0, x, five, isc0[t]);
+        if (NT == 2) isc1[t] = k_sub_dot(&s1, x, five, isc1[t]);
       }
     }
-    __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + sc_at + 128)));
-    __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + sc_at + 144)));
     for (int t = 0; t < T; t++) {
+      const uint8_t *a = act + (size_t)t * as + (size_t)sb * 292;
       float dx;
-      memcpy(&dx, act + (size_t)t * as + (size_t)sb * 292, 4);
+      memcpy(&dx, a, 4);
       __m256 vdx = _mm256_set1_ps(dx);
-      acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, vdx), _mm256_cvtepi32_ps(fold_i32(isc[t])), acc[t]);
-      acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, vdx), _mm256_cvtepi32_ps(imn[t]), acc[t]);
+      acc0[t] = k_super(acc0[t], blk0, sc_at, vdx, isc0[t], k_mins(blk0, sc_at, a));
+      if (NT == 2) acc1[t] = k_super(acc1[t], blk1, sc_at, vdx, isc1[t], k_mins(blk1, sc_at, a));
     }
   }
-  for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
+  for (int t = 0; t < T; t++) {
+    _mm256_storeu_ps(out + 8 * NT * t, acc0[t]);
+    if (NT == 2) _mm256_storeu_ps(out + 16 * t + 8, acc1[t]);
+  }
 }
 
 static void x8_q4_k_avx512(const uint8_t *tile, int K, const uint8_t *act, size_t as,
                            const int32_t *bsum, int bs, int T, float *out) {
   (void)bsum, (void)bs;
-  MQ_BY_T(T, x8_q45_k_T, tile, K, act, as, out, 0)
+  MQ_BY_T(T, x8_q45_k_T, tile, 0, K, act, as, out, 0, 1)
 }
 
 static void x8_q5_k_avx512(const uint8_t *tile, int K, const uint8_t *act, size_t as,
                            const int32_t *bsum, int bs, int T, float *out) {
   (void)bsum, (void)bs;
-  MQ_BY_T(T, x8_q45_k_T, tile, K, act, as, out, 1)
+  MQ_BY_T(T, x8_q45_k_T, tile, 0, K, act, as, out, 1, 1)
+}
+
+static void x8_q4_k_2_avx512(const uint8_t *tile, size_t tst, int K, const uint8_t *act,
+                             size_t as, const int32_t *bsum, int bs, int T, float *out) {
+  (void)bsum, (void)bs;
+  MQ_BY_T(T, x8_q45_k_T, tile, tst, K, act, as, out, 0, 2)
+}
+
+static void x8_q5_k_2_avx512(const uint8_t *tile, size_t tst, int K, const uint8_t *act,
+                             size_t as, const int32_t *bsum, int bs, int T, float *out) {
+  (void)bsum, (void)bs;
+  MQ_BY_T(T, x8_q45_k_T, tile, tst, K, act, as, out, 1, 2)
 }
 
 /* Q6_Kx8 (bits 6; Q3_Kx8, bits 3: 3-bit codes from the 2-bit planes and
@@ -683,6 +842,13 @@ int mq_kern_fill_avx512(mq_kernels *k) {
   k->name = "avx512";
   k->x8_u4_q8 = x8_u4_q8_avx512;
   k->x8_q4_0 = x8_q4_0_avx512;
+  k->x8_gguf_2[MQ_GGML_TYPE_Q4_0] = x8_q4_0_2_avx512;
+  k->x8_gguf_2[MQ_GGML_TYPE_Q8_0] = x8_q8_0_2_avx512;
+  k->x8_gguf_2[MQ_GGML_TYPE_Q4_K] = x8_q4_k_2_avx512;
+  k->x8_gguf_2[MQ_GGML_TYPE_Q5_K] = x8_q5_k_2_avx512;
+  k->x8_u4_q8_2 = x8_u4_q8_2_avx512;
+  k->x8_s8a16_q8_2 = x8_s8a16_q8_2_avx512;
+  k->x8_s8_q8_2 = x8_s8_q8_2_avx512;
   k->x8_q4_k = x8_q4_k_avx512;
   k->x8_q5_k = x8_q5_k_avx512;
   k->x8_q6_k = x8_q6_k_avx512;

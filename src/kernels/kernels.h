@@ -144,6 +144,26 @@ typedef struct mq_kernels {
    * sum_sb d_x * (d * sum_s sc_s sum_k u q - dmin * sum_s m_s bsum_s) */
   void (*x8_q2_k)(const uint8_t *tile, int K, const uint8_t *act, size_t act_stride,
                   const int32_t *bsum, int bsum_stride, int T, float *out);
+  /* Two tiles a call (prefill): out[t*16 + r] for their 16 rows, each
+   * token's activation words permuted once for both. The integer tiles' second
+   * codes, scales and mins are at tile2, sc2, mn2; GGUF's at tile + tstride
+   * (bytes; x8_gguf_2 is indexed by ggml type and takes x8_q4_0's arguments).
+   * NULL where a tier has none (callers take the one-tile entry per tile);
+   * otherwise the one-tile entry's results, bit for bit. */
+  void (*x8_u4_q8_2)(const uint8_t *tile, const uint8_t *tile2, size_t gstride, const float *sc,
+                     const float *sc2, const float *mn, const float *mn2, int K, int gs,
+                     const int8_t *q, int q_stride, const float *d, int d_stride,
+                     const float *gsum, int gsum_stride, int T, float *out);
+  void (*x8_s8a16_q8_2)(const uint8_t *tile, const uint8_t *tile2, size_t gstride,
+                        const float *sc, const float *sc2, const float *mn, const float *mn2,
+                        int K, int gs, const int8_t *q, int q_stride, const float *d,
+                        int d_stride, const float *gsum, int gsum_stride, int T, float *out);
+  void (*x8_s8_q8_2)(const uint8_t *tile, const uint8_t *tile2, size_t gstride, const float *sc,
+                     const float *sc2, int K, int gs, const int8_t *q, int q_stride, int T,
+                     float *out);
+  void (*x8_gguf_2[MQ_GGML_TYPE_COUNT])(const uint8_t *tile, size_t tstride, int K,
+                                        const uint8_t *act, size_t act_stride,
+                                        const int32_t *bsum, int bsum_stride, int T, float *out);
   /* GGUF: one row of n values of ggml type t against the activation blocks
    * that type's dot product consumes (mq_gguf_act_size: Q8_0 for Q4_0/Q8_0,
    * Q8_K for the K-quants ...). Indexed by ggml type id; NULL where a tier

@@ -25,7 +25,8 @@ static size_t n_tiles(int n_out) { return ((size_t)n_out + 7) / 8; }
  * across the pool in pairs; for each tile, tokens go in groups of 4 (the tile
  * stays in L1) through the layout's tile kernel, whose 8 rows are then
  * scattered into y with the layer's bias. Each layout's job starts with a
- * tile_job and supplies `call`. */
+ * tile_job and supplies `call`, and `call2` where a kernel takes two tiles
+ * at once (prefill: the activations' permutes shared). */
 typedef struct tile_job tile_job;
 struct tile_job {
   const mq_linear *l;
@@ -34,6 +35,8 @@ struct tile_job {
   const mq_exec *ex;
   /* out[i*8 + r] for tokens t0 + i (i < T <= 4) and the rows of tile t */
   void (*call)(const tile_job *j, size_t t, int t0, int T, float out[32]);
+  /* or NULL; out[i*16 + r] for the rows of tiles t and t + 1 */
+  void (*call2)(const tile_job *j, size_t t, int t0, int T, float out[64]);
 };
 
 static size_t n_tasks(const mq_linear *l) {
@@ -46,15 +49,19 @@ static void run_tiles(void *ctx, int begin, int end, int tid) {
   const mq_linear *l = j->l;
   size_t N = (size_t)l->n_out, t1 = (size_t)end * TILES_PER_TASK;
   if (t1 > n_tiles(l->n_out)) t1 = n_tiles(l->n_out);
-  for (size_t t = (size_t)begin * TILES_PER_TASK; t < t1; t++)
+  for (size_t t = (size_t)begin * TILES_PER_TASK, nt; t < t1; t += nt) {
+    nt = j->call2 && j->n_tok > 1 && t + 1 < t1 ? 2 : 1;
     for (int t0 = 0; t0 < j->n_tok; t0 += 4) {
       int T = j->n_tok - t0 < 4 ? j->n_tok - t0 : 4;
-      float out[32];
-      j->call(j, t, t0, T, out);
+      float out[64];
+      if (nt == 2) j->call2(j, t, t0, T, out);
+      else j->call(j, t, t0, T, out);
       for (int i = 0; i < T; i++)
-        for (size_t r = 0, n = t * 8; r < 8 && n < N; r++, n++)
-          j->y[(size_t)(t0 + i) * N + n] = out[i * 8 + r] + (j->add_bias && l->bias ? l->bias[n] : 0.0f);
+        for (size_t r = 0, n = t * 8; r < 8 * nt && n < N; r++, n++)
+          j->y[(size_t)(t0 + i) * N + n] =
+              out[i * 8 * (int)nt + r] + (j->add_bias && l->bias ? l->bias[n] : 0.0f);
     }
+  }
 }
 
 static void run(const tile_job *j) {
@@ -213,9 +220,35 @@ static void x8_call(const tile_job *b, size_t t, int t0, int T, float out[32]) {
     b->ex->k->x8_u4_f32(tile, gst, sc, mn, K, gs, j->xg + (size_t)t0 * K, K, gs_t, G, T, out);
 }
 
+/* Tiles t and t + 1 through the fast path's two-tile kernels. */
+static void x8_call2(const tile_job *b, size_t t, int t0, int T, float out[64]) {
+  const x8_job *j = (const x8_job *)b;
+  const mq_qint *q = &b->l->q;
+  int K = b->l->n_in, G = q->n_groups, gs = q->group_size;
+  int_tile w = int_tile_at(b->l, t), w2 = int_tile_at(b->l, t + 1);
+  const float *gs_t = w.mn ? j->gsum + (size_t)t0 * G : NULL;
+  const int8_t *xq = j->xq + (size_t)t0 * K;
+  const float *xd = j->xd + (size_t)t0 * (K / 32);
+  if (q->codes == MQ_CODES_S8)
+    b->ex->k->x8_s8a16_q8_2(w.codes, w2.codes, w.gst, w.sc, w2.sc, w.mn, w2.mn, K, gs, xq, K, xd,
+                            K / 32, gs_t, G, T, out);
+  else
+    b->ex->k->x8_u4_q8_2(w.codes, w2.codes, w.gst, w.sc, w2.sc, w.mn, w2.mn, K, gs, xq, K, xd,
+                         K / 32, gs_t, G, T, out);
+}
+
+/* The two-tile kernel on the fast path where the tier has one. */
+static void x8_job_init(x8_job *j, const mq_linear *l, float *y, int n_tok, const mq_exec *ex,
+                        const float *xg, const float *gsum, const int8_t *xq, const float *xd) {
+  const mq_kernels *k = ex->k;
+  int two = xq && (l->q.codes == MQ_CODES_S8 ? k->x8_s8a16_q8_2 != NULL : k->x8_u4_q8_2 != NULL);
+  *j = (x8_job){{l, y, n_tok, 1, ex, x8_call, two ? x8_call2 : NULL}, xg, gsum, xq, xd};
+}
+
 void mq_x8_forward(const mq_linear *l, const float *xg, const float *gsum, const int8_t *xq,
                    const float *xd, int n_tok, float *y, const mq_exec *ex) {
-  x8_job j = {{l, y, n_tok, 1, ex, x8_call}, xg, gsum, xq, xd};
+  x8_job j;
+  x8_job_init(&j, l, y, n_tok, ex, xg, gsum, xq, xd);
   run(&j.base);
 }
 
@@ -284,10 +317,29 @@ static void aq_call(const tile_job *b, size_t t, int t0, int T, float out[32]) {
                        g_ones, 0, (const float *)(x + j->off_gsum), (int)(j->stride / 4), T, out);
 }
 
+static void aq_call2(const tile_job *b, size_t t, int t0, int T, float out[64]) {
+  const aq_job *j = (const aq_job *)b;
+  const mq_qint *q = &b->l->q;
+  int K = b->l->n_in;
+  int_tile w = int_tile_at(b->l, t), w2 = int_tile_at(b->l, t + 1);
+  const uint8_t *x = j->buf + (size_t)t0 * j->stride;
+  if (q->codes == MQ_CODES_S8) {
+    int stat = b->l->act == MQ_ACT_INT8_STATIC;
+    b->ex->k->x8_s8_q8_2(w.codes, w2.codes, w.gst, stat ? g_ones : w.sc, stat ? g_ones : w2.sc, K,
+                         q->group_size, (const int8_t *)x, (int)j->stride, T, out);
+  } else {
+    b->ex->k->x8_u4_q8_2(w.codes, w2.codes, w.gst, w.sc, w2.sc, w.mn, w2.mn, K, q->group_size,
+                         (const int8_t *)x, (int)j->stride, g_ones, 0,
+                         (const float *)(x + j->off_gsum), (int)(j->stride / 4), T, out);
+  }
+}
+
 void mq_x8_aq_forward(const mq_linear *l, const uint8_t *buf, size_t stride, size_t off_gsum,
                       int n_tok, float *y, const mq_exec *ex) {
   pthread_once(&g_ones_once, init_ones);
-  aq_job j = {{l, y, n_tok, 0, ex, aq_call}, buf, stride, off_gsum};
+  const mq_kernels *k = ex->k;
+  int two = l->q.codes == MQ_CODES_S8 ? k->x8_s8_q8_2 != NULL : k->x8_u4_q8_2 != NULL;
+  aq_job j = {{l, y, n_tok, 0, ex, aq_call, two ? aq_call2 : NULL}, buf, stride, off_gsum};
   run(&j.base);
 }
 
@@ -560,9 +612,28 @@ static void gguf_call(const tile_job *b, size_t t, int t0, int T, float out[32])
   }
 }
 
+static void gguf_call2(const tile_job *b, size_t t, int t0, int T, float out[64]) {
+  const gguf_x8_job *j = (const gguf_x8_job *)b;
+  const mq_linear *l = b->l;
+  int K = l->n_in, cols;
+  size_t tb = tile_block(l->gtype, &cols), tst = (size_t)(K / cols) * tb; /* bytes a tile */
+  b->ex->k->x8_gguf_2[l->gtype]((const uint8_t *)l->w + t * tst, tst, K,
+                                j->act + (size_t)t0 * j->stride, j->stride,
+                                j->bsum ? j->bsum + (size_t)t0 * (K / 32) : NULL, K / 32, T, out);
+}
+
+/* The two-tile kernel where the tier has one for the layer's type. */
+static void gguf_job_init(gguf_x8_job *j, const mq_linear *l, float *y, int n_tok,
+                          const mq_exec *ex, const uint8_t *act, size_t stride,
+                          const int32_t *bsum) {
+  int two = ex->k->x8_gguf_2[l->gtype] != NULL;
+  *j = (gguf_x8_job){{l, y, n_tok, 1, ex, gguf_call, two ? gguf_call2 : NULL}, act, stride, bsum};
+}
+
 void mq_x8_gguf_forward(const mq_linear *l, const uint8_t *act, size_t stride, const int32_t *bsum,
                         int n_tok, float *y, const mq_exec *ex) {
-  gguf_x8_job j = {{l, y, n_tok, 1, ex, gguf_call}, act, stride, bsum};
+  gguf_x8_job j;
+  gguf_job_init(&j, l, y, n_tok, ex, act, stride, bsum);
   run(&j.base);
 }
 
@@ -634,18 +705,16 @@ static int forward_multi(const mq_linear *const *ls, int n, const float *const *
       int8_t *xq = (int8_t *)(gsum + (size_t)n_tok * G);
       float *xd = (float *)(xq + (size_t)n_tok * K);
       if (same && i > 0) { /* prepared for layer 0 */
-        ij[i] = ij[0];
-        ij[i].base = (tile_job){ls[i], ys[i], n_tok, 1, ex, x8_call};
+        x8_job_init(&ij[i], ls[i], ys[i], n_tok, ex, ij[0].xg, ij[0].gsum, ij[0].xq, ij[0].xd);
         m.jobs[i] = &ij[i].base;
         continue;
       }
       mq_a16_prepare(x, n_tok, K, gs, gsum, xq, xd, ex);
-      ij[i] = (x8_job){{ls[i], ys[i], n_tok, 1, ex, x8_call}, x, gsum, xq, xd};
+      x8_job_init(&ij[i], ls[i], ys[i], n_tok, ex, x, gsum, xq, xd);
       m.jobs[i] = &ij[i].base;
     } else { /* GGUF: prep's activation blocks */
       if (same && i > 0) {
-        gj[i] = gj[0];
-        gj[i].base = (tile_job){ls[i], ys[i], n_tok, 1, ex, gguf_call};
+        gguf_job_init(&gj[i], ls[i], ys[i], n_tok, ex, gj[0].act, gj[0].stride, gj[0].bsum);
         m.jobs[i] = &gj[i].base;
         continue;
       }
@@ -653,8 +722,7 @@ static int forward_multi(const mq_linear *const *ls, int n, const float *const *
       mq_exec part_ex = *ex;
       part_ex.gather = gather;
       size_t stride = mq_linear_gguf_prepare(prep, x, n_tok, &part_ex, &bsum);
-      gj[i] = (gguf_x8_job){
-          {ls[i], ys[i], n_tok, 1, ex, gguf_call}, (const uint8_t *)gather, stride, bsum};
+      gguf_job_init(&gj[i], ls[i], ys[i], n_tok, ex, (const uint8_t *)gather, stride, bsum);
       m.jobs[i] = &gj[i].base;
     }
   }
