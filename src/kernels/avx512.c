@@ -206,56 +206,95 @@ static void x8_u4_q8_2_avx512(const uint8_t *tile, const uint8_t *tile2, size_t 
 }
 
 /* GGUF Q4_0x8: the stored nibbles u against Q8_0, the -8 through the
- * activation block's code sum, scaled by d_w * d_x. NT (1 or 2) tiles a
- * call (the second at tile + tst): each token's activation words are
- * permuted once for both, so two tiles cost 4 permutes per 8 VPDPBUSD
- * (prefill). Named arrays per tile: gcc kept a [2][4] array in memory. */
-static inline __m512 q4_0_tile(__m512 acc, const __m512i w[4], __m512 dw, const __m512i x[4],
-                               __m512i init, __m512 dx) {
-  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(u4_dot(init, w, x)), _mm512_mul_ps(dw, dx), acc);
-}
-
-static inline __m512 q4_0_load(const uint8_t *blk, __m512i w[4]) {
-  mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, 144);
-  u4_decode(blk, w);
-  return both_halves(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 128))));
-}
-
-static MQ_ALWAYS_INLINE void x8_q4_0_T(const uint8_t *tile, size_t tst, int K, const uint8_t *act,
-                                       size_t as, const int32_t *bsum, int bs, float *out,
-                                       const int NT, const int T) {
+ * activation block's code sum; each block's integer row sums (the halves
+ * folded) times d_w * d_x, accumulated in float. */
+static MQ_ALWAYS_INLINE void x8_q4_0_T(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                                       const int32_t *bsum, int bs, float *out, const int T) {
   const quad_idx p = quad_indices();
-  __m512 acc0[4], acc1[4];
-  for (int t = 0; t < T; t++) acc0[t] = acc1[t] = _mm512_setzero_ps();
+  __m256 acc[4];
+  for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
   for (int b = 0; b < K / 32; b++) {
-    __m512i w0[4], w1[4];
-    __m512 dw0 = q4_0_load(tile + (size_t)b * 144, w0), dw1 = dw0;
-    if (NT == 2) dw1 = q4_0_load(tile + tst + (size_t)b * 144, w1);
+    const uint8_t *blk = tile + (size_t)b * 144;
+    mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, 144);
+    __m512i w[4];
+    u4_decode(blk, w);
+    __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 128)));
     for (int t = 0; t < T; t++) {
       const uint8_t *a = act + (size_t)t * as + (size_t)b * 34;
       __m512i x[4];
       quad_acts(a + 2, &p, x);
       /* -8 * bsum split over the two halves' lanes: 4 * bsum each */
-      __m512i init = _mm512_set1_epi32(-4 * bsum[(size_t)t * bs + b]);
-      __m512 dx = _mm512_set1_ps(fp16_at(a));
-      acc0[t] = q4_0_tile(acc0[t], w0, dw0, x, init, dx);
-      if (NT == 2) acc1[t] = q4_0_tile(acc1[t], w1, dw1, x, init, dx);
+      __m256i s = fold_i32(u4_dot(_mm512_set1_epi32(-4 * bsum[(size_t)t * bs + b]), w, x));
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_set1_ps(fp16_at(a))),
+                               acc[t]);
     }
   }
-  for (int t = 0; t < T; t++) {
-    _mm256_storeu_ps(out + 8 * NT * t, fold_ps(acc0[t]));
-    if (NT == 2) _mm256_storeu_ps(out + 16 * t + 8, fold_ps(acc1[t]));
-  }
+  for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
 }
 
 static void x8_q4_0_avx512(const uint8_t *tile, int K, const uint8_t *act, size_t as,
                            const int32_t *bsum, int bs, int T, float *out) {
-  MQ_BY_T(T, x8_q4_0_T, tile, 0, K, act, as, bsum, bs, out, 1)
+  MQ_BY_T(T, x8_q4_0_T, tile, K, act, as, bsum, bs, out)
+}
+
+/* Two tiles' blocks regrouped so that each zmm holds one column quad of all
+ * 16 rows (tile 0's in lanes 0..7, tile 1's in 8..15): v[q] for quad q.
+ * u4_decode gives quads (0,1), (4,5), (2,3), (6,7) per zmm; vshufi64x2
+ * pairs the two tiles' halves. Once per block, for all the tokens: each
+ * token's word for quad q is then one broadcast load, with no permutes, and
+ * the 16 lanes are the 16 rows (no fold). */
+static inline void u4_pair(const __m512i w0[4], const __m512i w1[4], __m512i v[8]) {
+  static const int src[8] = {0, 0, 2, 2, 1, 1, 3, 3}; /* zmm of quad q */
+  for (int q = 0; q < 8; q++)
+    v[q] = q & 1 ? _mm512_shuffle_i64x2(w0[src[q]], w1[src[q]], 0xEE)
+                 : _mm512_shuffle_i64x2(w0[src[q]], w1[src[q]], 0x44);
+}
+
+/* acc + sum over the 8 quads of v[q] . (the token's word q, broadcast) */
+static inline __m512i pair_dot(__m512i acc, const __m512i v[8], const uint8_t *q) {
+  __m512i acc2 = _mm512_setzero_si512();
+  for (int c = 0; c < 8; c += 2) { /* two dependency chains */
+    int32_t a0, a1;
+    memcpy(&a0, q + 4 * c, 4);
+    memcpy(&a1, q + 4 * c + 4, 4);
+    acc = _mm512_dpbusd_epi32(acc, v[c], _mm512_set1_epi32(a0));
+    acc2 = _mm512_dpbusd_epi32(acc2, v[c + 1], _mm512_set1_epi32(a1));
+  }
+  return _mm512_add_epi32(acc, acc2);
+}
+
+/* Q4_0x8, two tiles (tile and tile + tst) through u4_pair: the same integer
+ * sums and float operations per row as x8_q4_0_T, so the same results. */
+static MQ_ALWAYS_INLINE void x8_q4_0_2_T(const uint8_t *tile, size_t tst, int K,
+                                         const uint8_t *act, size_t as, const int32_t *bsum,
+                                         int bs, float *out, const int T) {
+  __m512 acc[4];
+  for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+  for (int b = 0; b < K / 32; b++) {
+    const uint8_t *blk0 = tile + (size_t)b * 144, *blk1 = blk0 + tst;
+    mq_prefetch_lines(blk0 + MQ_PREFETCH_AHEAD, 144);
+    mq_prefetch_lines(blk1 + MQ_PREFETCH_AHEAD, 144);
+    __m512i w0[4], w1[4], v[8];
+    u4_decode(blk0, w0);
+    u4_decode(blk1, w1);
+    u4_pair(w0, w1, v);
+    __m512 dw = _mm512_castpd_ps(_mm512_insertf64x4(
+        _mm512_castpd256_pd512(
+            _mm256_castps_pd(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk0 + 128))))),
+        _mm256_castps_pd(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk1 + 128)))), 1));
+    for (int t = 0; t < T; t++) {
+      const uint8_t *a = act + (size_t)t * as + (size_t)b * 34;
+      __m512i s = pair_dot(_mm512_set1_epi32(-8 * bsum[(size_t)t * bs + b]), v, a + 2);
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(fp16_at(a))),
+                               acc[t]);
+    }
+  }
+  for (int t = 0; t < T; t++) _mm512_storeu_ps(out + 16 * t, acc[t]);
 }
 
 static void x8_q4_0_2_avx512(const uint8_t *tile, size_t tst, int K, const uint8_t *act,
                              size_t as, const int32_t *bsum, int bs, int T, float *out) {
-  MQ_BY_T(T, x8_q4_0_T, tile, tst, K, act, as, bsum, bs, out, 2)
+  MQ_BY_T(T, x8_q4_0_2_T, tile, tst, K, act, as, bsum, bs, out)
 }
 
 /* W8A8 S8 tiles: integer sums per group times the rows' scales; NT tiles
