@@ -52,6 +52,12 @@ static inline __m256 fold_ps(__m512 v) {
                        _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
 }
 
+/* a in the low half of a zmm, b in the high */
+static inline __m512 both_ps(__m256 a, __m256 b) {
+  return _mm512_castpd_ps(
+      _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(a)), _mm256_castps_pd(b), 1));
+}
+
 /* 8 floats in both halves of a zmm */
 static inline __m512 both_halves(__m256 v) {
   return _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(v)));
@@ -96,6 +102,32 @@ static inline __m512i u4_dot(__m512i acc, const __m512i w[4], const __m512i x[4]
   return _mm512_add_epi32(acc, acc2);
 }
 
+/* Two tiles' blocks regrouped so that each zmm holds one column quad of all
+ * 16 rows (tile 0's in lanes 0..7, tile 1's in 8..15): v[q] for quad q.
+ * u4_decode gives quads (0,1), (4,5), (2,3), (6,7) per zmm; vshufi64x2
+ * pairs the two tiles' halves. Once per block, for all the tokens: each
+ * token's word for quad q is then one broadcast load, with no permutes, and
+ * the 16 lanes are the 16 rows (no fold). */
+static inline void u4_pair(const __m512i w0[4], const __m512i w1[4], __m512i v[8]) {
+  static const int src[8] = {0, 0, 2, 2, 1, 1, 3, 3}; /* zmm of quad q */
+  for (int q = 0; q < 8; q++)
+    v[q] = q & 1 ? _mm512_shuffle_i64x2(w0[src[q]], w1[src[q]], 0xEE)
+                 : _mm512_shuffle_i64x2(w0[src[q]], w1[src[q]], 0x44);
+}
+
+/* acc + sum over the 8 quads of v[q] . (the token's word q, broadcast) */
+static inline __m512i pair_dot(__m512i acc, const __m512i v[8], const uint8_t *q) {
+  __m512i acc2 = _mm512_setzero_si512();
+  for (int c = 0; c < 8; c += 2) { /* two dependency chains */
+    int32_t a0, a1;
+    memcpy(&a0, q + 4 * c, 4);
+    memcpy(&a1, q + 4 * c + 4, 4);
+    acc = _mm512_dpbusd_epi32(acc, v[c], _mm512_set1_epi32(a0));
+    acc2 = _mm512_dpbusd_epi32(acc2, v[c + 1], _mm512_set1_epi32(a1));
+  }
+  return _mm512_add_epi32(acc, acc2);
+}
+
 /* S8 blocks (256 bytes: 8 chunks, quad c in chunk c): signed x signed as
  * |w| x (q with w's sign), |w| <= 128 unsigned; |w| and the sign masks are
  * taken once per block for the T tokens. */
@@ -125,9 +157,10 @@ static inline __m512i s8_dot(__m512i acc, const s8_block *w, const __m512i x[4])
 
 /* A16 fast path, 4-bit tiles or (s8) the S8 tiles of 8-bit layers: per
  * group, the blocks' integer sums times the tokens' block scales, then the
- * rows' scales and mins. NT (1 or 2) tiles a call, the second's codes,
- * scales and mins at tile2, sc2, mn2: the activations' permutes are shared
- * (prefill). Named arrays per tile, as in x8_q4_0_T. */
+ * rows' scales and mins. S8 tiles: NT (1 or 2) tiles a call, the second's
+ * codes, scales and mins at tile2, sc2, mn2, the activations' permutes
+ * shared (prefill); two 4-bit tiles go through x8_u4_pair_T. Named arrays
+ * per tile: gcc kept a [2][4] array in memory. */
 typedef struct {
   __m512i w[4];
   s8_block ws;
@@ -139,9 +172,9 @@ static inline void a16_load(const uint8_t *blk, a16_block *w, const int s8) {
   else u4_decode(blk, w->w);
 }
 
-static inline __m256 a16_group(__m256 acc, __m512 gacc, const float *sc, const float *mn,
+static inline __m256 a16_group(__m256 acc, __m256 gacc, const float *sc, const float *mn,
                                float gsum) {
-  acc = _mm256_fmadd_ps(fold_ps(gacc), _mm256_loadu_ps(sc), acc);
+  acc = _mm256_fmadd_ps(gacc, _mm256_loadu_ps(sc), acc);
   return mn ? _mm256_fmadd_ps(_mm256_loadu_ps(mn), _mm256_set1_ps(gsum), acc) : acc;
 }
 
@@ -159,8 +192,14 @@ static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, const uint8_t *tile2, 
   for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
     int b1 = b0 + bpg < nb ? b0 + bpg : nb;
     const uint8_t *gp = tile + g * gst, *gp2 = NT == 2 ? tile2 + g * gst : gp;
-    __m512 gacc0[4], gacc1[4];
-    for (int t = 0; t < T; t++) gacc0[t] = gacc1[t] = _mm512_setzero_ps();
+    /* S8: each half's float sums, folded per group; U4: each block's
+     * integer sums folded first, as x8_u4_pair_T computes them */
+    __m512 hacc0[4], hacc1[4];
+    __m256 gacc0[4], gacc1[4];
+    for (int t = 0; t < T; t++) {
+      hacc0[t] = hacc1[t] = _mm512_setzero_ps();
+      gacc0[t] = gacc1[t] = _mm256_setzero_ps();
+    }
     for (int b = b0; b < b1; b++) {
       a16_block w0, w1;
       a16_load(gp + (size_t)(b - b0) * bb, &w0, s8);
@@ -168,15 +207,19 @@ static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, const uint8_t *tile2, 
       for (int t = 0; t < T; t++) {
         __m512i x[4];
         quad_acts(q + (size_t)t * qs + 32 * b, &p, x);
-        __m512 dt = _mm512_set1_ps(d[(size_t)t * ds + b]);
-        __m512i s = s8 ? s8_dot(z, &w0.ws, x) : u4_dot(z, w0.w, x);
-        gacc0[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), dt, gacc0[t]);
-        if (NT == 2) {
-          s = s8 ? s8_dot(z, &w1.ws, x) : u4_dot(z, w1.w, x);
-          gacc1[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), dt, gacc1[t]);
+        float dt = d[(size_t)t * ds + b];
+        if (s8) {
+          __m512 dv = _mm512_set1_ps(dt);
+          hacc0[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s8_dot(z, &w0.ws, x)), dv, hacc0[t]);
+          if (NT == 2)
+            hacc1[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s8_dot(z, &w1.ws, x)), dv, hacc1[t]);
+        } else {
+          gacc0[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(fold_i32(u4_dot(z, w0.w, x))),
+                                     _mm256_set1_ps(dt), gacc0[t]);
         }
       }
     }
+    for (int t = 0; s8 && t < T; t++) gacc0[t] = fold_ps(hacc0[t]), gacc1[t] = fold_ps(hacc1[t]);
     mq_prefetch_group_rest(gp, (size_t)(b1 - b0) * bb, gst);
     if (NT == 2) mq_prefetch_group_rest(gp2, (size_t)(b1 - b0) * bb, gst);
     size_t so = (size_t)g * (gst / 4);
@@ -198,11 +241,53 @@ static void x8_u4_q8_avx512(const uint8_t *tile, size_t gst, const float *sc, co
   MQ_BY_T(T, x8_q8_T, tile, NULL, gst, sc, NULL, mn, NULL, K, gs, q, qs, d, ds, gsum, gss, out, 0, 1)
 }
 
+/* The same for two 4-bit tiles through u4_pair (16 rows a zmm, broadcast
+ * activation words): per row the same integer sums and float operations as
+ * x8_q8_T, so the same results. */
+static MQ_ALWAYS_INLINE void x8_u4_pair_T(const uint8_t *tile, const uint8_t *tile2, size_t gst,
+                                          const float *sc, const float *sc2, const float *mn,
+                                          const float *mn2, int K, int gs, const int8_t *q, int qs,
+                                          const float *d, int ds, const float *gsum, int gss,
+                                          float *out, const int T) {
+  const __m512i z = _mm512_setzero_si512();
+  __m512 acc[4];
+  for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+  int nb = K / 32, bpg = gs / 32;
+  for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
+    int b1 = b0 + bpg < nb ? b0 + bpg : nb;
+    const uint8_t *gp = tile + g * gst, *gp2 = tile2 + g * gst;
+    __m512 gacc[4];
+    for (int t = 0; t < T; t++) gacc[t] = _mm512_setzero_ps();
+    for (int b = b0; b < b1; b++) {
+      a16_block w0, w1;
+      a16_load(gp + (size_t)(b - b0) * 128, &w0, 0);
+      a16_load(gp2 + (size_t)(b - b0) * 128, &w1, 0);
+      __m512i v[8];
+      u4_pair(w0.w, w1.w, v);
+      for (int t = 0; t < T; t++) {
+        __m512i s = pair_dot(z, v, (const uint8_t *)(q + (size_t)t * qs + 32 * b));
+        gacc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(d[(size_t)t * ds + b]),
+                                  gacc[t]);
+      }
+    }
+    mq_prefetch_group_rest(gp, (size_t)(b1 - b0) * 128, gst);
+    mq_prefetch_group_rest(gp2, (size_t)(b1 - b0) * 128, gst);
+    size_t so = (size_t)g * (gst / 4);
+    __m512 s2 = both_ps(_mm256_loadu_ps(sc + so), _mm256_loadu_ps(sc2 + so));
+    __m512 m2 = mn ? both_ps(_mm256_loadu_ps(mn + so), _mm256_loadu_ps(mn2 + so)) : s2;
+    for (int t = 0; t < T; t++) {
+      acc[t] = _mm512_fmadd_ps(gacc[t], s2, acc[t]);
+      if (mn) acc[t] = _mm512_fmadd_ps(m2, _mm512_set1_ps(gsum[(size_t)t * gss + g]), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; t++) _mm512_storeu_ps(out + 16 * t, acc[t]);
+}
+
 static void x8_u4_q8_2_avx512(const uint8_t *tile, const uint8_t *tile2, size_t gst,
                               const float *sc, const float *sc2, const float *mn, const float *mn2, int K,
                               int gs, const int8_t *q, int qs, const float *d, int ds, const float *gsum,
                               int gss, int T, float *out) {
-  MQ_BY_T(T, x8_q8_T, tile, tile2, gst, sc, sc2, mn, mn2, K, gs, q, qs, d, ds, gsum, gss, out, 0, 2)
+  MQ_BY_T(T, x8_u4_pair_T, tile, tile2, gst, sc, sc2, mn, mn2, K, gs, q, qs, d, ds, gsum, gss, out)
 }
 
 /* GGUF Q4_0x8: the stored nibbles u against Q8_0, the -8 through the
@@ -237,32 +322,6 @@ static void x8_q4_0_avx512(const uint8_t *tile, int K, const uint8_t *act, size_
   MQ_BY_T(T, x8_q4_0_T, tile, K, act, as, bsum, bs, out)
 }
 
-/* Two tiles' blocks regrouped so that each zmm holds one column quad of all
- * 16 rows (tile 0's in lanes 0..7, tile 1's in 8..15): v[q] for quad q.
- * u4_decode gives quads (0,1), (4,5), (2,3), (6,7) per zmm; vshufi64x2
- * pairs the two tiles' halves. Once per block, for all the tokens: each
- * token's word for quad q is then one broadcast load, with no permutes, and
- * the 16 lanes are the 16 rows (no fold). */
-static inline void u4_pair(const __m512i w0[4], const __m512i w1[4], __m512i v[8]) {
-  static const int src[8] = {0, 0, 2, 2, 1, 1, 3, 3}; /* zmm of quad q */
-  for (int q = 0; q < 8; q++)
-    v[q] = q & 1 ? _mm512_shuffle_i64x2(w0[src[q]], w1[src[q]], 0xEE)
-                 : _mm512_shuffle_i64x2(w0[src[q]], w1[src[q]], 0x44);
-}
-
-/* acc + sum over the 8 quads of v[q] . (the token's word q, broadcast) */
-static inline __m512i pair_dot(__m512i acc, const __m512i v[8], const uint8_t *q) {
-  __m512i acc2 = _mm512_setzero_si512();
-  for (int c = 0; c < 8; c += 2) { /* two dependency chains */
-    int32_t a0, a1;
-    memcpy(&a0, q + 4 * c, 4);
-    memcpy(&a1, q + 4 * c + 4, 4);
-    acc = _mm512_dpbusd_epi32(acc, v[c], _mm512_set1_epi32(a0));
-    acc2 = _mm512_dpbusd_epi32(acc2, v[c + 1], _mm512_set1_epi32(a1));
-  }
-  return _mm512_add_epi32(acc, acc2);
-}
-
 /* Q4_0x8, two tiles (tile and tile + tst) through u4_pair: the same integer
  * sums and float operations per row as x8_q4_0_T, so the same results. */
 static MQ_ALWAYS_INLINE void x8_q4_0_2_T(const uint8_t *tile, size_t tst, int K,
@@ -278,10 +337,8 @@ static MQ_ALWAYS_INLINE void x8_q4_0_2_T(const uint8_t *tile, size_t tst, int K,
     u4_decode(blk0, w0);
     u4_decode(blk1, w1);
     u4_pair(w0, w1, v);
-    __m512 dw = _mm512_castpd_ps(_mm512_insertf64x4(
-        _mm512_castpd256_pd512(
-            _mm256_castps_pd(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk0 + 128))))),
-        _mm256_castps_pd(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk1 + 128)))), 1));
+    __m512 dw = both_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk0 + 128))),
+                        _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk1 + 128))));
     for (int t = 0; t < T; t++) {
       const uint8_t *a = act + (size_t)t * as + (size_t)b * 34;
       __m512i s = pair_dot(_mm512_set1_epi32(-8 * bsum[(size_t)t * bs + b]), v, a + 2);
