@@ -120,10 +120,14 @@ typedef struct mq_session_params {
   int fast_a16;  /* weight-only (A16) integer layers: quantize activations to
                     int8 blocks of 32 and use integer dot products (faster,
                     not bit-exact; see docs/performance.md). 0: exact */
-  int kv_f16;    /* KV cache in f16: half its memory and of the bytes attention
-                    reads at depth; keys and values rounded to f16 (saturated
-                    at +-65504). 0: f32 (exact) */
+  int kv_type;   /* the KV cache's element type (mq_kv_type): MQ_KV_F32 exact;
+                    MQ_KV_F16 half the memory, keys and values rounded to f16
+                    (saturated at +-65504); MQ_KV_Q8_0 about a quarter, each
+                    head's row in llama.cpp's Q8_0 blocks of 32 (head_dim must
+                    be a multiple of 32) */
 } mq_session_params;
+
+typedef enum { MQ_KV_F32 = 0, MQ_KV_F16 = 1, MQ_KV_Q8_0 = 2 } mq_kv_type;
 
 void mq_session_params_default(mq_session_params *p);
 

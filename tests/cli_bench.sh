@@ -46,12 +46,14 @@ ok has "$T/b.txt" "generation"
 bpt=$(jq .bytes_per_token "$T/b.json")
 all=$(jq '[.layers[].compute_bytes] | add' "$T/i.json")
 ok jq -n -e "$bpt > 0 and $bpt < 0.6 * $all" >/dev/null
-# an f16 KV cache: reported, and a bad type is refused
-"$MIXQ" bench "$T/moe.gguf" -p 4 -n 2 -d 70 -r 1 -t 1 --cache-type f16 --json >"$T/b.json"
-ok jq -e '.cache_type == "f16" and .depth == 70 and .tg_tps > 0' "$T/b.json" >/dev/null
+# f16 and q8_0 KV caches: reported, and a bad type is refused
+for ct in f16 q8_0; do
+  "$MIXQ" bench "$T/moe.gguf" -p 4 -n 2 -d 70 -r 1 -t 1 --cache-type $ct --json >"$T/b.json"
+  ok jq -e ".cache_type == \"$ct\" and .depth == 70 and .tg_tps > 0" "$T/b.json" >/dev/null
+done
 "$MIXQ" bench "$T/moe.gguf" -p 4 -n 2 --cache-type q8 >/dev/null 2>"$T/b.err"
 ok test $? -ne 0
-ok has "$T/b.err" "f32 or f16"
+ok has "$T/b.err" "f32, f16 or q8_0"
 # decode after a context of -d tokens (longer than the prompt: the rest is evaluated untimed)
 "$MIXQ" bench "$T/moe.gguf" -p 4 -n 2 -d 9 -r 2 -t 1 --json >"$T/b.json"
 ok jq -e '.depth == 9 and .tg_tps > 0' "$T/b.json" >/dev/null

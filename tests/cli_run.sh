@@ -41,6 +41,10 @@ ok eq "$($R -p "Once upon a time" --temp 0 -n 64 --cache-type f16 2>/dev/null)" 
 $R -p "Once upon a time" -n 4 --cache-type q4 >/dev/null 2>"$T/err"
 ok test $? -ne 0
 ok has "$T/err" "bad value 'q4' for --cache-type"
+# q8_0 needs head_dim % 32 == 0: stories260K's 8 is refused, saying why
+$R -p "Once upon a time" -n 4 --cache-type q8_0 >/dev/null 2>"$T/err"
+ok test $? -ne 0
+ok has "$T/err" "q8_0 KV cache needs head_dim to be a multiple of 32.*head_dim is 8"
 # -n and stop strings (split across tokens; neither it nor what follows is printed)
 ok eq "$($R -p "Once upon a time" --temp 0 -n 4 2>/dev/null)" ", there was a"
 ok eq "$($R -p "Once upon a time" --temp 0 --stop "ttle gi" --stop "zzz" 2>/dev/null)" ", there was a li"

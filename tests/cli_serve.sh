@@ -107,7 +107,7 @@ sse_text() { sed -n 's/^data: //p' "$1" | grep -v '^\[DONE\]$' | jq -j '.choices
 # a bad option value is refused before anything starts
 "$MIXQ" serve "$M" --cache-type q8 --port 0 >/dev/null 2>"$T/bad.err"
 ok test $? -ne 0
-ok has "$T/bad.err" "f32 or f16"
+ok has "$T/bad.err" "f32, f16 or q8_0"
 
 # ===================================================================== A
 ok start "$T/a.log" "$M" --parallel 2 --ctx-size 256 --alias stories --api-key-file "$T/keys" --metrics

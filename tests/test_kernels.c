@@ -69,8 +69,34 @@ static void check_mxfp8_quant(const mq_kernels *k) {
   }
 }
 
+/* Q8_0 blocks back to floats (the q8_0 KV cache): every tier equals the
+ * reference bit for bit, the reference equals d * q computed here, and that
+ * lies within about half a step of what was quantized. */
+static void check_q8_0_rows(const mq_kernels *k) {
+  enum { NB = 9, N = 32 * NB };
+  float x[N], a[N], r[N];
+  uint8_t blk[NB * 34];
+  /* blocks of 0.1 .. 1000: d = amax / 127 stays a normal f16 (below about
+   * 0.008 it is subnormal and coarser, as in llama.cpp) */
+  for (int i = 0; i < N; i++) x[i] = mqt_randf(-1, 1) * powf(10.0f, (float)(i / 32 % 5) - 1.0f);
+  mq_kern_ref()->gguf_q8_x86(x, blk, N, 0);
+  k->q8_0_to_f32(blk, a, N);
+  mq_kern_ref()->q8_0_to_f32(blk, r, N);
+  CHECK_MSG(memcmp(a, r, sizeof a) == 0, "%s: q8_0_to_f32 differs from the reference", k->name);
+  int bad = 0;
+  for (int i = 0; i < N; i++) {
+    uint16_t h;
+    memcpy(&h, blk + 34 * (i / 32), 2);
+    float want = mq_f16_to_f32(h) * (float)(int8_t)blk[34 * (i / 32) + 2 + i % 32];
+    /* half a step, plus 127 codes times the rounding of d to f16 (2^-11 d) */
+    bad += r[i] != want || fabsf(r[i] - x[i]) > 0.57f * fabsf(mq_f16_to_f32(h)) + 1e-12f;
+  }
+  CHECK_MSG(!bad, "%s: q8_0_to_f32: %d values not d * q near x", k->name, bad);
+}
+
 static void check_table(const mq_kernels *k) {
   check_q8_32(k);
+  check_q8_0_rows(k);
   check_mxfp8_quant(k);
   const mq_kernels *ref = mq_kern_ref();
   for (int n = 1; n <= 300; n += (n < 40 ? 1 : (n == 40 ? 24 : 37))) { /* includes 64, 288 */

@@ -7,7 +7,7 @@
 #include "test.h"
 
 static int g_fast;   /* sessions use the fast A16 path */
-static int g_kv_f16; /* ... and an f16 KV cache */
+static int g_kv_type; /* ... and this KV cache type (mq_kv_type) */
 
 static float *eval_all(mq_model *m, const int32_t *ids, int n, int one_by_one, int batch,
                        int threads) {
@@ -17,7 +17,7 @@ static float *eval_all(mq_model *m, const int32_t *ids, int n, int one_by_one, i
   sp.n_threads = threads;
   sp.n_ctx = n; /* past the model's 128 positions for the long decode */
   sp.fast_a16 = g_fast;
-  sp.kv_f16 = g_kv_f16;
+  sp.kv_type = g_kv_type;
   mq_session *s;
   mq_err err;
   if (mq_session_init(m, &sp, &s, &err) != MQ_OK) return NULL;
@@ -85,8 +85,34 @@ static void check_moe(void) {
   mqt_rm_tree(tmp);
 }
 
+/* A q8_0 KV cache needs head_dim % 32 == 0: tiny-llama3's 16 is refused,
+ * naming it; an unknown cache type is refused too. */
+static void check_kv_refusals(void) {
+  char dir[1024];
+  snprintf(dir, sizeof dir, "%s/tiny-llama3", MQ_TEST_DATA);
+  mq_err err = {0};
+  mq_model *m;
+  if (mq_model_load(dir, NULL, &m, &err) != MQ_OK) {
+    CHECK_MSG(0, "load: %s", err.msg);
+    return;
+  }
+  mq_session_params sp;
+  mq_session_params_default(&sp);
+  sp.kv_type = MQ_KV_Q8_0;
+  mq_session *s = NULL;
+  CHECK(mq_session_init(m, &sp, &s, &err) == MQ_ERR_UNSUPPORTED && !s);
+  CHECK_MSG(strstr(err.msg, "head_dim is 16") && strstr(err.msg, "q8_0"), "%s", err.msg);
+  sp.kv_type = 3;
+  CHECK(mq_session_init(m, &sp, &s, &err) == MQ_ERR_ARG && !s);
+  sp.kv_type = MQ_KV_F16;
+  CHECK(mq_session_init(m, &sp, &s, &err) == MQ_OK && s);
+  mq_session_free(s);
+  mq_model_free(m);
+}
+
 int main(void) {
   check_moe();
+  check_kv_refusals();
   char dir[1024];
   snprintf(dir, sizeof dir, "%s/tiny-qwen3", MQ_TEST_DATA);
   mq_err err = {0};
@@ -123,23 +149,32 @@ int main(void) {
     free(pre), free(dec), free(lid);
   }
 
-  /* An f16 KV cache: prefill equals decode on 3 threads past several
-   * 64-position blocks (up to a key rounding to the other f16 neighbour),
-   * and the logits stay near the f32 cache's while differing from them
-   * (the cache really is f16). */
+  /* f16 and q8_0 KV caches: prefill equals decode on 3 threads past several
+   * 64-position blocks (up to a value rounding to the other neighbour), and
+   * the logits stay near the f32 cache's while differing from them (the
+   * cache really is f16 / Q8_0). Tolerances: about 10x what was measured. */
   {
     enum { L = 150 };
+    static const struct {
+      int type;
+      double pd, fd;
+    } kinds[] = {{MQ_KV_F16, 1e-3, 1e-2}, {MQ_KV_Q8_0, 5e-3, 0.2}};
     int32_t *lid = malloc(sizeof(int32_t) * L);
     for (int i = 0; i < L; i++) lid[i] = (int32_t)(mqt_rand() % 256);
     float *f32 = eval_all(m, lid, L, 0, 64, 1);
-    g_kv_f16 = 1;
-    float *pre = eval_all(m, lid, L, 0, 64, 1), *dec = eval_all(m, lid, L, 1, 64, 3);
-    g_kv_f16 = 0;
-    size_t lz = (size_t)L * info.n_vocab;
-    double pd = max_diff(pre, dec, lz), fd = max_diff(pre, f32, lz);
-    CHECK_MSG(pd < 1e-3, "f16 cache: prefill vs decode %g", pd);
-    CHECK_MSG(fd > 0 && fd < 1e-2, "f16 cache vs f32: %g (logits of a few units)", fd);
-    free(f32), free(pre), free(dec), free(lid);
+    for (int kk = 0; kk < 2; kk++) {
+      g_kv_type = kinds[kk].type;
+      float *pre = eval_all(m, lid, L, 0, 64, 1), *dec = eval_all(m, lid, L, 1, 64, 3);
+      g_kv_type = MQ_KV_F32;
+      size_t lz = (size_t)L * info.n_vocab;
+      double pd = max_diff(pre, dec, lz), fd = max_diff(pre, f32, lz);
+      printf("KV cache type %d: prefill vs decode %g, vs f32 %g\n", kinds[kk].type, pd, fd);
+      CHECK_MSG(pd < kinds[kk].pd, "KV type %d: prefill vs decode %g", kinds[kk].type, pd);
+      CHECK_MSG(fd > 0 && fd < kinds[kk].fd, "KV type %d vs f32: %g (logits of a few units)",
+                kinds[kk].type, fd);
+      free(pre), free(dec);
+    }
+    free(f32), free(lid);
   }
 
   /* last-row-only logits equal the last row of all logits */
@@ -211,12 +246,12 @@ int main(void) {
     for (int i = 0; i < 3; i++) CHECK(mq_session_eval(b[i], &again[i], 1, 0, &err) == MQ_OK);
     for (int i = 0; i < 3; i++)
       CHECK(max_diff(mq_session_logits(a[i], NULL), mq_session_logits(b[i], NULL), info.n_vocab) < 1e-5);
-    /* a step of sessions with different KV cache types: an f16 one behind an
-     * f32 host gets what it gets alone */
-    {
+    /* a step of sessions with different KV cache types: an f16 and a q8_0
+     * one behind an f32 host each get what they get alone */
+    for (int kt = MQ_KV_F16; kt <= MQ_KV_Q8_0; kt++) {
       mq_session_params hp;
       mq_session_params_default(&hp);
-      hp.kv_f16 = 1;
+      hp.kv_type = kt;
       mq_session *h[2] = {NULL, NULL}, *alone = NULL;
       CHECK(mq_session_init(m, NULL, &h[0], &err) == MQ_OK);
       CHECK(mq_session_init(m, &hp, &h[1], &err) == MQ_OK && mq_session_init(m, &hp, &alone, &err) == MQ_OK);
@@ -227,7 +262,7 @@ int main(void) {
       CHECK(mq_session_eval_multi(h, nx, 2, &err) == MQ_OK);
       CHECK(mq_session_eval(alone, &nx[1], 1, 0, &err) == MQ_OK);
       CHECK_MSG(max_diff(mq_session_logits(h[1], NULL), mq_session_logits(alone, NULL), info.n_vocab) < 1e-5,
-                "f16 session behind an f32 host");
+                "KV type %d session behind an f32 host", kt);
       mq_session_free(h[0]), mq_session_free(h[1]), mq_session_free(alone);
     }
     /* errors leave every session unchanged */

@@ -20,7 +20,9 @@ int mq_cmd_serve(int argc, char **argv);
 int mq_cli_fail(const char *fmt, ...);
 /* Parse a non-negative int option value; -1 on error. */
 int mq_cli_int(const char *s);
-/* --cache-type: "f32" 0, "f16" 1 (mq_session_params.kv_f16), else -1. */
+/* --cache-type: "f32", "f16", "q8_0" as mq_session_params.kv_type, else -1;
+ * and the name of a type. */
 int mq_cli_cache_type(const char *s);
+const char *mq_cli_cache_name(int kv_type);
 
 #endif

@@ -1,4 +1,4 @@
-/* mixq bench MODEL [-p 128] [-n 64] [-d 0] [-t N] [-r 3] [--exact] [--cache-type f32|f16] [--json]
+/* mixq bench MODEL [-p 128] [-n 64] [-d 0] [-t N] [-r 3] [--exact] [--cache-type f32|f16|q8_0] [--json]
  * mixq bench --synthetic SHAPE [--format F] [...]
  * Prompt (prefill) and generation (decode) speed, next to the machine's
  * memory read bandwidth measured in the same run: decode reads every weight
@@ -170,7 +170,7 @@ static int build_synthetic(const char *shape, const char *fmt, int threads, char
  * context, reps times, on threads (0: all CPUs). */
 typedef struct {
   int pp, tg, depth, threads, reps, as_json, exact;
-  int kv_f16; /* --cache-type f16 */
+  int kv_type; /* --cache-type */
 } bench_opts;
 
 static int run_bench(const char *model, const mq_model_params *mpp, const bench_opts *o,
@@ -199,8 +199,8 @@ int mq_cmd_bench(int argc, char **argv) {
     else if (!strcmp(argv[i], "--exact"))
       o.exact = 1;
     else if (!strcmp(argv[i], "--cache-type") && i + 1 < argc) {
-      if ((o.kv_f16 = mq_cli_cache_type(argv[++i])) < 0)
-        return mq_cli_fail("bench: --cache-type takes f32 or f16, not '%s'", argv[i]);
+      if ((o.kv_type = mq_cli_cache_type(argv[++i])) < 0)
+        return mq_cli_fail("bench: --cache-type takes f32, f16 or q8_0, not '%s'", argv[i]);
     }
     else if (!strcmp(argv[i], "--quantization") && i + 1 < argc) mp.quantization = argv[++i];
     else if (argv[i][0] != '-' && !model)
@@ -211,7 +211,7 @@ int mq_cmd_bench(int argc, char **argv) {
   if (!model == !synthetic || (format && !synthetic) || o.pp < 1 || o.tg < 1 || o.depth < 0 ||
       o.depth > (1 << 20) || o.threads < 0 || o.reps < 1 || o.reps > 100)
     return mq_cli_fail("usage: mixq bench MODEL [-p 128] [-n 64] [-d 0] [-t N] [-r 3] [--exact] "
-                       "[--cache-type f32|f16] [--json]\n"
+                       "[--cache-type f32|f16|q8_0] [--json]\n"
                        "       mixq bench --synthetic tiny|small|tinyllama-1.1b|qwen3-moe-1b "
                        "[--format F] [options]\n"
                        "F: f32 f16 bf16 (default) or any `mixq quantize` format");
@@ -314,7 +314,7 @@ static int run_bench(const char *model, const mq_model_params *mpp, const bench_
   sp.n_threads = threads;
   sp.n_ctx = (pp > depth ? pp : depth) + tg + 1;
   sp.fast_a16 = !o->exact;
-  sp.kv_f16 = o->kv_f16;
+  sp.kv_type = o->kv_type;
   mq_session *s;
   if (mq_session_init(m, &sp, &s, &err) != MQ_OK) {
     mq_model_free(m);
@@ -377,7 +377,7 @@ static int run_bench(const char *model, const mq_model_params *mpp, const bench_
                           "roofline_tps", roof, "roofline_fraction", roof > 0 ? tg_med / roof : 0);
     if (j) json_object_set_new(j, "kernels", json_string(mq_kern()->name)); /* the kernel tier */
     if (j) json_object_set_new(j, "depth", json_integer(depth));
-    if (j) json_object_set_new(j, "cache_type", json_string(o->kv_f16 ? "f16" : "f32"));
+    if (j) json_object_set_new(j, "cache_type", json_string(mq_cli_cache_name(o->kv_type)));
     if (j && rss > 0) json_object_set_new(j, "resident_mb", json_real(rss));
     if (j && synthetic) { /* what --synthetic built (the model path is gone afterwards) */
       json_object_set_new(j, "synthetic", json_string(synthetic));
@@ -396,7 +396,7 @@ static int run_bench(const char *model, const mq_model_params *mpp, const bench_
     printf("generation tg%-4d %8.1f tok/s (min %.1f, max %.1f)", tg, tg_med, tg_tps[0],
            tg_tps[reps - 1]);
     if (depth) printf(" after %d tokens of context", depth);
-    if (o->kv_f16) printf(", f16 KV cache");
+    if (o->kv_type) printf(", %s KV cache", mq_cli_cache_name(o->kv_type));
     printf("\n");
     printf("weights read per token %.1f MB%s; read bandwidth %.1f GB/s -> roofline %.1f tok/s; "
            "decode at %.0f%% of it\n",

@@ -1,4 +1,4 @@
-/* mixq ppl MODEL --file TEXT [--ctx N] [--base MODEL] [-t N] [--fast] [--cache-type f32|f16]
+/* mixq ppl MODEL --file TEXT [--ctx N] [--base MODEL] [-t N] [--fast] [--cache-type f32|f16|q8_0]
  * Perplexity as llama.cpp's perplexity tool computes it: the text's tokens
  * are cut into consecutive chunks of N tokens, the first token of each chunk
  * replaced by BOS, every chunk evaluated from an empty context, and the
@@ -34,20 +34,20 @@ static int argmax(const float *v, int n) {
 
 int mq_cmd_ppl(int argc, char **argv) {
   const char *model = NULL, *file = NULL, *base = NULL;
-  int ctx = 128, threads = 0, fast = 0, kv_f16 = 0;
+  int ctx = 128, threads = 0, fast = 0, kv_type = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--file") && i + 1 < argc) file = argv[++i];
     else if ((!strcmp(argv[i], "--ctx") || !strcmp(argv[i], "-c")) && i + 1 < argc) ctx = mq_cli_int(argv[++i]);
     else if (!strcmp(argv[i], "--base") && i + 1 < argc) base = argv[++i];
     else if (!strcmp(argv[i], "-t") && i + 1 < argc) threads = mq_cli_int(argv[++i]);
     else if (!strcmp(argv[i], "--fast")) fast = 1;
-    else if (!strcmp(argv[i], "--cache-type") && i + 1 < argc) kv_f16 = mq_cli_cache_type(argv[++i]);
+    else if (!strcmp(argv[i], "--cache-type") && i + 1 < argc) kv_type = mq_cli_cache_type(argv[++i]);
     else if (argv[i][0] != '-' && !model) model = argv[i];
     else return mq_cli_fail("ppl: unexpected argument '%s'", argv[i]);
   }
-  if (!model || !file || ctx < 4 || threads < 0 || kv_f16 < 0)
+  if (!model || !file || ctx < 4 || threads < 0 || kv_type < 0)
     return mq_cli_fail("usage: mixq ppl MODEL --file TEXT [--ctx N] [--base MODEL] [-t N] [--fast] "
-                       "[--cache-type f32|f16]");
+                       "[--cache-type f32|f16|q8_0]");
   FILE *f = fopen(file, "rb");
   if (!f) return mq_cli_fail("%s: cannot open", file);
   fseek(f, 0, SEEK_END);
@@ -89,7 +89,7 @@ int mq_cmd_ppl(int argc, char **argv) {
   sp.n_threads = threads;
   sp.fast_a16 = fast;
   mq_session_params spb = sp; /* the base: an f32 cache */
-  sp.kv_f16 = kv_f16;
+  sp.kv_type = kv_type;
   if (mq_session_init(m, &sp, &s, &err) || (mb && mq_session_init(mb, &spb, &sb, &err))) {
     rc = mq_cli_fail("%s", err.msg);
     goto done;

@@ -1,7 +1,7 @@
 /* mixq serve MODEL [--host 127.0.0.1] [--port 8080] [--api-key K | --api-key-file F]
  *                  [--alias NAME] [--parallel N] [--ctx-size N] [--timeout S] [--metrics]
  *                  [-t N] [--quantization NAME] [--numerics exact|npu] [--exact]
- *                  [--cache-type f32|f16]
+ *                  [--cache-type f32|f16|q8_0]
  *                  [--chat-template NAME] [--queue N] [--max-body BYTES]
  * An OpenAI-compatible HTTP server (src/server, docs/server.md). The socket
  * is bound first (so /health says "Loading model" meanwhile), then the model
@@ -26,7 +26,7 @@ static const char USAGE[] =
     "usage: mixq serve MODEL [--host 127.0.0.1] [--port 8080] [--api-key K | --api-key-file F]\n"
     "                  [--alias NAME] [--parallel N] [--ctx-size N] [--timeout S] [--metrics]\n"
     "                  [-t N] [--quantization NAME] [--numerics exact|npu] [--exact]\n"
-    "                  [--cache-type f32|f16]\n"
+    "                  [--cache-type f32|f16|q8_0]\n"
     "                  [--chat-template NAME] [--queue N] [--max-body BYTES]\n"
     "see docs/server.md";
 
@@ -154,8 +154,8 @@ int mq_cmd_serve(int argc, char **argv) {
       o.session.fast_a16 = 0;
     } else if (!strcmp(a, "--cache-type")) {
       VAL();
-      if ((o.session.kv_f16 = mq_cli_cache_type(v)) < 0)
-        return mq_cli_fail("serve: --cache-type must be f32 or f16, not '%s'", v) + 1;
+      if ((o.session.kv_type = mq_cli_cache_type(v)) < 0)
+        return mq_cli_fail("serve: --cache-type must be f32, f16 or q8_0, not '%s'", v) + 1;
     } else if (!strcmp(a, "--chat-template")) {
       VAL();
       o.chat_template = v;

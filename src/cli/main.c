@@ -34,7 +34,7 @@ static const command_help k_commands[] = {
      "gguf-{f32,f16,bf16,q8_0,q4_0,q4_k_m} (DST.gguf)",
      HELP_OWN},
     {"bench",
-     "bench MODEL [-p 128] [-n 64] [-d 0] [-t N] [-r 3] [--exact] [--cache-type f32|f16] [--json]\n"
+     "bench MODEL [-p 128] [-n 64] [-d 0] [-t N] [-r 3] [--exact] [--cache-type f32|f16|q8_0] [--json]\n"
      "bench --synthetic SHAPE --format F [...]",
      "prompt / generation tokens/s vs the memory roofline (--synthetic: on a\n"
      "random model built first)",
@@ -115,8 +115,16 @@ int mq_cli_int(const char *s) {
   return (*end || v < 0 || v > INT_MAX) ? -1 : (int)v;
 }
 
+static const char *const k_cache_types[] = {"f32", "f16", "q8_0"}; /* by mq_kv_type */
+
 int mq_cli_cache_type(const char *s) {
-  return !s ? -1 : !strcmp(s, "f32") ? 0 : !strcmp(s, "f16") ? 1 : -1;
+  for (int i = 0; s && i < 3; i++)
+    if (!strcmp(s, k_cache_types[i])) return i;
+  return -1;
+}
+
+const char *mq_cli_cache_name(int kv_type) {
+  return kv_type >= 0 && kv_type < 3 ? k_cache_types[kv_type] : "?";
 }
 
 int main(int argc, char **argv) {

@@ -217,6 +217,16 @@ static void f16_to_f32_avx2(const uint16_t *src, float *dst, int n) {
   mq_kern_ref()->f16_to_f32(src + i, dst + i, n - i);
 }
 
+static void q8_0_to_f32_avx2(const uint8_t *blocks, float *dst, int n) {
+  for (int b = 0; b < n / 32; b++, blocks += 34, dst += 32) {
+    __m256 d = _mm256_set1_ps(fp16_at(blocks));
+    for (int i = 0; i < 32; i += 8) {
+      __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blocks + 2 + i)));
+      _mm256_storeu_ps(dst + i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(q)));
+    }
+  }
+}
+
 static void bf16_to_f32_avx2(const uint16_t *src, float *dst, int n) {
   int i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -1012,6 +1022,7 @@ int mq_kern_fill_avx2(mq_kernels *k) {
   k->softmax_f32 = softmax_f32_avx2;
   k->dot4x4_f32 = dot4x4_f32_avx2;
   k->f16_to_f32 = f16_to_f32_avx2;
+  k->q8_0_to_f32 = q8_0_to_f32_avx2;
   k->gguf_q8_x86 = gguf_q8_x86_avx2;
   k->quantize_q8_32 = quantize_q8_32_avx2;
   k->bf16_to_f32 = bf16_to_f32_avx2;

@@ -33,6 +33,9 @@ typedef struct mq_kernels {
    * block with copies and drop those results). NULL in a tier without one
    * (the scalar reference, NEON): dot_f32 per pair instead. */
   void (*dot4x4_f32)(const float *const w[4], const float *const x[4], int n, float out[16]);
+  /* dst[0..n) = d * q of n / 32 GGUF Q8_0 blocks (34 bytes: f16 d, 32 int8
+   * q; n % 32 == 0): the q8_0 KV cache's rows */
+  void (*q8_0_to_f32)(const uint8_t *blocks, float *dst, int n);
   /* dst[0..n) = float(src[0..n)) for an F16 or BF16 row */
   void (*f16_to_f32)(const uint16_t *src, float *dst, int n);
   void (*bf16_to_f32)(const uint16_t *src, float *dst, int n);

@@ -288,6 +288,19 @@ static void f16_to_f32_neon(const uint16_t *src, float *dst, int n) {
   mq_kern_ref()->f16_to_f32(src + i, dst + i, n - i);
 }
 
+static void q8_0_to_f32_neon(const uint8_t *blocks, float *dst, int n) {
+  for (int b = 0; b < n / 32; b++, blocks += 34, dst += 32) {
+    uint16_t h;
+    memcpy(&h, blocks, 2);
+    float d = mq_f16_to_f32(h);
+    for (int i = 0; i < 32; i += 8) {
+      int16x8_t q = vmovl_s8(vld1_s8((const int8_t *)blocks + 2 + i));
+      vst1q_f32(dst + i, vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(q))), d));
+      vst1q_f32(dst + i + 4, vmulq_n_f32(vcvtq_f32_s32(vmovl_high_s16(q)), d));
+    }
+  }
+}
+
 static void bf16_to_f32_neon(const uint16_t *src, float *dst, int n) {
   int i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -1358,6 +1371,7 @@ int mq_kern_fill_neon(mq_kernels *k) {
   k->axpy_rows_f32 = axpy_rows_f32_neon;
   k->softmax_f32 = softmax_f32_neon;
   k->f16_to_f32 = f16_to_f32_neon;
+  k->q8_0_to_f32 = q8_0_to_f32_neon;
   k->gguf_q8_x86 = gguf_q8_x86_neon;
   k->quantize_q8_32 = quantize_q8_32_neon;
   k->bf16_to_f32 = bf16_to_f32_neon;

@@ -31,6 +31,15 @@ static void f16_to_f32_ref(const uint16_t *src, float *dst, int n) {
   for (int i = 0; i < n; i++) dst[i] = mq_f16_to_f32(src[i]);
 }
 
+static void q8_0_to_f32_ref(const uint8_t *blocks, float *dst, int n) {
+  for (int b = 0; b < n / 32; b++, blocks += 34) {
+    uint16_t h;
+    memcpy(&h, blocks, 2);
+    float d = mq_f16_to_f32(h);
+    for (int i = 0; i < 32; i++) dst[32 * b + i] = d * (float)(int8_t)blocks[2 + i];
+  }
+}
+
 static void bf16_to_f32_ref(const uint16_t *src, float *dst, int n) {
   for (int i = 0; i < n; i++) dst[i] = mq_bf16_to_f32(src[i]);
 }
@@ -392,6 +401,7 @@ static const mq_kernels k_ref = {
     .axpy_rows_f32 = axpy_rows_f32_ref,
     .softmax_f32 = mq_softmax,
     .f16_to_f32 = f16_to_f32_ref,
+    .q8_0_to_f32 = q8_0_to_f32_ref,
     .bf16_to_f32 = bf16_to_f32_ref,
     .dot_f16_f32 = dot_f16_f32_ref,
     .dot_bf16_f32 = dot_bf16_f32_ref,

@@ -24,12 +24,15 @@ static inline int tok_pos(const struct mq_session *s, int t) {
 }
 
 /* nb cached rows of one KV head from row `at` (in elements) as floats: in
- * place for an f32 cache, converted into buf (nb * hd floats) for f16. */
+ * place for an f32 cache, converted into buf (nb * hd floats) for f16 and
+ * Q8_0 (at a multiple of 32 there: hd is). */
 static const float *kv_rows(const struct mq_session *o_s, const void *cache, size_t at, int nb,
                             int hd, float *buf, const mq_kernels *k) {
-  if (!o_s->kv_f16) return (const float *)cache + at;
-  k->f16_to_f32((const uint16_t *)cache + at, buf, nb * hd);
-  return buf;
+  switch (o_s->kv_type) {
+  case MQ_KV_F16: k->f16_to_f32((const uint16_t *)cache + at, buf, nb * hd); return buf;
+  case MQ_KV_Q8_0: k->q8_0_to_f32((const uint8_t *)cache + at / 32 * 34, buf, nb * hd); return buf;
+  default: return (const float *)cache + at;
+  }
 }
 
 /* One (token, KV head, part of its query-head group) per item: causal
@@ -80,16 +83,20 @@ static void attn_rows(void *ctx, int begin, int end, int tid) {
   }
 }
 
-/* One head's row of hd floats into a cache at element `off`: copied, or
- * rounded to f16 (nearest even) and saturated at +-65504. */
+/* One head's row of hd floats into a cache at element `off`: copied,
+ * rounded to f16 (nearest even) and saturated at +-65504, or quantized to
+ * Q8_0 blocks as llama.cpp's x86 build does (gguf_q8_x86). */
 static void kv_store(const struct mq_session *o_s, void *cache, size_t off, const float *src,
-                     int hd) {
-  if (!o_s->kv_f16) {
-    memcpy((float *)cache + off, src, (size_t)hd * sizeof(float));
+                     int hd, const mq_kernels *k) {
+  switch (o_s->kv_type) {
+  case MQ_KV_F16: {
+    uint16_t *dst = (uint16_t *)cache + off;
+    for (int i = 0; i < hd; i++) dst[i] = mq_f32_to_f16_sat(src[i]);
     return;
   }
-  uint16_t *dst = (uint16_t *)cache + off;
-  for (int i = 0; i < hd; i++) dst[i] = mq_f32_to_f16_sat(src[i]);
+  case MQ_KV_Q8_0: k->gguf_q8_x86(src, (uint8_t *)cache + off / 32 * 34, hd, 0); return;
+  default: memcpy((float *)cache + off, src, (size_t)hd * sizeof(float));
+  }
 }
 
 /* q/k norm (qwen3) and RoPE for the chunk's heads, then store k, v. */
@@ -113,8 +120,8 @@ static void qk_prepare(struct mq_session *s, const mq_layer *L, int layer, int n
     }
     for (int h = 0; h < c->n_head_kv; h++) { /* [layer][KV head][position][hd] */
       size_t off = (((size_t)layer * c->n_head_kv + (size_t)h) * o_s->n_ctx + (size_t)p) * hd;
-      kv_store(o_s, o_s->k_cache, off, s->k + (size_t)t * kv_dim + (size_t)h * hd, hd);
-      kv_store(o_s, o_s->v_cache, off, s->v + (size_t)t * kv_dim + (size_t)h * hd, hd);
+      kv_store(o_s, o_s->k_cache, off, s->k + (size_t)t * kv_dim + (size_t)h * hd, hd, s->ex.k);
+      kv_store(o_s, o_s->v_cache, off, s->v + (size_t)t * kv_dim + (size_t)h * hd, hd, s->ex.k);
     }
   }
 }

@@ -29,6 +29,13 @@ int mq_session_init(const mq_model *m, const mq_session_params *params, mq_sessi
   const mq_config *c = &m->cfg;
   if (p.n_ctx < 0 || p.n_batch < 0 || p.n_threads < 0)
     return mq_errf(err, MQ_ERR_ARG, "negative n_ctx, n_batch or n_threads");
+  if (p.kv_type != MQ_KV_F32 && p.kv_type != MQ_KV_F16 && p.kv_type != MQ_KV_Q8_0)
+    return mq_errf(err, MQ_ERR_ARG, "unknown KV cache type %d (0 f32, 1 f16, 2 q8_0)", p.kv_type);
+  if (p.kv_type == MQ_KV_Q8_0 && c->head_dim % 32)
+    return mq_errf(err, MQ_ERR_UNSUPPORTED,
+                   "a q8_0 KV cache needs head_dim to be a multiple of 32 (Q8_0 blocks of each "
+                   "head's row); this model's head_dim is %d: use f16 or f32",
+                   c->head_dim);
   if (p.n_ctx == 0) p.n_ctx = c->n_ctx_train < 4096 ? c->n_ctx_train : 4096;
   if (p.n_batch == 0) p.n_batch = 64;
   if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
@@ -54,8 +61,10 @@ int mq_session_init(const mq_model *m, const mq_session_params *params, mq_sessi
   if ((size_t)c->n_ff_exp > ff) ff = (size_t)c->n_ff_exp;
   if ((size_t)c->n_ff_shexp > ff) ff = (size_t)c->n_ff_shexp;
   size_t ne = (size_t)(c->n_expert > 0 ? c->n_expert : 1), nu = (size_t)(c->n_expert_used > 0 ? c->n_expert_used : 1);
-  s->kv_f16 = p.kv_f16 != 0;
-  size_t kv_floats = s->kv_f16 ? (kv + 1) / 2 : kv; /* f16: two a float's bytes */
+  s->kv_type = p.kv_type;
+  size_t kv_floats = s->kv_type == MQ_KV_F16    ? (kv + 1) / 2 /* f16: two a float's bytes */
+                     : s->kv_type == MQ_KV_Q8_0 ? (kv / 32 * 34 + 3) / 4 /* Q8_0 blocks */
+                                                : kv;
   int ok =
       (s->k_cache = falloc(kv_floats, &total)) && (s->v_cache = falloc(kv_floats, &total)) &&
       (s->kv_block = falloc((size_t)nt * MQ_ATT_BLOCK * (size_t)c->head_dim, &total)) &&

@@ -14,11 +14,11 @@ struct mq_session {
   const struct mq_model *m;
   mq_exec ex;
   int n_ctx, n_batch, pos;
-  /* [n_layer, n_kv, n_ctx, hd]: a KV head's positions contiguous; floats,
-   * or f16 bits when kv_f16 */
+  /* [n_layer, n_kv, n_ctx, hd]: a KV head's positions contiguous, as
+   * floats, f16 bits or Q8_0 blocks (34 bytes per 32 values) by kv_type */
   void *k_cache, *v_cache;
-  int kv_f16;
-  float *kv_block;            /* [n_threads, MQ_ATT_BLOCK * hd]: an f16 block as floats */
+  int kv_type; /* mq_kv_type */
+  float *kv_block;            /* [n_threads, MQ_ATT_BLOCK * hd]: a converted block as floats */
   float *rope_cos, *rope_sin; /* [n_ctx, rot_dim/2] */
   /* activations of one chunk of up to n_batch tokens */
   float *x, *xn;      /* [n_batch, n_embd] */
