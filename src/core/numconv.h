@@ -103,6 +103,17 @@ static inline uint8_t mq_f32_to_e4m3(float f) {
   return (uint8_t)(sign | (be << 3) | mant);
 }
 
+/* OCP MX shared exponent of a 32-block whose largest magnitude is amax:
+ * floor(log2 amax) - emax(E4M3) = - 8, clamped to [-127, 127]; -127 for an
+ * all-zero block. Its E8M0 byte is e + 127. */
+static inline int mq_mx_shared_exp(float amax) {
+  if (!(amax > 0)) return -127;
+  int fe;
+  frexpf(amax, &fe); /* amax = m 2^fe, m in [0.5, 1): floor(log2 amax) = fe - 1 */
+  int e = fe - 1 - 8;
+  return e < -127 ? -127 : (e > 127 ? 127 : e);
+}
+
 /* FP8 E5M2 (IEEE-like, bias 15, has inf/NaN): the upper byte of an f16. */
 static inline float mq_e5m2_to_f32(uint8_t v) { return mq_f16_to_f32((uint16_t)((uint16_t)v << 8)); }
 

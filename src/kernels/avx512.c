@@ -22,6 +22,7 @@ int mq_kern_fill_avx512(mq_kernels *k) {
 #include <string.h>
 
 #include "core/cpu.h"
+#include "core/numconv.h"
 #include "kernels/by_t.h"
 #include "kernels/heads.h"
 #include "kernels/linear_x8.h"
@@ -876,14 +877,7 @@ static void quantize_mxfp8_avx512(const float *x, int n, float *xf) {
       mq_quantize_mxfp8(x + b0, 32, xf + b0);
       continue;
     }
-    float amax = _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
-    int e = -127;
-    if (amax > 0) {
-      int fe;
-      frexpf(amax, &fe);
-      e = fe - 1 - 8;
-      e = e < -127 ? -127 : (e > 127 ? 127 : e);
-    }
+    int e = mq_mx_shared_exp(_mm512_reduce_max_ps(_mm512_max_ps(a0, a1)));
     const __m512 inv = _mm512_set1_ps(ldexpf(1.0f, -e)), ev = _mm512_set1_ps((float)e);
     for (int h = 0; h < 2; h++) {
       __m512 t = _mm512_mul_ps(v[h], inv), a = _mm512_abs_ps(t);

@@ -374,15 +374,7 @@ void mq_quantize_q8_32(const float *x, int n, int8_t *q, float *d) {
 
 void mq_quantize_mxfp8(const float *x, int n, float *xf) {
   for (int b0 = 0; b0 < n; b0 += 32) {
-    float amax = mq_amax(x + b0, 32);
-    /* OCP: shared exponent floor(log2(amax)) - emax(E4M3) = - 8, clamped */
-    int e = -127;
-    if (amax > 0) {
-      int fe;
-      frexpf(amax, &fe);
-      e = fe - 1 - 8;
-      e = e < -127 ? -127 : (e > 127 ? 127 : e);
-    }
+    int e = mq_mx_shared_exp(mq_amax(x + b0, 32));
     float inv = ldexpf(1.0f, -e);
     for (int k = b0; k < b0 + 32; k++) /* exact: a power-of-two scale */
       xf[k] = ldexpf(mq_e4m3_to_f32(mq_f32_to_e4m3(x[k] * inv)), e);

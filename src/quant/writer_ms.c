@@ -208,13 +208,7 @@ static void mxfp8_row(const float *w, int64_t K, uint8_t *codes, uint8_t *exps) 
   for (int64_t b = 0; b < K / 32; b++) {
     float amax = 0.0f;
     for (int k = 0; k < 32; k++) amax = fmaxf(amax, fabsf(w[b * 32 + k]));
-    int e = -127;
-    if (amax > 0.0f) {
-      int ex;
-      frexpf(amax, &ex); /* amax = m 2^ex, m in [0.5, 1): floor(log2 amax) = ex - 1 */
-      e = ex - 1 - 8;
-      e = e < -127 ? -127 : e > 127 ? 127 : e;
-    }
+    int e = mq_mx_shared_exp(amax);
     exps[b] = (uint8_t)(e + 127);
     for (int k = 0; k < 32; k++) codes[b * 32 + k] = mq_f32_to_e4m3(ldexpf(w[b * 32 + k], -e));
   }
