@@ -508,7 +508,8 @@ static void check_entries(void) {
  * (codes, scales, activation blocks alike). */
 static void check_pairs(void) {
   enum { K = 512, GS = 128, G = K / GS, T = 4, QK = 292 * (K / 256) };
-  enum { GST = GS / 32 * 256 + 64, TB = G * GST, GB = 1440 * (K / 256) }; /* bytes a tile */
+  /* bytes a tile: integer S8 tiles; the largest GGUF one (Q8_0x8, 272 a block) */
+  enum { GST = GS / 32 * 256 + 64, TB = G * GST, GB = 272 * (K / 32) };
   static uint8_t tiles[2 * TB], gt[2 * GB], act[T * QK];
   static int8_t q[T * K];
   static float d[T * (K / 32)], gsum[T * G], o2[64], o1[2][32];
