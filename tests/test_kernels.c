@@ -116,13 +116,24 @@ static void check_table(const mq_kernels *k) {
       ref->f16_to_f32(h, hf, n);
       const float *w4[4] = {a, b, hf, a}, *x4[4] = {b, hf, a, b};
       float o[16];
-      k->dot4x4_f32(w4, x4, n, o);
+      k->dot4x4_f32(w4, x4, 4, n, o);
       for (int t = 0; t < 4; t++)
         for (int r = 0; r < 4; r++) {
           double sa = 0;
           for (int i = 0; i < n; i++) sa += fabs((double)w4[r][i] * x4[t][i]);
           CHECK_NEAR(o[t * 4 + r], ref->dot_f32(w4[r], x4[t], n), 1e-6 * n * sa + 1e-30);
         }
+      /* fewer tokens: the same sums bit for bit, nothing written past them */
+      for (int nt = 1; nt < 4; nt++) {
+        float o2[16];
+        for (int i = 0; i < 16; i++) o2[i] = -7.0f;
+        k->dot4x4_f32(w4, x4, nt, n, o2);
+        CHECK_MSG(memcmp(o2, o, sizeof(float) * 4 * (size_t)nt) == 0, "%s dot4x4 nt %d n %d",
+                  k->name, nt, n);
+        int untouched = 1;
+        for (int i = 4 * nt; i < 16; i++) untouched &= o2[i] == -7.0f;
+        CHECK(untouched);
+      }
     }
     k->f16_to_f32(h, fa, n);
     ref->f16_to_f32(h, fb, n);

@@ -148,28 +148,34 @@ static void softmax_f32_avx2(float *x, int n) {
   for (int i = n8; i < n; i++) x[i] *= inv;
 }
 
-/* 2 weight rows x 4 tokens per pass (8 accumulators: 6 loads per 8 FMAs,
- * where single dots take 2 loads per FMA), two passes */
-static void dot4x4_f32_avx2(const float *const w[4], const float *const x[4], int n, float out[16]) {
+/* 2 weight rows x T tokens per pass (8 accumulators at T = 4: 6 loads per
+ * 8 FMAs, where single dots take 2 loads per FMA), two passes */
+static MQ_ALWAYS_INLINE void dot4x4_T(const float *const w[4], const float *const x[4], int n,
+                                      float out[16], const int T) {
   for (int h = 0; h < 4; h += 2) {
     const float *w0 = w[h], *w1 = w[h + 1];
     __m256 acc[8];
-    for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
+    for (int i = 0; i < 2 * T; i++) acc[i] = _mm256_setzero_ps();
     int k = 0;
     for (; k + 8 <= n; k += 8) {
       __m256 a = _mm256_loadu_ps(w0 + k), b = _mm256_loadu_ps(w1 + k);
-      for (int t = 0; t < 4; t++) {
+      for (int t = 0; t < T; t++) {
         __m256 v = _mm256_loadu_ps(x[t] + k);
         acc[2 * t] = _mm256_fmadd_ps(a, v, acc[2 * t]);
         acc[2 * t + 1] = _mm256_fmadd_ps(b, v, acc[2 * t + 1]);
       }
     }
-    for (int t = 0; t < 4; t++) {
+    for (int t = 0; t < T; t++) {
       float s0 = hsum(acc[2 * t]), s1 = hsum(acc[2 * t + 1]);
       for (int i = k; i < n; i++) s0 += w0[i] * x[t][i], s1 += w1[i] * x[t][i];
       out[t * 4 + h] = s0, out[t * 4 + h + 1] = s1;
     }
   }
+}
+
+static void dot4x4_f32_avx2(const float *const w[4], const float *const x[4], int nt, int n,
+                            float out[16]) {
+  MQ_BY_T(nt, dot4x4_T, w, x, n, out)
 }
 
 /* One block of 32 activations as int8 codes x * 127 / amax, rounded to

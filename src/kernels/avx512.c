@@ -893,17 +893,17 @@ static void quantize_mxfp8_avx512(const float *x, int n, float *xf) {
   }
 }
 
-/* 4 weight rows x 4 tokens: 16 zmm accumulators, 8 loads per 16 FMAs; the
- * tail of n % 16 under a mask. Named accumulators: as an array, gcc kept
- * them in memory (a store per FMA). */
+/* 4 weight rows x T tokens: 16 zmm accumulators at T = 4, 8 loads per 16
+ * FMAs; the tail of n % 16 under a mask. Named accumulators: as an array,
+ * gcc kept them in memory (a store per FMA). */
 #define MQ_F32_TOKEN(t)                                                                            \
-  {                                                                                                \
+  if (t < T) {                                                                                     \
     __m512 v = _mm512_maskz_loadu_ps(m, x[t] + k);                                                 \
     c##t##0 = _mm512_fmadd_ps(a0, v, c##t##0), c##t##1 = _mm512_fmadd_ps(a1, v, c##t##1);          \
     c##t##2 = _mm512_fmadd_ps(a2, v, c##t##2), c##t##3 = _mm512_fmadd_ps(a3, v, c##t##3);          \
   }
-static void dot4x4_f32_avx512(const float *const w[4], const float *const x[4], int n,
-                              float out[16]) {
+static MQ_ALWAYS_INLINE void dot4x4_T(const float *const w[4], const float *const x[4], int n,
+                                      float out[16], const int T) {
   const __m512 z = _mm512_setzero_ps();
   __m512 c00 = z, c01 = z, c02 = z, c03 = z, c10 = z, c11 = z, c12 = z, c13 = z;
   __m512 c20 = z, c21 = z, c22 = z, c23 = z, c30 = z, c31 = z, c32 = z, c33 = z;
@@ -915,9 +915,14 @@ static void dot4x4_f32_avx512(const float *const w[4], const float *const x[4], 
   }
   const __m512 c[16] = {c00, c01, c02, c03, c10, c11, c12, c13,
                         c20, c21, c22, c23, c30, c31, c32, c33};
-  for (int i = 0; i < 16; i++) out[i] = _mm512_reduce_add_ps(c[i]);
+  for (int i = 0; i < 4 * T; i++) out[i] = _mm512_reduce_add_ps(c[i]);
 }
 #undef MQ_F32_TOKEN
+
+static void dot4x4_f32_avx512(const float *const w[4], const float *const x[4], int nt, int n,
+                              float out[16]) {
+  MQ_BY_T(nt, dot4x4_T, w, x, n, out)
+}
 
 /* 16 halves a step (the KV cache's f16 blocks), the rest through AVX2. */
 static void f16_to_f32_avx512(const uint16_t *src, float *dst, int n) {

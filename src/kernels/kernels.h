@@ -28,11 +28,14 @@ typedef struct mq_kernels {
   /* x[0..n) = softmax(x) (n >= 1); the reference is mq_softmax (libm expf,
    * a double sum), SIMD tiers evaluate exp by a polynomial within 2 ulp */
   void (*softmax_f32)(float *x, int n);
-  /* Prefill's float block: out[t * 4 + r] = dot_f32(w[r], x[t], n) for 4
-   * weight rows and 4 token rows (pointers may repeat: callers pad a short
-   * block with copies and drop those results). NULL in a tier without one
-   * (the scalar reference, NEON): dot_f32 per pair instead. */
-  void (*dot4x4_f32)(const float *const w[4], const float *const x[4], int n, float out[16]);
+  /* The float block: out[t * 4 + r] = dot_f32(w[r], x[t], n) for 4 weight
+   * rows and the first nt (1..4) token rows (row pointers may repeat:
+   * callers pad a short block with copies and drop those results; outputs
+   * of tokens past nt are not written). Each pair's sum is computed the same
+   * whatever nt, so one token's results are those of a block of four. NULL
+   * in a tier without one (the scalar reference, NEON): dot_f32 per pair. */
+  void (*dot4x4_f32)(const float *const w[4], const float *const x[4], int nt, int n,
+                     float out[16]);
   /* dst[0..n) = d * q of n / 32 GGUF Q8_0 blocks (34 bytes: f16 d, 32 int8
    * q; n % 32 == 0): the q8_0 KV cache's rows */
   void (*q8_0_to_f32)(const uint8_t *blocks, float *dst, int n);

@@ -67,7 +67,7 @@ void mq_float_block(const mq_kernels *k, const float *const w[4], int nr, const 
   for (int t0 = 0; t0 < n_tok; t0 += 4) {
     int nt = n_tok - t0 < 4 ? n_tok - t0 : 4;
     for (int i = 0; i < 4; i++) xp[i] = x + (size_t)(t0 + (i < nt ? i : 0)) * ldx;
-    if (k->dot4x4_f32) k->dot4x4_f32(wp, xp, K, o);
+    if (k->dot4x4_f32) k->dot4x4_f32(wp, xp, nt, K, o);
     else
       for (int t = 0; t < nt; t++)
         for (int i = 0; i < nr; i++) o[t * 4 + i] = k->dot_f32(wp[i], xp[t], K);
