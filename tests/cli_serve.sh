@@ -108,6 +108,10 @@ sse_text() { sed -n 's/^data: //p' "$1" | grep -v '^\[DONE\]$' | jq -j '.choices
 "$MIXQ" serve "$M" --cache-type q8 --port 0 >/dev/null 2>"$T/bad.err"
 ok test $? -ne 0
 ok has "$T/bad.err" "f32, f16 or q8_0"
+# a q8_0 KV cache on stories260K (head_dim 8): the load fails, saying why, and the server exits
+timeout 60 "$MIXQ" serve "$M" --cache-type q8_0 --port 0 >/dev/null 2>"$T/bad.err"
+ok test $? -eq 1
+ok has "$T/bad.err" "q8_0 KV cache needs head_dim to be a multiple of 32"
 
 # ===================================================================== A
 ok start "$T/a.log" "$M" --parallel 2 --ctx-size 256 --alias stories --api-key-file "$T/keys" --metrics
