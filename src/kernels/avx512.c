@@ -355,56 +355,92 @@ static void x8_q4_0_2_avx512(const uint8_t *tile, size_t tst, int K, const uint8
   MQ_BY_T(T, x8_q4_0_2_T, tile, tst, K, act, as, bsum, bs, out)
 }
 
-/* W8A8 S8 tiles: integer sums per group times the rows' scales; NT tiles
- * as x8_q8_T. */
-static MQ_ALWAYS_INLINE void x8_s8_T(const uint8_t *tile, const uint8_t *tile2, size_t gst,
-                                     const float *sc, const float *sc2, int K, int gs,
-                                     const int8_t *q, int qs, float *out, const int NT,
-                                     const int T) {
+/* W8A8 S8 tiles: integer sums per group times the rows' scales. */
+static MQ_ALWAYS_INLINE void x8_s8_T(const uint8_t *tile, size_t gst, const float *sc, int K,
+                                     int gs, const int8_t *q, int qs, float *out, const int T) {
   const quad_idx p = quad_indices();
-  __m256 acc0[4], acc1[4];
-  for (int t = 0; t < T; t++) acc0[t] = acc1[t] = _mm256_setzero_ps();
+  __m256 acc[4];
+  for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
   int nb = K / 32, bpg = gs / 32;
   for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
     int b1 = b0 + bpg < nb ? b0 + bpg : nb;
-    const uint8_t *gp = tile + g * gst, *gp2 = NT == 2 ? tile2 + g * gst : gp;
-    __m512i isum0[4], isum1[4];
-    for (int t = 0; t < T; t++) isum0[t] = isum1[t] = _mm512_setzero_si512();
+    const uint8_t *gp = tile + g * gst;
+    __m512i isum[4];
+    for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
     for (int b = b0; b < b1; b++) {
-      a16_block w0, w1;
-      a16_load(gp + (size_t)(b - b0) * 256, &w0, 1);
-      if (NT == 2) a16_load(gp2 + (size_t)(b - b0) * 256, &w1, 1);
+      a16_block w;
+      a16_load(gp + (size_t)(b - b0) * 256, &w, 1);
       for (int t = 0; t < T; t++) {
         __m512i x[4];
         quad_acts(q + (size_t)t * qs + 32 * b, &p, x);
-        isum0[t] = s8_dot(isum0[t], &w0.ws, x);
-        if (NT == 2) isum1[t] = s8_dot(isum1[t], &w1.ws, x);
+        isum[t] = s8_dot(isum[t], &w.ws, x);
       }
     }
     mq_prefetch_group_rest(gp, (size_t)(b1 - b0) * 256, gst);
-    if (NT == 2) mq_prefetch_group_rest(gp2, (size_t)(b1 - b0) * 256, gst);
-    __m256 s0 = _mm256_loadu_ps(sc + g * (gst / 4)), s1 = s0;
-    if (NT == 2) s1 = _mm256_loadu_ps(sc2 + g * (gst / 4));
-    for (int t = 0; t < T; t++) {
-      acc0[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(fold_i32(isum0[t])), s0, acc0[t]);
-      if (NT == 2) acc1[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(fold_i32(isum1[t])), s1, acc1[t]);
-    }
+    __m256 s = _mm256_loadu_ps(sc + g * (gst / 4));
+    for (int t = 0; t < T; t++)
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(fold_i32(isum[t])), s, acc[t]);
   }
-  for (int t = 0; t < T; t++) {
-    _mm256_storeu_ps(out + 8 * NT * t, acc0[t]);
-    if (NT == 2) _mm256_storeu_ps(out + 16 * t + 8, acc1[t]);
-  }
+  for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
 }
 
 static void x8_s8_q8_avx512(const uint8_t *tile, size_t gst, const float *sc, int K, int gs,
                             const int8_t *q, int qs, int T, float *out) {
-  MQ_BY_T(T, x8_s8_T, tile, NULL, gst, sc, NULL, K, gs, q, qs, out, 1)
+  MQ_BY_T(T, x8_s8_T, tile, gst, sc, K, gs, q, qs, out)
+}
+
+/* Two S8 blocks (256 bytes: chunk c holds column quad c of 8 rows) as u4_pair
+ * regroups 4-bit ones: v[c] = quad c of all 16 rows, each code offset to
+ * u = w + 128 (an xor of the sign bit). VPDPBUSD then takes the unsigned
+ * codes against the signed activations directly, with no per-token sign
+ * trick; each row's sum is sum w x + 128 S, S the block's activation code
+ * sum, which the caller's initial -128 S removes. */
+static inline void s8_pair(const uint8_t *blk0, const uint8_t *blk1, __m512i v[8]) {
+  const __m512i flip = _mm512_set1_epi8((char)0x80);
+  for (int c = 0; c < 8; c++)
+    v[c] = _mm512_xor_si512(
+        _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(blk0 + 32 * c))),
+                           _mm256_loadu_si256((const __m256i *)(blk1 + 32 * c)), 1),
+        flip);
+}
+
+/* W8A8, two tiles through s8_pair: per row the same integer group sums and
+ * float operations as x8_s8_T, so the same results. */
+static MQ_ALWAYS_INLINE void x8_s8_pair_T(const uint8_t *tile, const uint8_t *tile2, size_t gst,
+                                          const float *sc, const float *sc2, int K, int gs,
+                                          const int8_t *q, int qs, const int32_t *bsum, int bss,
+                                          float *out, const int T) {
+  __m512 acc[4];
+  for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+  int nb = K / 32, bpg = gs / 32;
+  for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
+    int b1 = b0 + bpg < nb ? b0 + bpg : nb;
+    const uint8_t *gp = tile + g * gst, *gp2 = tile2 + g * gst;
+    __m512i isum[4];
+    for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
+    for (int b = b0; b < b1; b++) {
+      const uint8_t *blk0 = gp + (size_t)(b - b0) * 256, *blk1 = gp2 + (size_t)(b - b0) * 256;
+      mq_prefetch_lines(blk0 + MQ_PREFETCH_AHEAD, 256);
+      mq_prefetch_lines(blk1 + MQ_PREFETCH_AHEAD, 256);
+      __m512i v[8];
+      s8_pair(blk0, blk1, v);
+      for (int t = 0; t < T; t++)
+        isum[t] = pair_dot(_mm512_add_epi32(isum[t], _mm512_set1_epi32(-128 * bsum[(size_t)t * bss + b])),
+                           v, (const uint8_t *)(q + (size_t)t * qs + 32 * b));
+    }
+    mq_prefetch_group_rest(gp, (size_t)(b1 - b0) * 256, gst);
+    mq_prefetch_group_rest(gp2, (size_t)(b1 - b0) * 256, gst);
+    size_t so = (size_t)g * (gst / 4);
+    __m512 s2 = both_ps(_mm256_loadu_ps(sc + so), _mm256_loadu_ps(sc2 + so));
+    for (int t = 0; t < T; t++) acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), s2, acc[t]);
+  }
+  for (int t = 0; t < T; t++) _mm512_storeu_ps(out + 16 * t, acc[t]);
 }
 
 static void x8_s8_q8_2_avx512(const uint8_t *tile, const uint8_t *tile2, size_t gst,
                               const float *sc, const float *sc2, int K, int gs, const int8_t *q,
-                              int qs, int T, float *out) {
-  MQ_BY_T(T, x8_s8_T, tile, tile2, gst, sc, sc2, K, gs, q, qs, out, 2)
+                              int qs, const int32_t *bsum, int bss, int T, float *out) {
+  MQ_BY_T(T, x8_s8_pair_T, tile, tile2, gst, sc, sc2, K, gs, q, qs, bsum, bss, out)
 }
 
 static void x8_s8a16_q8_avx512(const uint8_t *tile, size_t gst, const float *sc, const float *mn,
@@ -420,52 +456,67 @@ static void x8_s8a16_q8_2_avx512(const uint8_t *tile, const uint8_t *tile2, size
   MQ_BY_T(T, x8_q8_T, tile, tile2, gst, sc, sc2, mn, mn2, K, gs, q, qs, d, ds, gsum, gss, out, 1, 2)
 }
 
-/* GGUF Q8_0x8 against Q8_0: integer sums scaled by d_w * d_x; NT tiles as
- * x8_q4_0_T. */
-static inline __m512 q8_0_load(const uint8_t *blk, s8_block *w) {
-  mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, 272);
-  s8_prep(blk, w);
-  return both_halves(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 256))));
-}
-
-static MQ_ALWAYS_INLINE void x8_q8_0_T(const uint8_t *tile, size_t tst, int K, const uint8_t *act,
-                                       size_t as, float *out, const int NT, const int T) {
+/* GGUF Q8_0x8 against Q8_0: each block's integer row sums (the halves
+ * folded) times d_w * d_x, accumulated in float. */
+static MQ_ALWAYS_INLINE void x8_q8_0_T(const uint8_t *tile, int K, const uint8_t *act, size_t as,
+                                       float *out, const int T) {
   const quad_idx p = quad_indices();
   const __m512i z = _mm512_setzero_si512();
-  __m512 acc0[4], acc1[4];
-  for (int t = 0; t < T; t++) acc0[t] = acc1[t] = _mm512_setzero_ps();
+  __m256 acc[4];
+  for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
   for (int b = 0; b < K / 32; b++) {
-    s8_block w0, w1;
-    __m512 dw0 = q8_0_load(tile + (size_t)b * 272, &w0), dw1 = dw0;
-    if (NT == 2) dw1 = q8_0_load(tile + tst + (size_t)b * 272, &w1);
+    const uint8_t *blk = tile + (size_t)b * 272;
+    mq_prefetch_lines(blk + MQ_PREFETCH_AHEAD, 272);
+    s8_block w;
+    s8_prep(blk, &w);
+    __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 256)));
     for (int t = 0; t < T; t++) {
       const uint8_t *a = act + (size_t)t * as + (size_t)b * 34;
       __m512i x[4];
       quad_acts(a + 2, &p, x);
-      __m512 dx = _mm512_set1_ps(fp16_at(a));
-      acc0[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s8_dot(z, &w0, x)), _mm512_mul_ps(dw0, dx),
-                                acc0[t]);
-      if (NT == 2)
-        acc1[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s8_dot(z, &w1, x)), _mm512_mul_ps(dw1, dx),
-                                  acc1[t]);
+      __m256i s = fold_i32(s8_dot(z, &w, x));
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_set1_ps(fp16_at(a))),
+                               acc[t]);
     }
   }
-  for (int t = 0; t < T; t++) {
-    _mm256_storeu_ps(out + 8 * NT * t, fold_ps(acc0[t]));
-    if (NT == 2) _mm256_storeu_ps(out + 16 * t + 8, fold_ps(acc1[t]));
-  }
+  for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
 }
 
 static void x8_q8_0_avx512(const uint8_t *tile, int K, const uint8_t *act, size_t as,
                            const int32_t *bsum, int bs, int T, float *out) {
   (void)bsum, (void)bs;
-  MQ_BY_T(T, x8_q8_0_T, tile, 0, K, act, as, out, 1)
+  MQ_BY_T(T, x8_q8_0_T, tile, K, act, as, out)
+}
+
+/* Q8_0x8, two tiles (tile and tile + tst) through s8_pair, the offset's
+ * -128 S from the activation blocks' code sums (bsum): per row the same
+ * integer sums and float operations as x8_q8_0_T. */
+static MQ_ALWAYS_INLINE void x8_q8_0_2_T(const uint8_t *tile, size_t tst, int K,
+                                         const uint8_t *act, size_t as, const int32_t *bsum,
+                                         int bs, float *out, const int T) {
+  __m512 acc[4];
+  for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+  for (int b = 0; b < K / 32; b++) {
+    const uint8_t *blk0 = tile + (size_t)b * 272, *blk1 = blk0 + tst;
+    mq_prefetch_lines(blk0 + MQ_PREFETCH_AHEAD, 272);
+    mq_prefetch_lines(blk1 + MQ_PREFETCH_AHEAD, 272);
+    __m512i v[8];
+    s8_pair(blk0, blk1, v);
+    __m512 dw = both_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk0 + 256))),
+                        _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk1 + 256))));
+    for (int t = 0; t < T; t++) {
+      const uint8_t *a = act + (size_t)t * as + (size_t)b * 34;
+      __m512i s = pair_dot(_mm512_set1_epi32(-128 * bsum[(size_t)t * bs + b]), v, a + 2);
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(fp16_at(a))),
+                               acc[t]);
+    }
+  }
+  for (int t = 0; t < T; t++) _mm512_storeu_ps(out + 16 * t, acc[t]);
 }
 
 static void x8_q8_0_2_avx512(const uint8_t *tile, size_t tst, int K, const uint8_t *act,
                              size_t as, const int32_t *bsum, int bs, int T, float *out) {
-  (void)bsum, (void)bs;
-  MQ_BY_T(T, x8_q8_0_T, tile, tst, K, act, as, out, 2)
+  MQ_BY_T(T, x8_q8_0_2_T, tile, tst, K, act, as, bsum, bs, out)
 }
 
 /* One Q4_K / Q5_K sub-block of a tile (x8_q45_k_T below). */

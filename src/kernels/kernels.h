@@ -154,6 +154,8 @@ typedef struct mq_kernels {
    * token's activation words permuted once for both. The integer tiles' second
    * codes, scales and mins are at tile2, sc2, mn2; GGUF's at tile + tstride
    * (bytes; x8_gguf_2 is indexed by ggml type and takes x8_q4_0's arguments).
+   * x8_s8_q8_2 and the Q8_0 entry also take each token's block code sums
+   * (bsum + t * bsum_stride: the sum of block b's 32 activation codes).
    * NULL where a tier has none (callers take the one-tile entry per tile);
    * otherwise the one-tile entry's results, bit for bit. */
   void (*x8_u4_q8_2)(const uint8_t *tile, const uint8_t *tile2, size_t gstride, const float *sc,
@@ -165,8 +167,8 @@ typedef struct mq_kernels {
                         int K, int gs, const int8_t *q, int q_stride, const float *d,
                         int d_stride, const float *gsum, int gsum_stride, int T, float *out);
   void (*x8_s8_q8_2)(const uint8_t *tile, const uint8_t *tile2, size_t gstride, const float *sc,
-                     const float *sc2, int K, int gs, const int8_t *q, int q_stride, int T,
-                     float *out);
+                     const float *sc2, int K, int gs, const int8_t *q, int q_stride,
+                     const int32_t *bsum, int bsum_stride, int T, float *out);
   void (*x8_gguf_2[MQ_GGML_TYPE_COUNT])(const uint8_t *tile, size_t tstride, int K,
                                         const uint8_t *act, size_t act_stride,
                                         const int32_t *bsum, int bsum_stride, int T, float *out);

@@ -19,11 +19,12 @@ static inline int8_t sat(float v, int lo, int hi) {
 }
 
 /* Per-token layout of the gather buffer: K int8 codes, then floats: scale,
- * and group sums of the codes (for weights with zero points). MXFP8 has no
+ * and group sums of the codes (for weights with zero points), then int32
+ * sums of each 32-block's codes (S8 tiles' two-tile kernels). MXFP8 has no
  * codes: its flag, the exact floats and their bf16 vector instead. */
 typedef struct {
   size_t stride; /* bytes per token */
-  size_t off_scale, off_gsum;
+  size_t off_scale, off_gsum, off_bsum;
   size_t off_xf; /* MXFP8: the quantized activations as floats (exact) */
   size_t off_xb; /* ... and as the tier's bf16 vector (mq_mx_bf16_len(K) halves), with an
                     int at off_scale + 4: 1 when those are exact and in use */
@@ -35,7 +36,8 @@ static aq_layout layout(const mq_linear *l) {
   size_t K = (size_t)l->n_in, G = (size_t)(l->q.n_groups > 0 ? l->q.n_groups : 1);
   a.off_scale = mx ? 0 : (K + 15) & ~(size_t)15;
   a.off_gsum = a.off_scale + 16;
-  a.stride = a.off_gsum + 4 * G;
+  a.off_bsum = a.off_gsum + 4 * G;
+  a.stride = a.off_bsum + 4 * (K / 32);
   a.off_xf = (a.stride + 63) & ~(size_t)63; /* whole cache lines for the kernels' vectors */
   a.off_xb = (a.off_xf + 4 * K + 63) & ~(size_t)63;
   if (mx) a.stride = a.off_xb + 2 * (size_t)mq_mx_bf16_len((int)K);
@@ -73,6 +75,14 @@ static void quantize_row(const mq_linear *l, const mq_kernels *kern, const float
       for (int k = 0; k < K; k++) xq[k] = sat(x[k] * r, lo, hi);
     }
     *scale = s;
+  }
+  if (l->q.x8 && l->q.codes == MQ_CODES_S8) { /* S8 tiles: each block's code sum */
+    int32_t *bs = (int32_t *)(b + a->off_bsum);
+    for (int b0 = 0; b0 + 32 <= K; b0 += 32) {
+      int32_t s = 0;
+      for (int i = 0; i < 32; i++) s += xq[b0 + i];
+      bs[b0 / 32] = s;
+    }
   }
   if (l->kind == MQ_W_INT && l->q.mins) {
     float *gs = (float *)(b + a->off_gsum);
@@ -256,9 +266,12 @@ static void static_x8(const mq_linear *l, uint8_t *buf, const aq_layout *a, int 
     for (int t = 0, i = 0; i < n_low && t < n_tok; t++)
       for (int k = 0; k < K; k++) {
         int8_t *c = (int8_t *)buf + (size_t)t * a->stride + k;
-        if (*c == -128) *c = -127, low[2 * i] = t, low[2 * i + 1] = k, i++;
+        if (*c == -128) { /* the block's code sum follows the code */
+          *c = -127, low[2 * i] = t, low[2 * i + 1] = k, i++;
+          ((int32_t *)(buf + (size_t)t * a->stride + a->off_bsum))[k / 32] += 1;
+        }
       }
-    mq_x8_aq_forward(l, buf, a->stride, a->off_gsum, n_tok, y, ex);
+    mq_x8_aq_forward(l, buf, a->stride, a->off_gsum, a->off_bsum, n_tok, y, ex);
     for (int i = 0; i < n_low; i++)
       for (int n = 0; n < N; n++)
         y[(size_t)low[2 * i] * N + n] -= (float)mq_x8_s8_code(l, n, low[2 * i + 1]);
@@ -295,7 +308,7 @@ void mq_linear_forward_aq(const mq_linear *l, const float *x, int n_tok, float *
     return;
   }
   if (l->q.x8) { /* weights in x8 tiles: row sums, then the per-token terms */
-    mq_x8_aq_forward(l, buf, a.stride, a.off_gsum, n_tok, y, ex);
+    mq_x8_aq_forward(l, buf, a.stride, a.off_gsum, a.off_bsum, n_tok, y, ex);
     post_job pj = {l, buf, &a, y, 0};
     mq_pool_for(mq_tokens_pool(ex, n_tok, 4.0 * l->n_out), n_tok, post_tokens, &pj);
     return;

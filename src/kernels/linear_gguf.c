@@ -84,7 +84,7 @@ static void prep_tokens(void *ctx, int begin, int end, int tid) {
     case MQ_GGML_TYPE_Q5_1: j->k->gguf_q8_x86(xt, at, K, 1); break;
     default: mq_gguf_quantize_act(l->gtype, xt, at, K); break;
     }
-    if (j->bsum) { /* Q4_0x8: block code sums after the blocks */
+    if (j->bsum) { /* block code sums after the blocks */
       int nb = K / 32;
       for (int b = 0; b < nb; b++) {
         const int8_t *q = (const int8_t *)(at + (size_t)b * 34 + 2);
@@ -101,9 +101,9 @@ size_t mq_linear_gguf_prepare(const mq_linear *l, const float *x, int n_tok, con
                               const int32_t **bsum) {
   size_t stride = act_stride(l);
   uint8_t *act = (uint8_t *)ex->gather;
-  int x8_q4_0 = l->q.x8 && l->gtype == MQ_GGML_TYPE_Q4_0;
-  prep_job j = {l, ex->k, x, act, stride,
-                x8_q4_0 ? (int32_t *)(act + (size_t)n_tok * stride) : NULL};
+  /* block code sums: Q4_0x8's -8 term, and Q8_0x8's two-tile kernels */
+  int sums = l->q.x8 && (l->gtype == MQ_GGML_TYPE_Q4_0 || l->gtype == MQ_GGML_TYPE_Q8_0);
+  prep_job j = {l, ex->k, x, act, stride, sums ? (int32_t *)(act + (size_t)n_tok * stride) : NULL};
   /* across the pool in prefill: on the caller alone it was 4% of a
    * 1536-token prefill, the other thread idle */
   mq_pool_for(mq_tokens_pool(ex, n_tok, MQ_QUANT_COST * l->n_in), n_tok, prep_tokens, &j);

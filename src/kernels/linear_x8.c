@@ -294,8 +294,8 @@ static void init_ones(void) {
 
 typedef struct {
   tile_job base;
-  const uint8_t *buf; /* per token: int8 codes, group sums at off_gsum */
-  size_t stride, off_gsum;
+  const uint8_t *buf; /* per token: int8 codes, group sums at off_gsum, block sums at off_bsum */
+  size_t stride, off_gsum, off_bsum;
 } aq_job;
 
 static void aq_call(const tile_job *b, size_t t, int t0, int T, float out[32]) {
@@ -326,7 +326,8 @@ static void aq_call2(const tile_job *b, size_t t, int t0, int T, float out[64]) 
   if (q->codes == MQ_CODES_S8) {
     int stat = b->l->act == MQ_ACT_INT8_STATIC;
     b->ex->k->x8_s8_q8_2(w.codes, w2.codes, w.gst, stat ? g_ones : w.sc, stat ? g_ones : w2.sc, K,
-                         q->group_size, (const int8_t *)x, (int)j->stride, T, out);
+                         q->group_size, (const int8_t *)x, (int)j->stride,
+                         (const int32_t *)(x + j->off_bsum), (int)(j->stride / 4), T, out);
   } else {
     b->ex->k->x8_u4_q8_2(w.codes, w2.codes, w.gst, w.sc, w2.sc, w.mn, w2.mn, K, q->group_size,
                          (const int8_t *)x, (int)j->stride, g_ones, 0,
@@ -335,11 +336,11 @@ static void aq_call2(const tile_job *b, size_t t, int t0, int T, float out[64]) 
 }
 
 void mq_x8_aq_forward(const mq_linear *l, const uint8_t *buf, size_t stride, size_t off_gsum,
-                      int n_tok, float *y, const mq_exec *ex) {
+                      size_t off_bsum, int n_tok, float *y, const mq_exec *ex) {
   pthread_once(&g_ones_once, init_ones);
   const mq_kernels *k = ex->k;
   int two = l->q.codes == MQ_CODES_S8 ? k->x8_s8_q8_2 != NULL : k->x8_u4_q8_2 != NULL;
-  aq_job j = {{l, y, n_tok, 0, ex, aq_call, two ? aq_call2 : NULL}, buf, stride, off_gsum};
+  aq_job j = {{l, y, n_tok, 0, ex, aq_call, two ? aq_call2 : NULL}, buf, stride, off_gsum, off_bsum};
   run(&j.base);
 }
 
@@ -626,7 +627,9 @@ static void gguf_call2(const tile_job *b, size_t t, int t0, int T, float out[64]
 static void gguf_job_init(gguf_x8_job *j, const mq_linear *l, float *y, int n_tok,
                           const mq_exec *ex, const uint8_t *act, size_t stride,
                           const int32_t *bsum) {
-  int two = ex->k->x8_gguf_2[l->gtype] != NULL;
+  /* Q4_0's and Q8_0's pairs take the activation blocks' code sums */
+  int two = ex->k->x8_gguf_2[l->gtype] != NULL &&
+            (bsum || (l->gtype != MQ_GGML_TYPE_Q4_0 && l->gtype != MQ_GGML_TYPE_Q8_0));
   *j = (gguf_x8_job){{l, y, n_tok, 1, ex, gguf_call, two ? gguf_call2 : NULL}, act, stride, bsum};
 }
 
@@ -694,8 +697,8 @@ static int forward_multi(const mq_linear *const *ls, int n, const float *const *
   gguf_x8_job gj[MULTI_MAX];
   double macs = 0;
   const mq_linear *prep = ls[0]; /* GGUF: the activation blocks of the first layer's type */
-  for (int j = 0; j < n; j++)    /* (Q4_0 first: its block sums) */
-    if (ls[j]->gtype == MQ_GGML_TYPE_Q4_0) prep = ls[j];
+  for (int j = 0; j < n; j++)    /* (Q4_0 or Q8_0 first: their block sums) */
+    if (ls[j]->gtype == MQ_GGML_TYPE_Q4_0 || ls[j]->gtype == MQ_GGML_TYPE_Q8_0) prep = ls[j];
   for (int i = 0; i < n; i++) {
     const float *x = xs[i];
     float *gather = ex->gather + (same ? 0 : (size_t)i * part);

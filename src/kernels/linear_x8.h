@@ -73,10 +73,11 @@ int mq_x8_aq_eligible(const mq_linear *l);
  * a temporary (l unchanged). */
 int mq_x8_aq_repack(mq_linear *l, uint8_t *tiles);
 /* Tile results for n_tok tokens whose int8 codes start at buf + t * stride
- * with their group sums (floats) at buf + t * stride + off_gsum:
+ * with their group sums (floats) at buf + t * stride + off_gsum and, for S8
+ * tiles, their 32-blocks' code sums (int32) at off_bsum:
  * y[t, n] = row sum (before the activation scale and the layer's terms). */
 void mq_x8_aq_forward(const mq_linear *l, const uint8_t *buf, size_t stride, size_t off_gsum,
-                      int n_tok, float *y, const mq_exec *ex);
+                      size_t off_bsum, int n_tok, float *y, const mq_exec *ex);
 
 /* 8-bit weights with int8 activations (W8A8_DYNAMIC, CT W8A8: per token;
  * ModelSlim W8A8: static, one group, unit scales given to the kernel and
