@@ -565,7 +565,7 @@ static void check_pairs(void) {
 #define PAIR(what) tested += pair_check(k->name, what, Tn, o2, o1);
       for (int mins = 0; mins < 2 && k->x8_u4_q8_2; mins++) {
         k->x8_u4_q8_2(t0, t1, GST, sc0, sc1, mins ? sc0 + 8 : NULL, mins ? sc1 + 8 : NULL, K, GS, q,
-                      K, d, K / 32, mins ? gsum : NULL, G, Tn, o2);
+                      K, d, K / 32, mins ? gsum : NULL, G, NULL, 0, Tn, o2);
         k->x8_u4_q8(t0, GST, sc0, mins ? sc0 + 8 : NULL, K, GS, q, K, d, K / 32, mins ? gsum : NULL,
                     G, Tn, o1[0]);
         k->x8_u4_q8(t1, GST, sc1, mins ? sc1 + 8 : NULL, K, GS, q, K, d, K / 32, mins ? gsum : NULL,
@@ -574,7 +574,7 @@ static void check_pairs(void) {
       }
       if (k->x8_s8a16_q8_2) {
         k->x8_s8a16_q8_2(t0, t1, GST, sc0, sc1, sc0 + 8, sc1 + 8, K, GS, q, K, d, K / 32, gsum, G,
-                         Tn, o2);
+                         qsum, K / 32, Tn, o2);
         k->x8_s8a16_q8(t0, GST, sc0, sc0 + 8, K, GS, q, K, d, K / 32, gsum, G, Tn, o1[0]);
         k->x8_s8a16_q8(t1, GST, sc1, sc1 + 8, K, GS, q, K, d, K / 32, gsum, G, Tn, o1[1]);
         PAIR("x8_s8a16_q8_2")

@@ -129,6 +129,21 @@ static inline __m512i pair_dot(__m512i acc, const __m512i v[8], const uint8_t *q
   return _mm512_add_epi32(acc, acc2);
 }
 
+/* Two S8 blocks (256 bytes: chunk c holds column quad c of 8 rows) as u4_pair
+ * regroups 4-bit ones: v[c] = quad c of all 16 rows, each code offset to
+ * u = w + 128 (an xor of the sign bit). VPDPBUSD then takes the unsigned
+ * codes against the signed activations directly, with no per-token sign
+ * trick; each row's sum is sum w x + 128 S, S the block's activation code
+ * sum, which the caller's initial -128 S removes. */
+static inline void s8_pair(const uint8_t *blk0, const uint8_t *blk1, __m512i v[8]) {
+  const __m512i flip = _mm512_set1_epi8((char)0x80);
+  for (int c = 0; c < 8; c++)
+    v[c] = _mm512_xor_si512(
+        _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(blk0 + 32 * c))),
+                           _mm256_loadu_si256((const __m256i *)(blk1 + 32 * c)), 1),
+        flip);
+}
+
 /* S8 blocks (256 bytes: 8 chunks, quad c in chunk c): signed x signed as
  * |w| x (q with w's sign), |w| <= 128 unsigned; |w| and the sign masks are
  * taken once per block for the T tokens. */
@@ -157,11 +172,8 @@ static inline __m512i s8_dot(__m512i acc, const s8_block *w, const __m512i x[4])
 }
 
 /* A16 fast path, 4-bit tiles or (s8) the S8 tiles of 8-bit layers: per
- * group, the blocks' integer sums times the tokens' block scales, then the
- * rows' scales and mins. S8 tiles: NT (1 or 2) tiles a call, the second's
- * codes, scales and mins at tile2, sc2, mn2, the activations' permutes
- * shared (prefill); two 4-bit tiles go through x8_u4_pair_T. Named arrays
- * per tile: gcc kept a [2][4] array in memory. */
+ * group, each block's integer row sums (the halves folded) times the
+ * tokens' block scales, then the rows' scales and mins. */
 typedef struct {
   __m512i w[4];
   s8_block ws;
@@ -173,84 +185,66 @@ static inline void a16_load(const uint8_t *blk, a16_block *w, const int s8) {
   else u4_decode(blk, w->w);
 }
 
-static inline __m256 a16_group(__m256 acc, __m256 gacc, const float *sc, const float *mn,
-                               float gsum) {
-  acc = _mm256_fmadd_ps(gacc, _mm256_loadu_ps(sc), acc);
-  return mn ? _mm256_fmadd_ps(_mm256_loadu_ps(mn), _mm256_set1_ps(gsum), acc) : acc;
-}
-
-static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, const uint8_t *tile2, size_t gst,
-                                     const float *sc, const float *sc2, const float *mn,
-                                     const float *mn2, int K, int gs, const int8_t *q, int qs,
+static MQ_ALWAYS_INLINE void x8_q8_T(const uint8_t *tile, size_t gst, const float *sc,
+                                     const float *mn, int K, int gs, const int8_t *q, int qs,
                                      const float *d, int ds, const float *gsum, int gss, float *out,
-                                     const int s8, const int NT, const int T) {
+                                     const int s8, const int T) {
   const quad_idx p = quad_indices();
   const __m512i z = _mm512_setzero_si512();
   const size_t bb = s8 ? 256 : 128;
-  __m256 acc0[4], acc1[4];
-  for (int t = 0; t < T; t++) acc0[t] = acc1[t] = _mm256_setzero_ps();
+  __m256 acc[4];
+  for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
   int nb = K / 32, bpg = gs / 32;
   for (int g = 0, b0 = 0; b0 < nb; g++, b0 += bpg) {
     int b1 = b0 + bpg < nb ? b0 + bpg : nb;
-    const uint8_t *gp = tile + g * gst, *gp2 = NT == 2 ? tile2 + g * gst : gp;
-    /* S8: each half's float sums, folded per group; U4: each block's
-     * integer sums folded first, as x8_u4_pair_T computes them */
-    __m512 hacc0[4], hacc1[4];
-    __m256 gacc0[4], gacc1[4];
-    for (int t = 0; t < T; t++) {
-      hacc0[t] = hacc1[t] = _mm512_setzero_ps();
-      gacc0[t] = gacc1[t] = _mm256_setzero_ps();
-    }
+    const uint8_t *gp = tile + g * gst;
+    __m256 gacc[4];
+    for (int t = 0; t < T; t++) gacc[t] = _mm256_setzero_ps();
     for (int b = b0; b < b1; b++) {
-      a16_block w0, w1;
-      a16_load(gp + (size_t)(b - b0) * bb, &w0, s8);
-      if (NT == 2) a16_load(gp2 + (size_t)(b - b0) * bb, &w1, s8);
+      a16_block w;
+      a16_load(gp + (size_t)(b - b0) * bb, &w, s8);
       for (int t = 0; t < T; t++) {
         __m512i x[4];
         quad_acts(q + (size_t)t * qs + 32 * b, &p, x);
-        float dt = d[(size_t)t * ds + b];
-        if (s8) {
-          __m512 dv = _mm512_set1_ps(dt);
-          hacc0[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s8_dot(z, &w0.ws, x)), dv, hacc0[t]);
-          if (NT == 2)
-            hacc1[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s8_dot(z, &w1.ws, x)), dv, hacc1[t]);
-        } else {
-          gacc0[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(fold_i32(u4_dot(z, w0.w, x))),
-                                     _mm256_set1_ps(dt), gacc0[t]);
-        }
+        __m256i si = fold_i32(s8 ? s8_dot(z, &w.ws, x) : u4_dot(z, w.w, x));
+        gacc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(si), _mm256_set1_ps(d[(size_t)t * ds + b]),
+                                  gacc[t]);
       }
     }
-    for (int t = 0; s8 && t < T; t++) gacc0[t] = fold_ps(hacc0[t]), gacc1[t] = fold_ps(hacc1[t]);
     mq_prefetch_group_rest(gp, (size_t)(b1 - b0) * bb, gst);
-    if (NT == 2) mq_prefetch_group_rest(gp2, (size_t)(b1 - b0) * bb, gst);
     size_t so = (size_t)g * (gst / 4);
+    __m256 s = _mm256_loadu_ps(sc + so), m = mn ? _mm256_loadu_ps(mn + so) : s;
     for (int t = 0; t < T; t++) {
-      float gx = mn ? gsum[(size_t)t * gss + g] : 0.0f;
-      acc0[t] = a16_group(acc0[t], gacc0[t], sc + so, mn ? mn + so : NULL, gx);
-      if (NT == 2) acc1[t] = a16_group(acc1[t], gacc1[t], sc2 + so, mn ? mn2 + so : NULL, gx);
+      acc[t] = _mm256_fmadd_ps(gacc[t], s, acc[t]);
+      if (mn) acc[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(gsum[(size_t)t * gss + g]), acc[t]);
     }
   }
-  for (int t = 0; t < T; t++) {
-    _mm256_storeu_ps(out + 8 * NT * t, acc0[t]);
-    if (NT == 2) _mm256_storeu_ps(out + 16 * t + 8, acc1[t]);
-  }
+  for (int t = 0; t < T; t++) _mm256_storeu_ps(out + 8 * t, acc[t]);
 }
 
 static void x8_u4_q8_avx512(const uint8_t *tile, size_t gst, const float *sc, const float *mn,
                             int K, int gs, const int8_t *q, int qs, const float *d, int ds,
                             const float *gsum, int gss, int T, float *out) {
-  MQ_BY_T(T, x8_q8_T, tile, NULL, gst, sc, NULL, mn, NULL, K, gs, q, qs, d, ds, gsum, gss, out, 0, 1)
+  MQ_BY_T(T, x8_q8_T, tile, gst, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 0)
 }
 
-/* The same for two 4-bit tiles through u4_pair (16 rows a zmm, broadcast
- * activation words): per row the same integer sums and float operations as
- * x8_q8_T, so the same results. */
-static MQ_ALWAYS_INLINE void x8_u4_pair_T(const uint8_t *tile, const uint8_t *tile2, size_t gst,
-                                          const float *sc, const float *sc2, const float *mn,
-                                          const float *mn2, int K, int gs, const int8_t *q, int qs,
-                                          const float *d, int ds, const float *gsum, int gss,
-                                          float *out, const int T) {
-  const __m512i z = _mm512_setzero_si512();
+static void x8_s8a16_q8_avx512(const uint8_t *tile, size_t gst, const float *sc, const float *mn,
+                               int K, int gs, const int8_t *q, int qs, const float *d, int ds,
+                               const float *gsum, int gss, int T, float *out) {
+  MQ_BY_T(T, x8_q8_T, tile, gst, sc, mn, K, gs, q, qs, d, ds, gsum, gss, out, 1)
+}
+
+/* The same for two tiles (16 rows a zmm, broadcast activation words:
+ * u4_pair, or s8_pair with -128 times the blocks' code sums bsum): per row
+ * the same integer sums and float operations as x8_q8_T, so the same
+ * results. */
+static MQ_ALWAYS_INLINE void x8_a16_pair_T(const uint8_t *tile, const uint8_t *tile2, size_t gst,
+                                           const float *sc, const float *sc2, const float *mn,
+                                           const float *mn2, int K, int gs, const int8_t *q,
+                                           int qs, const float *d, int ds, const float *gsum,
+                                           int gss, const int32_t *bsum, int bss, float *out,
+                                           const int s8, const int T) {
+  const size_t bb = s8 ? 256 : 128;
   __m512 acc[4];
   for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
   int nb = K / 32, bpg = gs / 32;
@@ -260,19 +254,27 @@ static MQ_ALWAYS_INLINE void x8_u4_pair_T(const uint8_t *tile, const uint8_t *ti
     __m512 gacc[4];
     for (int t = 0; t < T; t++) gacc[t] = _mm512_setzero_ps();
     for (int b = b0; b < b1; b++) {
-      a16_block w0, w1;
-      a16_load(gp + (size_t)(b - b0) * 128, &w0, 0);
-      a16_load(gp2 + (size_t)(b - b0) * 128, &w1, 0);
+      const uint8_t *blk0 = gp + (size_t)(b - b0) * bb, *blk1 = gp2 + (size_t)(b - b0) * bb;
+      mq_prefetch_lines(blk0 + MQ_PREFETCH_AHEAD, bb);
+      mq_prefetch_lines(blk1 + MQ_PREFETCH_AHEAD, bb);
       __m512i v[8];
-      u4_pair(w0.w, w1.w, v);
+      if (s8) {
+        s8_pair(blk0, blk1, v);
+      } else {
+        __m512i w0[4], w1[4];
+        u4_decode(blk0, w0);
+        u4_decode(blk1, w1);
+        u4_pair(w0, w1, v);
+      }
       for (int t = 0; t < T; t++) {
-        __m512i s = pair_dot(z, v, (const uint8_t *)(q + (size_t)t * qs + 32 * b));
+        __m512i init = s8 ? _mm512_set1_epi32(-128 * bsum[(size_t)t * bss + b]) : _mm512_setzero_si512();
+        __m512i s = pair_dot(init, v, (const uint8_t *)(q + (size_t)t * qs + 32 * b));
         gacc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(d[(size_t)t * ds + b]),
                                   gacc[t]);
       }
     }
-    mq_prefetch_group_rest(gp, (size_t)(b1 - b0) * 128, gst);
-    mq_prefetch_group_rest(gp2, (size_t)(b1 - b0) * 128, gst);
+    mq_prefetch_group_rest(gp, (size_t)(b1 - b0) * bb, gst);
+    mq_prefetch_group_rest(gp2, (size_t)(b1 - b0) * bb, gst);
     size_t so = (size_t)g * (gst / 4);
     __m512 s2 = both_ps(_mm256_loadu_ps(sc + so), _mm256_loadu_ps(sc2 + so));
     __m512 m2 = mn ? both_ps(_mm256_loadu_ps(mn + so), _mm256_loadu_ps(mn2 + so)) : s2;
@@ -285,10 +287,21 @@ static MQ_ALWAYS_INLINE void x8_u4_pair_T(const uint8_t *tile, const uint8_t *ti
 }
 
 static void x8_u4_q8_2_avx512(const uint8_t *tile, const uint8_t *tile2, size_t gst,
-                              const float *sc, const float *sc2, const float *mn, const float *mn2, int K,
-                              int gs, const int8_t *q, int qs, const float *d, int ds, const float *gsum,
-                              int gss, int T, float *out) {
-  MQ_BY_T(T, x8_u4_pair_T, tile, tile2, gst, sc, sc2, mn, mn2, K, gs, q, qs, d, ds, gsum, gss, out)
+                              const float *sc, const float *sc2, const float *mn, const float *mn2,
+                              int K, int gs, const int8_t *q, int qs, const float *d, int ds,
+                              const float *gsum, int gss, const int32_t *bsum, int bss, int T,
+                              float *out) {
+  MQ_BY_T(T, x8_a16_pair_T, tile, tile2, gst, sc, sc2, mn, mn2, K, gs, q, qs, d, ds, gsum, gss,
+          bsum, bss, out, 0)
+}
+
+static void x8_s8a16_q8_2_avx512(const uint8_t *tile, const uint8_t *tile2, size_t gst,
+                                 const float *sc, const float *sc2, const float *mn,
+                                 const float *mn2, int K, int gs, const int8_t *q, int qs,
+                                 const float *d, int ds, const float *gsum, int gss,
+                                 const int32_t *bsum, int bss, int T, float *out) {
+  MQ_BY_T(T, x8_a16_pair_T, tile, tile2, gst, sc, sc2, mn, mn2, K, gs, q, qs, d, ds, gsum, gss,
+          bsum, bss, out, 1)
 }
 
 /* GGUF Q4_0x8: the stored nibbles u against Q8_0, the -8 through the
@@ -389,21 +402,6 @@ static void x8_s8_q8_avx512(const uint8_t *tile, size_t gst, const float *sc, in
   MQ_BY_T(T, x8_s8_T, tile, gst, sc, K, gs, q, qs, out)
 }
 
-/* Two S8 blocks (256 bytes: chunk c holds column quad c of 8 rows) as u4_pair
- * regroups 4-bit ones: v[c] = quad c of all 16 rows, each code offset to
- * u = w + 128 (an xor of the sign bit). VPDPBUSD then takes the unsigned
- * codes against the signed activations directly, with no per-token sign
- * trick; each row's sum is sum w x + 128 S, S the block's activation code
- * sum, which the caller's initial -128 S removes. */
-static inline void s8_pair(const uint8_t *blk0, const uint8_t *blk1, __m512i v[8]) {
-  const __m512i flip = _mm512_set1_epi8((char)0x80);
-  for (int c = 0; c < 8; c++)
-    v[c] = _mm512_xor_si512(
-        _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(blk0 + 32 * c))),
-                           _mm256_loadu_si256((const __m256i *)(blk1 + 32 * c)), 1),
-        flip);
-}
-
 /* W8A8, two tiles through s8_pair: per row the same integer group sums and
  * float operations as x8_s8_T, so the same results. */
 static MQ_ALWAYS_INLINE void x8_s8_pair_T(const uint8_t *tile, const uint8_t *tile2, size_t gst,
@@ -443,18 +441,6 @@ static void x8_s8_q8_2_avx512(const uint8_t *tile, const uint8_t *tile2, size_t 
   MQ_BY_T(T, x8_s8_pair_T, tile, tile2, gst, sc, sc2, K, gs, q, qs, bsum, bss, out)
 }
 
-static void x8_s8a16_q8_avx512(const uint8_t *tile, size_t gst, const float *sc, const float *mn,
-                               int K, int gs, const int8_t *q, int qs, const float *d, int ds,
-                               const float *gsum, int gss, int T, float *out) {
-  MQ_BY_T(T, x8_q8_T, tile, NULL, gst, sc, NULL, mn, NULL, K, gs, q, qs, d, ds, gsum, gss, out, 1, 1)
-}
-
-static void x8_s8a16_q8_2_avx512(const uint8_t *tile, const uint8_t *tile2, size_t gst,
-                                 const float *sc, const float *sc2, const float *mn, const float *mn2, int K,
-                                 int gs, const int8_t *q, int qs, const float *d, int ds, const float *gsum,
-                                 int gss, int T, float *out) {
-  MQ_BY_T(T, x8_q8_T, tile, tile2, gst, sc, sc2, mn, mn2, K, gs, q, qs, d, ds, gsum, gss, out, 1, 2)
-}
 
 /* GGUF Q8_0x8 against Q8_0: each block's integer row sums (the halves
  * folded) times d_w * d_x, accumulated in float. */

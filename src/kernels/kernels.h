@@ -154,18 +154,21 @@ typedef struct mq_kernels {
    * token's activation words permuted once for both. The integer tiles' second
    * codes, scales and mins are at tile2, sc2, mn2; GGUF's at tile + tstride
    * (bytes; x8_gguf_2 is indexed by ggml type and takes x8_q4_0's arguments).
-   * x8_s8_q8_2 and the Q8_0 entry also take each token's block code sums
-   * (bsum + t * bsum_stride: the sum of block b's 32 activation codes).
+   * The S8 entries (x8_s8_q8_2, x8_s8a16_q8_2, Q8_0) also take each token's
+   * block code sums (bsum + t * bsum_stride: the sum of block b's 32
+   * activation codes; x8_u4_q8_2 ignores them).
    * NULL where a tier has none (callers take the one-tile entry per tile);
    * otherwise the one-tile entry's results, bit for bit. */
   void (*x8_u4_q8_2)(const uint8_t *tile, const uint8_t *tile2, size_t gstride, const float *sc,
                      const float *sc2, const float *mn, const float *mn2, int K, int gs,
                      const int8_t *q, int q_stride, const float *d, int d_stride,
-                     const float *gsum, int gsum_stride, int T, float *out);
+                     const float *gsum, int gsum_stride, const int32_t *bsum, int bsum_stride,
+                     int T, float *out);
   void (*x8_s8a16_q8_2)(const uint8_t *tile, const uint8_t *tile2, size_t gstride,
                         const float *sc, const float *sc2, const float *mn, const float *mn2,
                         int K, int gs, const int8_t *q, int q_stride, const float *d,
-                        int d_stride, const float *gsum, int gsum_stride, int T, float *out);
+                        int d_stride, const float *gsum, int gsum_stride, const int32_t *bsum,
+                        int bsum_stride, int T, float *out);
   void (*x8_s8_q8_2)(const uint8_t *tile, const uint8_t *tile2, size_t gstride, const float *sc,
                      const float *sc2, int K, int gs, const int8_t *q, int q_stride,
                      const int32_t *bsum, int bsum_stride, int T, float *out);

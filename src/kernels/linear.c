@@ -160,6 +160,7 @@ typedef struct {
   float *gsum;
   int8_t *xq;
   float *xd;
+  int32_t *bsum;
 } a16_prep;
 
 static void a16_prep_tokens(void *ctx, int begin, int end, int tid) {
@@ -175,13 +176,21 @@ static void a16_prep_tokens(void *ctx, int begin, int end, int tid) {
         for (int i = 0; i < n; i++) s += xt[k0 + i];
         p->gsum[(size_t)t * G + g] = (float)s;
       }
-    if (p->xq) p->k->quantize_q8_32(xt, K, p->xq + (size_t)t * K, p->xd + (size_t)t * (K / 32));
+    if (p->xq) {
+      int8_t *q = p->xq + (size_t)t * K;
+      p->k->quantize_q8_32(xt, K, q, p->xd + (size_t)t * (K / 32));
+      for (int b = 0; p->bsum && b < K / 32; b++) {
+        int32_t s = 0;
+        for (int i = 0; i < 32; i++) s += q[32 * b + i];
+        p->bsum[(size_t)t * (K / 32) + b] = s;
+      }
+    }
   }
 }
 
 void mq_a16_prepare(const float *x, int n_tok, int K, int gs, float *gsum, int8_t *xq, float *xd,
-                    const mq_exec *ex) {
-  a16_prep p = {ex->k, x, K, gs, gsum, xq, xd};
+                    int32_t *bsum, const mq_exec *ex) {
+  a16_prep p = {ex->k, x, K, gs, gsum, xq, xd, bsum};
   mq_pool_for(mq_tokens_pool(ex, n_tok, MQ_QUANT_COST * K), n_tok, a16_prep_tokens, &p);
 }
 
@@ -197,16 +206,19 @@ static void int_forward(const mq_linear *l, const float *x, int n_tok, float *y,
   }
   int8_t *xq = NULL;
   float *xd = NULL;
+  int32_t *bsum = NULL;
   /* the fast path: row kernels for unsigned codes, every x8 tile kernel */
   if (ex->fast_a16 && (q->codes != MQ_CODES_S8 || q->x8) && K % 32 == 0 && q->group_size % 32 == 0) {
     xq = (int8_t *)(gsum + (size_t)n_tok * G);
     xd = (float *)(xq + (size_t)n_tok * K);
+    if (q->x8 && q->codes == MQ_CODES_S8 && n_tok > 1) /* the S8 pairs' block code sums */
+      bsum = (int32_t *)(xd + (size_t)n_tok * (K / 32));
   }
   /* group sums for the mins, int8 blocks for the fast path */
-  mq_a16_prepare(xin, n_tok, K, q->group_size, q->mins ? gsum : NULL, xq, xd, ex);
+  mq_a16_prepare(xin, n_tok, K, q->group_size, q->mins ? gsum : NULL, xq, xd, bsum, ex);
   int_job j = {l, xin, gsum, xq, xd, y, n_tok, ex};
   if (q->x8) {
-    mq_x8_forward(l, xin, gsum, j.xq, j.xd, n_tok, y, ex);
+    mq_x8_forward(l, xin, gsum, j.xq, j.xd, bsum, n_tok, y, ex);
     return;
   }
   mq_pool_for(mq_pool_if(ex->pool, (double)l->n_out * l->n_in * n_tok),
@@ -251,8 +263,9 @@ void mq_linear_forward_each(const mq_linear *const *ls, int n, const float *cons
 int mq_linear_gather_floats(const mq_linear *l) {
   if (l->act != MQ_ACT_FLOAT) return mq_linear_aq_gather_floats(l);
   if (l->kind == MQ_W_GGUF) return mq_linear_gguf_gather_floats(l);
-  /* gathered x [K], group sums [G], fast path: int8 x [K/4 floats], scales [K/32] */
-  return l->kind == MQ_W_INT ? l->n_in + l->q.n_groups + l->n_in / 4 + l->n_in / 32 + 4 : 0;
+  /* gathered x [K], group sums [G], fast path: int8 x [K/4 floats], scales [K/32], block
+   * code sums [K/32] */
+  return l->kind == MQ_W_INT ? l->n_in + l->q.n_groups + l->n_in / 4 + 2 * (l->n_in / 32) + 4 : 0;
 }
 
 unsigned long long mq_linear_bytes(const mq_linear *l) {

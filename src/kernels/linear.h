@@ -117,9 +117,10 @@ mq_pool *mq_tokens_pool(const mq_exec *ex, int n_tok, double cost);
 /* The fast A16 path's inputs of n_tok tokens x [n_tok, K]: with gsum, each
  * token's sums over groups of gs columns ([n_tok, ceil(K / gs)]); with xq,
  * its int8 blocks of 32 and their scales (mq_quantize_q8_32 into xq
- * [n_tok, K] and xd [n_tok, K / 32]). Tokens go across ex's pool. */
+ * [n_tok, K] and xd [n_tok, K / 32]) and, with bsum, each block's code sum
+ * ([n_tok, K / 32]). Tokens go across ex's pool. */
 void mq_a16_prepare(const float *x, int n_tok, int K, int gs, float *gsum, int8_t *xq, float *xd,
-                    const mq_exec *ex);
+                    int32_t *bsum, const mq_exec *ex);
 
 /* y[t, :] = W x[t, :] + b for t < n_tok. x: [n_tok, n_in], y: [n_tok, n_out];
  * x and y must not overlap. */

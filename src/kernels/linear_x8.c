@@ -197,6 +197,7 @@ typedef struct {
   const float *xg, *gsum;
   const int8_t *xq;
   const float *xd;
+  const int32_t *bsum; /* S8 pairs: the blocks' code sums, or NULL */
 } x8_job;
 
 static void x8_call(const tile_job *b, size_t t, int t0, int T, float out[32]) {
@@ -229,26 +230,28 @@ static void x8_call2(const tile_job *b, size_t t, int t0, int T, float out[64]) 
   const float *gs_t = w.mn ? j->gsum + (size_t)t0 * G : NULL;
   const int8_t *xq = j->xq + (size_t)t0 * K;
   const float *xd = j->xd + (size_t)t0 * (K / 32);
+  const int32_t *bs = j->bsum ? j->bsum + (size_t)t0 * (K / 32) : NULL;
   if (q->codes == MQ_CODES_S8)
     b->ex->k->x8_s8a16_q8_2(w.codes, w2.codes, w.gst, w.sc, w2.sc, w.mn, w2.mn, K, gs, xq, K, xd,
-                            K / 32, gs_t, G, T, out);
+                            K / 32, gs_t, G, bs, K / 32, T, out);
   else
     b->ex->k->x8_u4_q8_2(w.codes, w2.codes, w.gst, w.sc, w2.sc, w.mn, w2.mn, K, gs, xq, K, xd,
-                         K / 32, gs_t, G, T, out);
+                         K / 32, gs_t, G, NULL, 0, T, out);
 }
 
 /* The two-tile kernel on the fast path where the tier has one. */
 static void x8_job_init(x8_job *j, const mq_linear *l, float *y, int n_tok, const mq_exec *ex,
-                        const float *xg, const float *gsum, const int8_t *xq, const float *xd) {
+                        const float *xg, const float *gsum, const int8_t *xq, const float *xd,
+                        const int32_t *bsum) {
   const mq_kernels *k = ex->k;
-  int two = xq && (l->q.codes == MQ_CODES_S8 ? k->x8_s8a16_q8_2 != NULL : k->x8_u4_q8_2 != NULL);
-  *j = (x8_job){{l, y, n_tok, 1, ex, x8_call, two ? x8_call2 : NULL}, xg, gsum, xq, xd};
+  int two = xq && (l->q.codes == MQ_CODES_S8 ? k->x8_s8a16_q8_2 && bsum : k->x8_u4_q8_2 != NULL);
+  *j = (x8_job){{l, y, n_tok, 1, ex, x8_call, two ? x8_call2 : NULL}, xg, gsum, xq, xd, bsum};
 }
 
 void mq_x8_forward(const mq_linear *l, const float *xg, const float *gsum, const int8_t *xq,
-                   const float *xd, int n_tok, float *y, const mq_exec *ex) {
+                   const float *xd, const int32_t *bsum, int n_tok, float *y, const mq_exec *ex) {
   x8_job j;
-  x8_job_init(&j, l, y, n_tok, ex, xg, gsum, xq, xd);
+  x8_job_init(&j, l, y, n_tok, ex, xg, gsum, xq, xd, bsum);
   run(&j.base);
 }
 
@@ -331,7 +334,7 @@ static void aq_call2(const tile_job *b, size_t t, int t0, int T, float out[64]) 
   } else {
     b->ex->k->x8_u4_q8_2(w.codes, w2.codes, w.gst, w.sc, w2.sc, w.mn, w2.mn, K, q->group_size,
                          (const int8_t *)x, (int)j->stride, g_ones, 0,
-                         (const float *)(x + j->off_gsum), (int)(j->stride / 4), T, out);
+                         (const float *)(x + j->off_gsum), (int)(j->stride / 4), NULL, 0, T, out);
   }
 }
 
@@ -707,13 +710,15 @@ static int forward_multi(const mq_linear *const *ls, int n, const float *const *
       float *gsum = gather + (size_t)n_tok * K;
       int8_t *xq = (int8_t *)(gsum + (size_t)n_tok * G);
       float *xd = (float *)(xq + (size_t)n_tok * K);
+      int32_t *bsum = n_tok > 1 ? (int32_t *)(xd + (size_t)n_tok * (K / 32)) : NULL;
       if (same && i > 0) { /* prepared for layer 0 */
-        x8_job_init(&ij[i], ls[i], ys[i], n_tok, ex, ij[0].xg, ij[0].gsum, ij[0].xq, ij[0].xd);
+        x8_job_init(&ij[i], ls[i], ys[i], n_tok, ex, ij[0].xg, ij[0].gsum, ij[0].xq, ij[0].xd,
+                    ij[0].bsum);
         m.jobs[i] = &ij[i].base;
         continue;
       }
-      mq_a16_prepare(x, n_tok, K, gs, gsum, xq, xd, ex);
-      x8_job_init(&ij[i], ls[i], ys[i], n_tok, ex, x, gsum, xq, xd);
+      mq_a16_prepare(x, n_tok, K, gs, gsum, xq, xd, bsum, ex);
+      x8_job_init(&ij[i], ls[i], ys[i], n_tok, ex, x, gsum, xq, xd, bsum);
       m.jobs[i] = &ij[i].base;
     } else { /* GGUF: prep's activation blocks */
       if (same && i > 0) {

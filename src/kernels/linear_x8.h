@@ -60,9 +60,11 @@ static inline unsigned mq_x8_nib(const uint8_t *blk, int r, int i) {
 
 /* y = x W^T + b for an x8 layer, inputs already gathered (act-order) into xg
  * [n_tok, K] with group sums gsum [n_tok, G] when the layer has mins; xq/xd:
- * the fast path's int8 blocks of xg and their scales, or NULL (exact). */
+ * the fast path's int8 blocks of xg and their scales, or NULL (exact); bsum:
+ * their blocks' code sums [n_tok, K / 32] (S8 tiles' two-tile kernels) or
+ * NULL. */
 void mq_x8_forward(const mq_linear *l, const float *xg, const float *gsum, const int8_t *xq,
-                   const float *xd, int n_tok, float *y, const mq_exec *ex);
+                   const float *xd, const int32_t *bsum, int n_tok, float *y, const mq_exec *ex);
 
 /* Activation-quantized 4-bit layers (W4A8, W4A4: S8 codes in [-8, 7] with
  * dynamic per-token activations) take the same layout with u = code + 8 and
