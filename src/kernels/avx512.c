@@ -48,20 +48,11 @@ static inline __m512i act32(const void *q) {
 static inline __m256i fold_i32(__m512i v) {
   return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
 }
-static inline __m256 fold_ps(__m512 v) {
-  return _mm256_add_ps(_mm512_castps512_ps256(v),
-                       _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-}
 
 /* a in the low half of a zmm, b in the high */
 static inline __m512 both_ps(__m256 a, __m256 b) {
   return _mm512_castpd_ps(
       _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(a)), _mm256_castps_pd(b), 1));
-}
-
-/* 8 floats in both halves of a zmm */
-static inline __m512 both_halves(__m256 v) {
-  return _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(v)));
 }
 
 /* A 128-byte 4-bit block as 4 zmm of codes: column quads (0,1), (4,5),
