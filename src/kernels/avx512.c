@@ -327,26 +327,36 @@ static void x8_q4_0_avx512(const uint8_t *tile, int K, const uint8_t *act, size_
   MQ_BY_T(T, x8_q4_0_T, tile, K, act, as, bsum, bs, out)
 }
 
-/* Q4_0x8, two tiles (tile and tile + tst) through u4_pair: the same integer
- * sums and float operations per row as x8_q4_0_T, so the same results. */
-static MQ_ALWAYS_INLINE void x8_q4_0_2_T(const uint8_t *tile, size_t tst, int K,
-                                         const uint8_t *act, size_t as, const int32_t *bsum,
-                                         int bs, float *out, const int T) {
+/* GGUF Q4_0x8 (q8 0) or Q8_0x8 (q8 1), two tiles (tile and tile + tst)
+ * regrouped by u4_pair or s8_pair; the codes' offset (Q4_0's 8, the S8
+ * pair's 128) comes off through the activation blocks' code sums (bsum).
+ * Per row the same integer sums and float operations as the one-tile
+ * kernels, so the same results. */
+static MQ_ALWAYS_INLINE void x8_gguf_pair_T(const uint8_t *tile, size_t tst, int K,
+                                            const uint8_t *act, size_t as, const int32_t *bsum,
+                                            int bs, float *out, const int q8, const int T) {
+  const size_t bb = q8 ? 272 : 144, d_at = q8 ? 256 : 128;
+  const int offset = q8 ? 128 : 8;
   __m512 acc[4];
   for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
   for (int b = 0; b < K / 32; b++) {
-    const uint8_t *blk0 = tile + (size_t)b * 144, *blk1 = blk0 + tst;
-    mq_prefetch_lines(blk0 + MQ_PREFETCH_AHEAD, 144);
-    mq_prefetch_lines(blk1 + MQ_PREFETCH_AHEAD, 144);
-    __m512i w0[4], w1[4], v[8];
-    u4_decode(blk0, w0);
-    u4_decode(blk1, w1);
-    u4_pair(w0, w1, v);
-    __m512 dw = both_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk0 + 128))),
-                        _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk1 + 128))));
+    const uint8_t *blk0 = tile + (size_t)b * bb, *blk1 = blk0 + tst;
+    mq_prefetch_lines(blk0 + MQ_PREFETCH_AHEAD, bb);
+    mq_prefetch_lines(blk1 + MQ_PREFETCH_AHEAD, bb);
+    __m512i v[8];
+    if (q8) {
+      s8_pair(blk0, blk1, v);
+    } else {
+      __m512i w0[4], w1[4];
+      u4_decode(blk0, w0);
+      u4_decode(blk1, w1);
+      u4_pair(w0, w1, v);
+    }
+    __m512 dw = both_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk0 + d_at))),
+                        _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk1 + d_at))));
     for (int t = 0; t < T; t++) {
       const uint8_t *a = act + (size_t)t * as + (size_t)b * 34;
-      __m512i s = pair_dot(_mm512_set1_epi32(-8 * bsum[(size_t)t * bs + b]), v, a + 2);
+      __m512i s = pair_dot(_mm512_set1_epi32(-offset * bsum[(size_t)t * bs + b]), v, a + 2);
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(fp16_at(a))),
                                acc[t]);
     }
@@ -356,7 +366,12 @@ static MQ_ALWAYS_INLINE void x8_q4_0_2_T(const uint8_t *tile, size_t tst, int K,
 
 static void x8_q4_0_2_avx512(const uint8_t *tile, size_t tst, int K, const uint8_t *act,
                              size_t as, const int32_t *bsum, int bs, int T, float *out) {
-  MQ_BY_T(T, x8_q4_0_2_T, tile, tst, K, act, as, bsum, bs, out)
+  MQ_BY_T(T, x8_gguf_pair_T, tile, tst, K, act, as, bsum, bs, out, 0)
+}
+
+static void x8_q8_0_2_avx512(const uint8_t *tile, size_t tst, int K, const uint8_t *act,
+                             size_t as, const int32_t *bsum, int bs, int T, float *out) {
+  MQ_BY_T(T, x8_gguf_pair_T, tile, tst, K, act, as, bsum, bs, out, 1)
 }
 
 /* W8A8 S8 tiles: integer sums per group times the rows' scales. */
@@ -463,37 +478,6 @@ static void x8_q8_0_avx512(const uint8_t *tile, int K, const uint8_t *act, size_
                            const int32_t *bsum, int bs, int T, float *out) {
   (void)bsum, (void)bs;
   MQ_BY_T(T, x8_q8_0_T, tile, K, act, as, out)
-}
-
-/* Q8_0x8, two tiles (tile and tile + tst) through s8_pair, the offset's
- * -128 S from the activation blocks' code sums (bsum): per row the same
- * integer sums and float operations as x8_q8_0_T. */
-static MQ_ALWAYS_INLINE void x8_q8_0_2_T(const uint8_t *tile, size_t tst, int K,
-                                         const uint8_t *act, size_t as, const int32_t *bsum,
-                                         int bs, float *out, const int T) {
-  __m512 acc[4];
-  for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
-  for (int b = 0; b < K / 32; b++) {
-    const uint8_t *blk0 = tile + (size_t)b * 272, *blk1 = blk0 + tst;
-    mq_prefetch_lines(blk0 + MQ_PREFETCH_AHEAD, 272);
-    mq_prefetch_lines(blk1 + MQ_PREFETCH_AHEAD, 272);
-    __m512i v[8];
-    s8_pair(blk0, blk1, v);
-    __m512 dw = both_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk0 + 256))),
-                        _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk1 + 256))));
-    for (int t = 0; t < T; t++) {
-      const uint8_t *a = act + (size_t)t * as + (size_t)b * 34;
-      __m512i s = pair_dot(_mm512_set1_epi32(-128 * bsum[(size_t)t * bs + b]), v, a + 2);
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(fp16_at(a))),
-                               acc[t]);
-    }
-  }
-  for (int t = 0; t < T; t++) _mm512_storeu_ps(out + 16 * t, acc[t]);
-}
-
-static void x8_q8_0_2_avx512(const uint8_t *tile, size_t tst, int K, const uint8_t *act,
-                             size_t as, const int32_t *bsum, int bs, int T, float *out) {
-  MQ_BY_T(T, x8_q8_0_2_T, tile, tst, K, act, as, bsum, bs, out)
 }
 
 /* One Q4_K / Q5_K sub-block of a tile (x8_q45_k_T below). */
