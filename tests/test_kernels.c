@@ -94,8 +94,33 @@ static void check_q8_0_rows(const mq_kernels *k) {
   CHECK_MSG(!bad, "%s: q8_0_to_f32: %d values not d * q near x", k->name, bad);
 }
 
+/* SwiGLU against the reference (libm expf): within 5e-7 relative (a few
+ * ulp: the tiers' exp polynomial, a reciprocal and two products; 1e-35
+ * absolute, where the polynomial flushes e^-87 and below to 0), on both
+ * signs, the saturating ends (|g| past 87), zeros, odd lengths, NaN and
+ * infinities where the reference gives them. */
+static void check_swiglu(const mq_kernels *k) {
+  enum { N = 203 };
+  float g[N], u[N], a[N], r[N];
+  for (int i = 0; i < N; i++) g[i] = mqt_randf(-20, 20), u[i] = mqt_randf(-3, 3);
+  g[0] = 0.0f, g[1] = -0.0f, g[2] = 100.0f, g[3] = -100.0f, g[4] = 1e-30f, g[5] = 88.5f;
+  g[6] = -88.5f, g[7] = NAN, g[8] = INFINITY, g[9] = -INFINITY, g[10] = 1e30f, g[11] = -1e30f;
+  memcpy(a, g, sizeof g);
+  memcpy(r, g, sizeof g);
+  k->swiglu_f32(a, u, N);
+  mq_swiglu(r, u, N);
+  int bad = 0;
+  for (int i = 0; i < N; i++) {
+    if (isnan(r[i]) || isnan(a[i])) bad += !(isnan(r[i]) && isnan(a[i]));
+    else if (a[i] != r[i] && !(fabsf(a[i] - r[i]) <= 5e-7f * fabsf(r[i]) + 1e-35f) && bad++ < 3)
+      fprintf(stderr, "  g %g u %g: %.9g vs reference %.9g\n", g[i], u[i], a[i], r[i]);
+  }
+  CHECK_MSG(!bad, "%s: swiglu_f32: %d values off the reference", k->name, bad);
+}
+
 static void check_table(const mq_kernels *k) {
   check_q8_32(k);
+  check_swiglu(k);
   check_q8_0_rows(k);
   check_mxfp8_quant(k);
   const mq_kernels *ref = mq_kern_ref();

@@ -125,6 +125,23 @@ static inline __m256 exp_neg(__m256 x) {
   return _mm256_andnot_ps(tiny, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
 }
 
+/* silu(g) u = g sigmoid(g) u, the sigmoid from e = exp(-|g|) (exp_neg's
+ * domain): 1 / (1 + e) for g >= 0, e / (1 + e) below; a NaN g stays NaN
+ * (through the final products), g = -inf gives NaN as the reference does
+ * (-inf * 0). */
+static void swiglu_f32_avx2(float *g, const float *u, int n) {
+  const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 x = _mm256_loadu_ps(g + i);
+    __m256 e = exp_neg(_mm256_or_ps(x, sign)); /* exp(-|x|) */
+    __m256 r = _mm256_div_ps(one, _mm256_add_ps(one, e));
+    __m256 sig = _mm256_blendv_ps(_mm256_mul_ps(e, r), r, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GE_OQ));
+    _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_mul_ps(x, sig), _mm256_loadu_ps(u + i)));
+  }
+  mq_swiglu(g + i, u + i, n - i);
+}
+
 static void softmax_f32_avx2(float *x, int n) {
   int n8 = n / 8 * 8;
   float mx = x[0];
@@ -1026,6 +1043,7 @@ int mq_kern_fill_avx2(mq_kernels *k) {
   k->dot_rows_f32 = dot_rows_f32_avx2;
   k->axpy_rows_f32 = axpy_rows_f32_avx2;
   k->softmax_f32 = softmax_f32_avx2;
+  k->swiglu_f32 = swiglu_f32_avx2;
   k->dot4x4_f32 = dot4x4_f32_avx2;
   k->f16_to_f32 = f16_to_f32_avx2;
   k->q8_0_to_f32 = q8_0_to_f32_avx2;

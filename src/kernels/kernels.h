@@ -28,6 +28,10 @@ typedef struct mq_kernels {
   /* x[0..n) = softmax(x) (n >= 1); the reference is mq_softmax (libm expf,
    * a double sum), SIMD tiers evaluate exp by a polynomial within 2 ulp */
   void (*softmax_f32)(float *x, int n);
+  /* g[i] = silu(g[i]) * u[i] over n values (the FFN's SwiGLU); the reference
+   * is mq_swiglu (libm expf), SIMD tiers evaluate the sigmoid's exp by the
+   * softmax's polynomial (within 4 ulp of the reference) */
+  void (*swiglu_f32)(float *g, const float *u, int n);
   /* The float block: out[t * 4 + r] = dot_f32(w[r], x[t], n) for 4 weight
    * rows and the first nt (1..4) token rows (row pointers may repeat:
    * callers pad a short block with copies and drop those results; outputs

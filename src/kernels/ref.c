@@ -392,6 +392,7 @@ static const mq_kernels k_ref = {
     .dot_rows_f32 = dot_rows_f32_ref,
     .axpy_rows_f32 = axpy_rows_f32_ref,
     .softmax_f32 = mq_softmax,
+    .swiglu_f32 = mq_swiglu,
     .f16_to_f32 = f16_to_f32_ref,
     .q8_0_to_f32 = q8_0_to_f32_ref,
     .bf16_to_f32 = bf16_to_f32_ref,

@@ -147,16 +147,17 @@ typedef struct {
   float *g;
   const float *u;
   int w;
+  const mq_kernels *k;
 } swiglu_job;
 
 static void swiglu_rows(void *ctx, int begin, int end, int tid) {
   (void)tid;
   const swiglu_job *j = ctx;
-  mq_swiglu(j->g + (size_t)begin * j->w, j->u + (size_t)begin * j->w, (end - begin) * j->w);
+  j->k->swiglu_f32(j->g + (size_t)begin * j->w, j->u + (size_t)begin * j->w, (end - begin) * j->w);
 }
 
 void mq_swiglu_rows(struct mq_session *s, int rows, int w) {
-  swiglu_job j = {s->g, s->u, w};
+  swiglu_job j = {s->g, s->u, w, s->ex.k};
   /* an expf is worth about 20 multiply-adds; on the caller alone this was
    * 2% of a two-thread prefill, the other thread idle */
   mq_pool_for(mq_tokens_pool(&s->ex, rows, 20.0 * w), rows, swiglu_rows, &j);
