@@ -135,6 +135,23 @@ static inline void s8_pair(const uint8_t *blk0, const uint8_t *blk1, __m512i v[8
         flip);
 }
 
+/* The two tiles' blocks at blk0, blk1 (bb bytes each: the codes, then a
+ * layout's scales) prefetched ahead in their streams and regrouped into
+ * v[8]: S8 codes by s8_pair, 4-bit ones by u4_pair. */
+static inline void pair_load(const uint8_t *blk0, const uint8_t *blk1, size_t bb, int s8,
+                             __m512i v[8]) {
+  mq_prefetch_lines(blk0 + MQ_PREFETCH_AHEAD, bb);
+  mq_prefetch_lines(blk1 + MQ_PREFETCH_AHEAD, bb);
+  if (s8) {
+    s8_pair(blk0, blk1, v);
+  } else {
+    __m512i w0[4], w1[4];
+    u4_decode(blk0, w0);
+    u4_decode(blk1, w1);
+    u4_pair(w0, w1, v);
+  }
+}
+
 /* S8 blocks (256 bytes: 8 chunks, quad c in chunk c): signed x signed as
  * |w| x (q with w's sign), |w| <= 128 unsigned; |w| and the sign masks are
  * taken once per block for the T tokens. */
@@ -246,17 +263,8 @@ static MQ_ALWAYS_INLINE void x8_a16_pair_T(const uint8_t *tile, const uint8_t *t
     for (int t = 0; t < T; t++) gacc[t] = _mm512_setzero_ps();
     for (int b = b0; b < b1; b++) {
       const uint8_t *blk0 = gp + (size_t)(b - b0) * bb, *blk1 = gp2 + (size_t)(b - b0) * bb;
-      mq_prefetch_lines(blk0 + MQ_PREFETCH_AHEAD, bb);
-      mq_prefetch_lines(blk1 + MQ_PREFETCH_AHEAD, bb);
       __m512i v[8];
-      if (s8) {
-        s8_pair(blk0, blk1, v);
-      } else {
-        __m512i w0[4], w1[4];
-        u4_decode(blk0, w0);
-        u4_decode(blk1, w1);
-        u4_pair(w0, w1, v);
-      }
+      pair_load(blk0, blk1, bb, s8, v);
       for (int t = 0; t < T; t++) {
         __m512i init = s8 ? _mm512_set1_epi32(-128 * bsum[(size_t)t * bss + b]) : _mm512_setzero_si512();
         __m512i s = pair_dot(init, v, (const uint8_t *)(q + (size_t)t * qs + 32 * b));
@@ -341,17 +349,8 @@ static MQ_ALWAYS_INLINE void x8_gguf_pair_T(const uint8_t *tile, size_t tst, int
   for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
   for (int b = 0; b < K / 32; b++) {
     const uint8_t *blk0 = tile + (size_t)b * bb, *blk1 = blk0 + tst;
-    mq_prefetch_lines(blk0 + MQ_PREFETCH_AHEAD, bb);
-    mq_prefetch_lines(blk1 + MQ_PREFETCH_AHEAD, bb);
     __m512i v[8];
-    if (q8) {
-      s8_pair(blk0, blk1, v);
-    } else {
-      __m512i w0[4], w1[4];
-      u4_decode(blk0, w0);
-      u4_decode(blk1, w1);
-      u4_pair(w0, w1, v);
-    }
+    pair_load(blk0, blk1, bb, q8, v);
     __m512 dw = both_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk0 + d_at))),
                         _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk1 + d_at))));
     for (int t = 0; t < T; t++) {
@@ -424,10 +423,8 @@ static MQ_ALWAYS_INLINE void x8_s8_pair_T(const uint8_t *tile, const uint8_t *ti
     for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
     for (int b = b0; b < b1; b++) {
       const uint8_t *blk0 = gp + (size_t)(b - b0) * 256, *blk1 = gp2 + (size_t)(b - b0) * 256;
-      mq_prefetch_lines(blk0 + MQ_PREFETCH_AHEAD, 256);
-      mq_prefetch_lines(blk1 + MQ_PREFETCH_AHEAD, 256);
       __m512i v[8];
-      s8_pair(blk0, blk1, v);
+      pair_load(blk0, blk1, 256, 1, v);
       for (int t = 0; t < T; t++)
         isum[t] = pair_dot(_mm512_add_epi32(isum[t], _mm512_set1_epi32(-128 * bsum[(size_t)t * bss + b])),
                            v, (const uint8_t *)(q + (size_t)t * qs + 32 * b));

@@ -47,9 +47,10 @@ static aq_layout layout(const mq_linear *l) {
 
 int mq_linear_aq_gather_floats(const mq_linear *l) { return (int)(layout(l).stride / 4); }
 
-/* Quantize one token row x [K] into buffer b. */
+/* Quantize one token row x [K] into buffer b; with sums, also the S8 tiles'
+ * block code sums (only prefill's two-tile kernels read them). */
 static void quantize_row(const mq_linear *l, const mq_kernels *kern, const float *x, uint8_t *b,
-                         const aq_layout *a) {
+                         const aq_layout *a, int sums) {
   int K = l->n_in;
   int8_t *xq = (int8_t *)b;
   float *scale = (float *)(b + a->off_scale);
@@ -76,7 +77,7 @@ static void quantize_row(const mq_linear *l, const mq_kernels *kern, const float
     }
     *scale = s;
   }
-  if (l->q.x8 && l->q.codes == MQ_CODES_S8) { /* S8 tiles: each block's code sum */
+  if (sums && l->q.x8 && l->q.codes == MQ_CODES_S8) { /* S8 tiles: each block's code sum */
     int32_t *bs = (int32_t *)(b + a->off_bsum);
     for (int b0 = 0; b0 + 32 <= K; b0 += 32) {
       int32_t s = 0;
@@ -268,7 +269,7 @@ static void static_x8(const mq_linear *l, uint8_t *buf, const aq_layout *a, int 
         int8_t *c = (int8_t *)buf + (size_t)t * a->stride + k;
         if (*c == -128) { /* the block's code sum follows the code */
           *c = -127, low[2 * i] = t, low[2 * i + 1] = k, i++;
-          ((int32_t *)(buf + (size_t)t * a->stride + a->off_bsum))[k / 32] += 1;
+          if (n_tok > 1) ((int32_t *)(buf + (size_t)t * a->stride + a->off_bsum))[k / 32] += 1;
         }
       }
     mq_x8_aq_forward(l, buf, a->stride, a->off_gsum, a->off_bsum, n_tok, y, ex);
@@ -287,6 +288,7 @@ typedef struct {
   uint8_t *buf;
   const aq_layout *a;
   const mq_kernels *k;
+  int sums; /* prefill: the block code sums too */
 } quant_job;
 
 static void quantize_tokens(void *ctx, int begin, int end, int tid) {
@@ -294,14 +296,15 @@ static void quantize_tokens(void *ctx, int begin, int end, int tid) {
   const quant_job *j = ctx;
   for (int t = begin; t < end; t++)
     quantize_row(j->l, j->k, j->x + (size_t)t * j->l->n_in, j->buf + (size_t)t * j->a->stride,
-                 j->a);
+                 j->a, j->sums);
 }
 
 void mq_linear_forward_aq(const mq_linear *l, const float *x, int n_tok, float *y,
                           const mq_exec *ex) {
   aq_layout a = layout(l);
   uint8_t *buf = (uint8_t *)ex->gather;
-  quant_job qj = {l, x, buf, &a, ex->k}; /* the tokens' activation codes, across the pool in prefill */
+  /* the tokens' activation codes, across the pool in prefill */
+  quant_job qj = {l, x, buf, &a, ex->k, n_tok > 1};
   mq_pool_for(mq_tokens_pool(ex, n_tok, MQ_QUANT_COST * l->n_in), n_tok, quantize_tokens, &qj);
   if (l->q.x8 && l->act == MQ_ACT_INT8_STATIC) {
     static_x8(l, buf, &a, n_tok, y, ex);

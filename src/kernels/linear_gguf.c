@@ -101,8 +101,9 @@ size_t mq_linear_gguf_prepare(const mq_linear *l, const float *x, int n_tok, con
                               const int32_t **bsum) {
   size_t stride = act_stride(l);
   uint8_t *act = (uint8_t *)ex->gather;
-  /* block code sums: Q4_0x8's -8 term, and Q8_0x8's two-tile kernels */
-  int sums = l->q.x8 && (l->gtype == MQ_GGML_TYPE_Q4_0 || l->gtype == MQ_GGML_TYPE_Q8_0);
+  /* block code sums: Q4_0x8's -8 term, and Q8_0x8's two-tile (prefill) kernels */
+  int sums = l->q.x8 && (l->gtype == MQ_GGML_TYPE_Q4_0 ||
+                         (l->gtype == MQ_GGML_TYPE_Q8_0 && n_tok > 1));
   prep_job j = {l, ex->k, x, act, stride, sums ? (int32_t *)(act + (size_t)n_tok * stride) : NULL};
   /* across the pool in prefill: on the caller alone it was 4% of a
    * 1536-token prefill, the other thread idle */
